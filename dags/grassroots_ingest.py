@@ -1,0 +1,50 @@
+"""
+### grassroots_ingest
+
+Daily extract of every department feed into `staging.<feed>`: one task per feed
+contract (`plugins/grassroots/contracts/*.yml`); adding a department is adding a
+contract. Each task pulls API feeds, validates every row, loads good rows with COPY,
+quarantines the rest with feed, file, line and rule, records the batch in
+`meta.load_batch`, and announces the feed's staging Asset with the day it loaded.
+
+Rerun one day with `{"ds": "YYYY-MM-DD"}` as run conf; `{"force": true}` reloads
+files that were already loaded.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Asset, Param, dag, task
+from grassroots.contracts import all_contracts
+from grassroots.orchestration import DEFAULT_ARGS, TIMEZONE, staging_asset_uri
+
+
+@task
+def load_feed(feed: str, **context) -> dict:
+    """Load one feed's day; return counts only (no personal data reaches XCom)."""
+    from grassroots.ingest import ingest
+    from grassroots.orchestration import announce, partition_date
+
+    ds = partition_date(context)
+    result = ingest(feed, ds, force=bool(context["params"]["force"]))
+    announce(context, staging_asset_uri(feed), ds, rows_loaded=result.rows_loaded)
+    return result.summary()
+
+
+@dag(
+    dag_id="grassroots_ingest",
+    schedule="0 6 * * *",
+    start_date=pendulum.datetime(2026, 11, 1, tz=TIMEZONE),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params={"force": Param(False, type="boolean"), "ds": Param(None, type=["null", "string"])},
+    doc_md=__doc__,
+    tags=["grassroots", "ingest"],
+)
+def grassroots_ingest() -> None:
+    for feed in all_contracts():
+        load_feed.override(task_id=f"load_{feed}", outlets=[Asset(staging_asset_uri(feed))])(feed)
+
+
+grassroots_ingest()

@@ -1,0 +1,8 @@
+"""`python -m grassroots`."""
+
+import sys
+
+from grassroots.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

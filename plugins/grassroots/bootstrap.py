@@ -1,0 +1,85 @@
+"""Idempotent warehouse bootstrap: schemas, the load ledger, quarantine and staging tables."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+from grassroots.contracts import Contract, all_contracts
+
+SCHEMAS = ("staging", "quarantine", "meta", "audit", "scoring")
+
+LEDGER_DDL = (
+    """
+    create table if not exists meta.load_batch (
+        batch_id          bigserial primary key,
+        feed              text not null,
+        ds                date not null,
+        file_name         text not null,
+        sha256            char(64) not null,
+        bytes             bigint not null,
+        rows_received     integer not null,
+        rows_loaded       integer not null,
+        rows_quarantined  integer not null,
+        status            text not null
+            check (status in ('loaded', 'rejected', 'duplicate', 'superseded')),
+        rule              text,
+        loaded_at         timestamptz not null,
+        check (rows_received = rows_loaded + rows_quarantined)
+    )
+    """,
+    "create index if not exists load_batch_feed_ds on meta.load_batch (feed, ds)",
+    """
+    create table if not exists quarantine.rows (
+        feed            text not null,
+        ds              date not null,
+        batch_id        bigint not null references meta.load_batch (batch_id),
+        file_name       text not null,
+        line_no         integer not null,
+        column_name     text,
+        rule            text not null,
+        raw_line        text not null,
+        primary key (batch_id, line_no)
+    )
+    """,
+    """
+    create table if not exists quarantine.files (
+        feed            text not null,
+        ds              date not null,
+        batch_id        bigint not null references meta.load_batch (batch_id),
+        file_name       text not null,
+        sha256          char(64) not null,
+        line_no         integer not null,
+        rule            text not null,
+        detail          text not null,
+        primary key (batch_id)
+    )
+    """,
+)
+
+
+def create_staging_table(conn: psycopg.Connection, contract: Contract) -> None:
+    """Create staging.<feed> from its contract, with an index on the load day."""
+    conn.execute(contract.staging_ddl())
+    conn.execute(
+        sql.SQL("create index if not exists {} on {}.{} (_ds)").format(
+            sql.Identifier(f"{contract.feed}__ds"), sql.Identifier("staging"), sql.Identifier(contract.feed)
+        )
+    )
+
+
+def bootstrap(dsn: str, contracts: dict[str, Contract] | None = None) -> None:
+    """Create schemas, ledger, quarantine and one staging table per contract (safe to repeat)."""
+    contracts = all_contracts() if contracts is None else contracts
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        # Serialise concurrent bootstraps (parallel ingest tasks) on one lock.
+        conn.execute("select pg_advisory_lock(36900, 0)")
+        try:
+            for schema in SCHEMAS:
+                conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+            for statement in LEDGER_DDL:
+                conn.execute(statement)
+            for contract in contracts.values():
+                create_staging_table(conn, contract)
+        finally:
+            conn.execute("select pg_advisory_unlock(36900, 0)")

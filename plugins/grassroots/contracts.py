@@ -1,0 +1,199 @@
+"""Feed contracts: one YAML per department feed, read into typed objects."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import yaml
+from psycopg import sql
+
+from grassroots import settings
+
+PG_TYPES = {
+    "text": "text",
+    "int": "integer",
+    "numeric": "numeric(14,2)",
+    "date": "date",
+    "timestamp": "timestamptz",
+    "bool": "boolean",
+    "id_number": "char(18)",
+    "phone": "text",
+}
+FORMATS = {"csv", "jsonl", "xlsx", "api_json"}
+LOAD_MODES = {"snapshot", "delta"}
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# Columns the loader adds to every staging table.
+META_COLUMNS = (
+    ("_ds", "date not null"),
+    ("_batch_id", "bigint not null"),
+    ("_file_name", "text not null"),
+    ("_row_no", "integer not null"),
+    ("_loaded_at", "timestamptz not null"),
+)
+
+
+class ContractError(ValueError):
+    """A contract file that does not describe a loadable feed."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One contract column: its name in the warehouse, type, rules and source headers."""
+
+    name: str
+    type: str
+    required: bool = False
+    pii: str | None = None
+    accepted: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    key_column: str | None = None
+
+    @property
+    def pg_type(self) -> str:
+        """PostgreSQL type of the staging column."""
+        return PG_TYPES[self.type]
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A department feed as the loader, the DAGs and dbt see it."""
+
+    feed: str
+    department: str
+    description: str
+    delivery: str
+    format: str
+    encoding: str
+    load_mode: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...] = ()
+    freshness_hours: int = 36
+    api_path: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def column_names(self) -> list[str]:
+        """Contract column names in order."""
+        return [c.name for c in self.columns]
+
+    @property
+    def key_columns(self) -> list[tuple[str, str]]:
+        """(id column, person-key column) pairs the loader derives."""
+        return [(c.name, c.key_column) for c in self.columns if c.key_column]
+
+    def header_map(self) -> dict[str, str]:
+        """Every accepted source header (contract name or alias) → contract column name."""
+        mapping: dict[str, str] = {}
+        for column in self.columns:
+            for header in (column.name, *column.aliases):
+                mapping[header.strip()] = column.name
+        return mapping
+
+    def staging_columns(self) -> list[tuple[str, str]]:
+        """(name, PostgreSQL type) of the staging table, data columns then loader columns."""
+        cols = [(c.name, c.pg_type) for c in self.columns]
+        cols += [(key, "char(64)") for _, key in self.key_columns]
+        return cols + list(META_COLUMNS)
+
+    def staging_ddl(self) -> sql.Composed:
+        """`create table if not exists staging.<feed>` from the contract."""
+        cols = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(pg_type)) for name, pg_type in self.staging_columns()
+        )
+        return sql.SQL("create table if not exists {}.{} ({})").format(
+            sql.Identifier("staging"), sql.Identifier(self.feed), cols
+        )
+
+
+def _column(raw: dict) -> Column:
+    name = str(raw["name"])
+    if not _NAME.match(name) or raw.get("type") not in PG_TYPES:
+        raise ContractError(f"column {name!r}: bad name or type {raw.get('type')!r}")
+    key = raw.get("key_column")
+    if key is not None and (raw["type"] != "id_number" or not _NAME.match(str(key))):
+        raise ContractError(f"column {name!r}: key_column only on id_number columns")
+    return Column(
+        name=name,
+        type=str(raw["type"]),
+        required=bool(raw.get("required", False)),
+        pii=raw.get("pii"),
+        accepted=tuple(str(v) for v in raw.get("accepted", ())),
+        aliases=tuple(str(v) for v in raw.get("aliases", ())),
+        key_column=key,
+    )
+
+
+def parse_contract(data: dict, source: str = "<contract>") -> Contract:
+    """Validate a contract mapping and build the Contract."""
+    known = {
+        "feed", "department", "description", "delivery", "format", "encoding",
+        "load_mode", "columns", "primary_key", "freshness_hours", "api_path",
+    }  # fmt: skip
+    try:
+        feed = str(data["feed"])
+        columns = tuple(_column(c) for c in data["columns"])
+    except (KeyError, TypeError) as exc:
+        raise ContractError(f"{source}: missing {exc}") from exc
+    if not _NAME.match(feed):
+        raise ContractError(f"{source}: feed name {feed!r} is not a lowercase identifier")
+    if data.get("format") not in FORMATS or data.get("load_mode") not in LOAD_MODES:
+        raise ContractError(f"{source}: format must be one of {FORMATS}, load_mode of {LOAD_MODES}")
+    names = [c.name for c in columns]
+    if len(set(names)) != len(names):
+        raise ContractError(f"{source}: duplicate column names")
+    return Contract(
+        feed=feed,
+        department=str(data.get("department", "")),
+        description=str(data.get("description", "")).strip(),
+        delivery=str(data.get("delivery", "file")),
+        format=str(data["format"]),
+        encoding=str(data.get("encoding", "utf-8")),
+        load_mode=str(data["load_mode"]),
+        columns=columns,
+        primary_key=tuple(data.get("primary_key", ())),
+        freshness_hours=int(data.get("freshness_hours", 36)),
+        api_path=data.get("api_path"),
+        extra={k: v for k, v in data.items() if k not in known},
+    )
+
+
+def load_contract(path: Path) -> Contract:
+    """Read one contract file."""
+    with path.open(encoding="utf-8") as fh:
+        return parse_contract(yaml.safe_load(fh), source=path.name)
+
+
+def contracts_dirs() -> list[Path]:
+    """The packaged contracts plus any in GRASSROOTS_EXTRA_CONTRACTS (os.pathsep-separated)."""
+    import os
+
+    extra = [Path(p) for p in os.environ.get("GRASSROOTS_EXTRA_CONTRACTS", "").split(os.pathsep) if p]
+    return [settings.CONTRACTS_DIR, *extra]
+
+
+@cache
+def _load_all(dirs: tuple[Path, ...]) -> dict[str, Contract]:
+    found: dict[str, Contract] = {}
+    for folder in dirs:
+        for path in sorted(folder.glob("*.yml")):
+            contract = load_contract(path)
+            if contract.feed in found:
+                raise ContractError(f"{path}: feed {contract.feed!r} defined twice")
+            found[contract.feed] = contract
+    return found
+
+
+def all_contracts() -> dict[str, Contract]:
+    """Every feed contract by feed name, sorted by name."""
+    return dict(sorted(_load_all(tuple(contracts_dirs())).items()))
+
+
+def get_contract(feed: str) -> Contract:
+    """One feed's contract."""
+    try:
+        return all_contracts()[feed]
+    except KeyError as exc:
+        raise ContractError(f"no contract for feed {feed!r}") from exc

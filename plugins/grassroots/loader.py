@@ -1,0 +1,340 @@
+"""Load one feed's files for one day into staging, quarantining what breaks the contract.
+
+One transaction per (feed, day) under an advisory lock: the day's staging rows,
+quarantine rows and ledger entries are replaced together, so a rerun or a killed
+load never leaves a half-loaded day. A day whose files were all loaded before
+(same names, same sha256) is left untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from grassroots.contracts import Contract
+from grassroots.identity import person_key
+from grassroots.readers import FileRejected, Record, read_file
+from grassroots.validate import PARSERS, FieldError
+
+log = logging.getLogger(__name__)
+LOCK_CLASS = 36901
+SAMPLE_ERRORS = 20
+
+
+@dataclass
+class FileResult:
+    """What happened to one delivered file."""
+
+    file_name: str
+    sha256: str
+    status: str  # loaded | rejected | duplicate
+    rows_received: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rule: str | None = None
+    rules: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class DayResult:
+    """What happened to one feed's day: per-file results, or unchanged."""
+
+    feed: str
+    ds: dt.date
+    files: list[FileResult]
+    unchanged: bool = False
+
+    @property
+    def rows_received(self) -> int:
+        return sum(f.rows_received for f in self.files)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(f.rows_loaded for f in self.files)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(f.rows_quarantined for f in self.files)
+
+    def summary(self) -> dict[str, object]:
+        """Counts only (no personal data): safe for logs and XCom."""
+        return {
+            "feed": self.feed,
+            "ds": self.ds.isoformat(),
+            "unchanged": self.unchanged,
+            "files": len(self.files),
+            "rows_received": self.rows_received,
+            "rows_loaded": self.rows_loaded,
+            "rows_quarantined": self.rows_quarantined,
+            "rules": dict(sum((f.rules for f in self.files), Counter())),
+        }
+
+
+def sha256_of(path: Path) -> str:
+    """Streamed sha256 of a file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def count_data_lines(path: Path, has_header: bool) -> int:
+    """Non-blank lines of a file, less the header: what a rejected file counted as received."""
+    lines = 0
+    with path.open("rb") as fh:
+        for line in fh:
+            if line.strip():
+                lines += 1
+    return max(lines - (1 if has_header else 0), 0)
+
+
+def _lock_id(feed: str, ds: dt.date) -> int:
+    value = zlib.crc32(f"{feed}|{ds.isoformat()}".encode())
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+class _FileLoader:
+    """Validates one file's records and streams the good ones into COPY."""
+
+    def __init__(self, contract: Contract, secret: bytes, ds: dt.date) -> None:
+        self.contract = contract
+        self.secret = secret
+        self.ds = ds
+        self.header_map = contract.header_map()
+        self.columns = contract.columns
+        self.key_index = [(i, c.key_column) for i, c in enumerate(self.columns) if c.key_column]
+
+    def check_header(self, header: list[str], file_name: str) -> None:
+        """Every header must map to a contract column, once; required columns must be present."""
+        seen: set[str] = set()
+        for position, name in enumerate(header, start=1):
+            column = self.header_map.get(name)
+            if column is None:
+                raise FileRejected("unknown_column", 1, f"header {position} {name[:40]!r} is not in the contract")
+            if column in seen:
+                raise FileRejected("duplicate_column", 1, f"header {position} maps to {column} twice")
+            seen.add(column)
+        missing = [c.name for c in self.columns if c.required and c.name not in seen]
+        if missing:
+            raise FileRejected("missing_column", 1, f"required columns missing: {', '.join(missing)}")
+
+    def parse(self, record: Record) -> tuple[tuple | None, str | None, str | None]:
+        """(row values, None, None) or (None, column, rule)."""
+        if record.fields is None:
+            return None, None, record.error
+        values: dict[str, str] = {}
+        for header, text in record.fields.items():
+            column = self.header_map.get(header.strip())
+            if column is None:
+                return None, header[:63], "unknown_column"
+            values[column] = text
+        row: list[object] = []
+        for column in self.columns:
+            text = values.get(column.name, "").strip()
+            if not text:
+                if column.required:
+                    return None, column.name, "required"
+                row.append(None)
+                continue
+            try:
+                value = PARSERS[column.type](text)
+            except FieldError as exc:
+                return None, column.name, exc.rule
+            if column.accepted and value not in column.accepted:
+                return None, column.name, "accepted_values"
+            row.append(value)
+        keys = [person_key(self.secret, row[i]) if row[i] is not None else None for i, _ in self.key_index]
+        return (*row, *keys), None, None
+
+
+def _day_files(files: list[Path]) -> list[tuple[Path, str]]:
+    return [(path, sha256_of(path)) for path in sorted(files)]
+
+
+def _already_loaded(conn: psycopg.Connection, feed: str, ds: dt.date, files: list[tuple[Path, str]]) -> bool:
+    rows = conn.execute(
+        "select file_name, sha256 from meta.load_batch "
+        "where feed = %s and ds = %s and status <> 'superseded' order by file_name",
+        (feed, ds),
+    ).fetchall()
+    return bool(rows) and sorted(rows) == sorted((p.name, sha) for p, sha in files)
+
+
+def load_day(
+    dsn: str, contract: Contract, ds: dt.date, files: list[Path], secret: bytes, *, force: bool = False
+) -> DayResult:
+    """Load a feed's files for one day (see module docstring)."""
+    feed = contract.feed
+    day_files = _day_files(files)
+    with psycopg.connect(dsn) as conn:
+        conn.execute("select pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, _lock_id(feed, ds)))
+        if not force and _already_loaded(conn, feed, ds, day_files):
+            log.info("feed %s day %s: %d file(s) already loaded, nothing to do", feed, ds, len(day_files))
+            conn.rollback()
+            return DayResult(feed, ds, [], unchanged=True)
+        loaded_at = conn.execute("select now()").fetchone()[0]
+        _clear_day(conn, feed, ds)
+        seen: dict[str, str] = dict(
+            conn.execute(
+                "select sha256, file_name from meta.load_batch where feed = %s and status = 'loaded' and ds <> %s",
+                (feed, ds),
+            ).fetchall()
+        )
+        results = []
+        loader = _FileLoader(contract, secret, ds)
+        for path, sha in day_files:
+            results.append(_load_file(conn, loader, path, sha, seen, loaded_at))
+            if results[-1].status == "loaded":
+                seen.setdefault(sha, path.name)
+        conn.commit()
+    day = DayResult(feed, ds, results)
+    log.info("feed %s day %s loaded: %s", feed, ds, day.summary())
+    return day
+
+
+def _clear_day(conn: psycopg.Connection, feed: str, ds: dt.date) -> None:
+    conn.execute(
+        sql.SQL("delete from {}.{} where _ds = %s").format(sql.Identifier("staging"), sql.Identifier(feed)), (ds,)
+    )
+    conn.execute("delete from quarantine.rows where feed = %s and ds = %s", (feed, ds))
+    conn.execute("delete from quarantine.files where feed = %s and ds = %s", (feed, ds))
+    conn.execute(
+        "update meta.load_batch set status = 'superseded' where feed = %s and ds = %s and status <> 'superseded'",
+        (feed, ds),
+    )
+
+
+def _new_batch(conn: psycopg.Connection, feed: str, ds: dt.date, path: Path, sha: str, loaded_at: dt.datetime) -> int:
+    return conn.execute(
+        "insert into meta.load_batch (feed, ds, file_name, sha256, bytes, rows_received, rows_loaded, "
+        "rows_quarantined, status, loaded_at) values (%s, %s, %s, %s, %s, 0, 0, 0, 'loaded', %s) "
+        "returning batch_id",
+        (feed, ds, path.name, sha, path.stat().st_size, loaded_at),
+    ).fetchone()[0]
+
+
+def _finish_batch(conn: psycopg.Connection, batch_id: int, result: FileResult) -> None:
+    conn.execute(
+        "update meta.load_batch set rows_received = %s, rows_loaded = %s, rows_quarantined = %s, "
+        "status = %s, rule = %s where batch_id = %s",
+        (result.rows_received, result.rows_loaded, result.rows_quarantined, result.status, result.rule, batch_id),
+    )
+
+
+def _reject_file(
+    conn: psycopg.Connection, loader: _FileLoader, batch_id: int, path: Path, sha: str, error: FileRejected
+) -> FileResult:
+    contract = loader.contract
+    has_header = contract.format in ("csv", "xlsx")
+    received = count_data_lines(path, has_header) if contract.format != "xlsx" else 0
+    status = "duplicate" if error.rule == "duplicate_delivery" else "rejected"
+    result = FileResult(path.name, sha, status, received, 0, received, error.rule, Counter({error.rule: received}))
+    conn.execute(
+        "insert into quarantine.files (feed, ds, batch_id, file_name, sha256, line_no, rule, detail) "
+        "values (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (contract.feed, loader.ds, batch_id, path.name, sha, error.line, error.rule, error.detail),
+    )
+    log.warning(
+        "feed %s file %s line %d: rule %s: %s; file quarantined (%d rows)",
+        contract.feed, path.name, error.line, error.rule, error.detail, received,
+    )  # fmt: skip
+    return result
+
+
+def _load_file(
+    conn: psycopg.Connection,
+    loader: _FileLoader,
+    path: Path,
+    sha: str,
+    seen: dict[str, str],
+    loaded_at: dt.datetime,
+) -> FileResult:
+    contract = loader.contract
+    batch_id = _new_batch(conn, contract.feed, loader.ds, path, sha, loaded_at)
+    if sha in seen:
+        error = FileRejected("duplicate_delivery", 0, f"same content (sha256) as already loaded file {seen[sha]}")
+        result = _reject_file(conn, loader, batch_id, path, sha, error)
+        _finish_batch(conn, batch_id, result)
+        return result
+    try:
+        with conn.transaction():  # savepoint: a file rejected half-way leaves nothing behind
+            result = _copy_file(conn, loader, batch_id, path, sha, loaded_at)
+    except FileRejected as error:
+        result = _reject_file(conn, loader, batch_id, path, sha, error)
+    _finish_batch(conn, batch_id, result)
+    return result
+
+
+def _copy_file(
+    conn: psycopg.Connection, loader: _FileLoader, batch_id: int, path: Path, sha: str, loaded_at: dt.datetime
+) -> FileResult:
+    contract = loader.contract
+    header, records = read_file(path, contract.format, contract.encoding)
+    if header is not None:
+        loader.check_header(header, path.name)
+    result = FileResult(path.name, sha, "loaded")
+    rejects: list[tuple] = []
+    columns = [name for name, _ in contract.staging_columns()]
+    copy_sql = sql.SQL("copy {}.{} ({}) from stdin").format(
+        sql.Identifier("staging"), sql.Identifier(contract.feed), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    with conn.cursor() as cur, cur.copy(copy_sql) as copy:
+        for record in _counted(records, result):
+            row, column, rule = loader.parse(record)
+            if row is None:
+                rejects.append((record.line_no, column, rule, record.raw))
+                continue
+            copy.write_row((*row, loader.ds, batch_id, path.name, record.line_no, loaded_at))
+            result.rows_loaded += 1
+    if header is not None and result.rows_received == 0 and contract.load_mode == "snapshot":
+        raise FileRejected("empty_file", 1, "a snapshot with a header and no rows")
+    _write_rejects(conn, loader, batch_id, path.name, rejects, result)
+    return result
+
+
+def _counted(records: Iterator[Record], result: FileResult) -> Iterator[Record]:
+    for record in records:
+        result.rows_received += 1
+        yield record
+
+
+def _write_rejects(
+    conn: psycopg.Connection,
+    loader: _FileLoader,
+    batch_id: int,
+    file_name: str,
+    rejects: list[tuple],
+    result: FileResult,
+) -> None:
+    contract = loader.contract
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "copy quarantine.rows (feed, ds, batch_id, file_name, line_no, column_name, rule, raw_line) from stdin"
+        ) as copy,
+    ):
+        for line_no, column, rule, raw in rejects:
+            copy.write_row((contract.feed, loader.ds, batch_id, file_name, line_no, column, rule, raw))
+            result.rules[rule] += 1
+    result.rows_quarantined = len(rejects)
+    for line_no, column, rule, _ in rejects[:SAMPLE_ERRORS]:
+        log.warning(
+            "feed %s file %s line %d column %s: rule %s; row quarantined",
+            contract.feed,
+            file_name,
+            line_no,
+            column,
+            rule,
+        )
+    if len(rejects) > SAMPLE_ERRORS:
+        log.warning("feed %s file %s: %d more rows quarantined", contract.feed, file_name, len(rejects) - SAMPLE_ERRORS)

@@ -1,0 +1,60 @@
+"""Airflow glue kept out of DAG files: Asset names and the partition day of a run."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+TIMEZONE = "Asia/Shanghai"
+DEFAULT_ARGS = {"owner": "grassroots-data", "retries": 2, "retry_delay": dt.timedelta(minutes=5)}
+
+
+def staging_asset_uri(feed: str) -> str:
+    """Asset URI announced when a feed's day is in staging."""
+    return f"grassroots://warehouse/staging/{feed}"
+
+
+WAREHOUSE_ASSET_URI = "grassroots://warehouse/marts"
+SCORING_ASSET_URI = "grassroots://warehouse/scoring"
+
+
+def _local_date(value: Any) -> dt.date:
+    """The Asia/Shanghai calendar day of an aware datetime."""
+    from zoneinfo import ZoneInfo
+
+    return value.astimezone(ZoneInfo(TIMEZONE)).date()
+
+
+def partition_date(context: Mapping[str, Any]) -> dt.date:
+    """The day a run is for, in order of precedence.
+
+    1. `ds` in the run's conf (a manual rerun of one day);
+    2. the latest `ds` carried by the triggering Asset events (data-aware runs);
+    3. the start of the data interval, else the logical date, as a Shanghai day.
+    """
+    dag_run = context.get("dag_run")
+    conf = getattr(dag_run, "conf", None) or {}
+    requested = (context.get("params") or {}).get("ds") or conf.get("ds")
+    if requested:
+        return dt.date.fromisoformat(str(requested))
+    events = context.get("triggering_asset_events") or {}
+    days = [
+        dt.date.fromisoformat(str(event.extra["ds"]))
+        for asset_events in events.values()
+        for event in asset_events
+        if (event.extra or {}).get("ds")
+    ]
+    if days:
+        return max(days)
+    start = context.get("data_interval_start") or context.get("logical_date")
+    if start is None:
+        raise ValueError("run has no ds in conf, no triggering asset events and no logical date")
+    return _local_date(start)
+
+
+def announce(context: Mapping[str, Any], uri: str, ds: dt.date, **extra: object) -> None:
+    """Attach the partition day (and counts, never personal data) to the outlet Asset event."""
+    from airflow.sdk import Asset
+
+    context["outlet_events"][Asset(uri)].extra = {"ds": ds.isoformat(), **extra}

@@ -1,0 +1,63 @@
+"""Where things live and how to reach the warehouse, read from the environment."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+CONTRACTS_DIR = PACKAGE_DIR / "contracts"
+
+
+def project_root() -> Path:
+    """The repository (or image) root: GRASSROOTS_HOME, else two levels above the package."""
+    return Path(os.environ.get("GRASSROOTS_HOME", PACKAGE_DIR.parent.parent)).resolve()
+
+
+def state_dir() -> Path:
+    """Project-local, git-ignored folder for embedded data, feeds, reports."""
+    path = Path(os.environ.get("GRASSROOTS_STATE_DIR", project_root() / ".grassroots"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path.resolve()
+
+
+def landing_dir() -> Path:
+    """Folder department files are dropped into, one sub-folder per day."""
+    return Path(os.environ.get("GRASSROOTS_LANDING_DIR", state_dir() / "landing"))
+
+
+def reports_dir() -> Path:
+    """Folder for HTML reports and other rendered outputs."""
+    return Path(os.environ.get("GRASSROOTS_REPORTS_DIR", state_dir() / "reports"))
+
+
+def dbt_project_dir() -> Path:
+    """The dbt project folder."""
+    return Path(os.environ.get("GRASSROOTS_DBT_DIR", project_root() / "dbt"))
+
+
+def hmac_secret() -> bytes:
+    """The person-key secret: GRASSROOTS_HMAC_SECRET, or the file GRASSROOTS_HMAC_SECRET_FILE.
+
+    The secret is never logged and never placed in SQL text.
+    """
+    value = os.environ.get("GRASSROOTS_HMAC_SECRET")
+    if value:
+        return value.encode("utf-8")
+    file = os.environ.get("GRASSROOTS_HMAC_SECRET_FILE")
+    if file and Path(file).exists():
+        return Path(file).read_text(encoding="utf-8").strip().encode("utf-8")
+    raise RuntimeError(
+        "no person-key secret: set GRASSROOTS_HMAC_SECRET (or GRASSROOTS_HMAC_SECRET_FILE); "
+        "`python -m grassroots secret` creates a local one"
+    )
+
+
+def ensure_local_secret() -> Path:
+    """Create a local secret file under the state folder if none exists; return its path."""
+    path = state_dir() / "hmac_secret"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32), encoding="utf-8")
+        path.chmod(0o600)
+    return path

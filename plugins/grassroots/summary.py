@@ -1,0 +1,64 @@
+"""What a run built: row counts per schema, table checksums, a few KPI values."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+SCHEMAS = ("staging", "quarantine", "meta", "stg", "int", "warehouse", "marts", "scoring", "audit")
+
+
+def tables(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
+    """(schema, name, kind) of every table and view in the project's schemas."""
+    return conn.execute(
+        "select table_schema, table_name, table_type from information_schema.tables "
+        "where table_schema = any(%s) order by 1, 2",
+        (list(SCHEMAS),),
+    ).fetchall()
+
+
+def table_stats(dsn: str) -> dict[str, dict[str, object]]:
+    """'schema.table' → {rows, checksum}: md5 over every row's text, in sorted order."""
+    stats: dict[str, dict[str, object]] = {}
+    with psycopg.connect(dsn) as conn:
+        for schema, name, kind in tables(conn):
+            if kind != "BASE TABLE":
+                continue
+            ident = sql.Identifier(schema, name)
+            rows, checksum = conn.execute(
+                sql.SQL(
+                    "select count(*), md5(coalesce(string_agg(t::text, '\n' order by t::text), '')) from {} t"
+                ).format(ident)
+            ).fetchone()
+            stats[f"{schema}.{name}"] = {"rows": rows, "checksum": checksum}
+    return stats
+
+
+def rows_per_schema(stats: dict[str, dict[str, object]]) -> dict[str, int]:
+    """Total rows per schema."""
+    totals: dict[str, int] = {}
+    for key, value in stats.items():
+        schema = key.split(".", 1)[0]
+        totals[schema] = totals.get(schema, 0) + int(value["rows"])
+    return totals
+
+
+def kpi_sample(dsn: str, limit: int = 5) -> list[tuple]:
+    """The latest day's proactive discovery rate for a few communities."""
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(
+            "select community_code, reported_date, incidents, proactive_incidents, proactive_discovery_rate "
+            "from marts.kpi_incident_discovery_daily "
+            "where reported_date = (select max(reported_date) from marts.kpi_incident_discovery_daily) "
+            "order by community_code limit %s",
+            (limit,),
+        ).fetchall()
+
+
+def tier_sizes(dsn: str) -> list[tuple]:
+    """Residents per risk tier on the latest scored day."""
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(
+            "select risk_tier, count(*) from scoring.resident_risk "
+            "where ds = (select max(ds) from scoring.resident_risk) group by 1 order by 2"
+        ).fetchall()

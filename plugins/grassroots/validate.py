@@ -1,0 +1,126 @@
+"""Field parsers: turn a department's text into a typed value or name the rule it breaks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+
+from grassroots.identity import IdNumberError, normalise_id_number
+
+SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+
+_DATE = re.compile(r"^(\d{4})(?:[-/.年](\d{1,2})[-/.月](\d{1,2})日?|(\d{2})(\d{2}))$")
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+_PHONE = re.compile(r"^(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
+_TRUE = {"1", "true", "t", "yes", "y", "是", "Y", "TRUE"}
+_FALSE = {"0", "false", "f", "no", "n", "否", "N", "FALSE"}
+
+
+class FieldError(ValueError):
+    """A value that breaks a contract rule; carries the rule's name, never the value."""
+
+    def __init__(self, rule: str) -> None:
+        super().__init__(rule)
+        self.rule = rule
+
+
+def _ascii(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+def parse_date(text: str) -> dt.date:
+    """2026-11-01, 2026/11/1, 2026.11.01, 20261101 and 2026年11月1日 → date."""
+    match = _DATE.match(_ascii(text))
+    if not match:
+        raise FieldError("date_format")
+    year, month, day, month8, day8 = match.groups()
+    try:
+        return dt.date(int(year), int(month or month8), int(day or day8))
+    except ValueError as exc:
+        raise FieldError("date_format") from exc
+
+
+def parse_timestamp(text: str) -> dt.datetime:
+    """A date in any accepted form, optionally 'T' or space and HH:MM[:SS]; local time is Asia/Shanghai."""
+    value = _ascii(text)
+    if value.endswith("+08:00"):
+        value = value[:-6]
+    date_part, _, time_part = value.replace("T", " ").partition(" ")
+    day = parse_date(date_part)
+    if not time_part:
+        return dt.datetime.combine(day, dt.time(), SHANGHAI)
+    match = _TIME.match(time_part.strip())
+    if not match:
+        raise FieldError("timestamp_format")
+    hour, minute, second = (int(g or 0) for g in match.groups())
+    try:
+        return dt.datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=SHANGHAI)
+    except ValueError as exc:
+        raise FieldError("timestamp_format") from exc
+
+
+def parse_int(text: str) -> int:
+    """An integer, full-width digits allowed."""
+    try:
+        return int(_ascii(text))
+    except ValueError as exc:
+        raise FieldError("int_format") from exc
+
+
+def parse_numeric(text: str) -> Decimal:
+    """A decimal amount; thousands separators and a ¥ sign are dropped."""
+    try:
+        value = Decimal(_ascii(text).replace(",", "").replace("¥", ""))
+    except InvalidOperation as exc:
+        raise FieldError("numeric_format") from exc
+    if not value.is_finite():
+        raise FieldError("numeric_format")
+    return value
+
+
+def parse_bool(text: str) -> bool:
+    """1/0, true/false, 是/否."""
+    value = _ascii(text)
+    if value in _TRUE or value.lower() in _TRUE:
+        return True
+    if value in _FALSE or value.lower() in _FALSE:
+        return False
+    raise FieldError("bool_format")
+
+
+def parse_phone(text: str) -> str:
+    """Mainland mobile (11 digits) or landline with area code; +86 and separators dropped."""
+    value = re.sub(r"[\s()]", "", _ascii(text))
+    if value.startswith("+86"):
+        value = value[3:]
+    if not _PHONE.match(value):
+        raise FieldError("phone_format")
+    return value.replace("-", "") if value.startswith("1") else value
+
+
+def parse_id_number(text: str) -> str:
+    """A normalised 18-character ID number (see identity.normalise_id_number)."""
+    try:
+        return normalise_id_number(text)
+    except IdNumberError as exc:
+        raise FieldError(exc.rule) from exc
+
+
+def parse_text(text: str) -> str:
+    """Text, trimmed, NFKC-normalised (full-width ASCII to half-width)."""
+    return _ascii(text)
+
+
+PARSERS: dict[str, Callable[[str], object]] = {
+    "text": parse_text,
+    "int": parse_int,
+    "numeric": parse_numeric,
+    "date": parse_date,
+    "timestamp": parse_timestamp,
+    "bool": parse_bool,
+    "id_number": parse_id_number,
+    "phone": parse_phone,
+}
