@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
+
 from grassroots.contracts import all_contracts
 from grassroots.orchestration import DEFAULT_ARGS, TIMEZONE, staging_asset_uri
 

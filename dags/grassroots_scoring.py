@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import Asset, dag, task
+
 from grassroots.orchestration import DEFAULT_ARGS, SCORING_ASSET_URI, TIMEZONE, WAREHOUSE_ASSET_URI
 
 

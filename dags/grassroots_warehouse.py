@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import Asset, dag, task
+
 from grassroots.contracts import all_contracts
 from grassroots.orchestration import DEFAULT_ARGS, TIMEZONE, WAREHOUSE_ASSET_URI, staging_asset_uri
 

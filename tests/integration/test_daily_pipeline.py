@@ -5,8 +5,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from grassroots import feedapi, pipeline, summary
+from psycopg import sql
 
+from grassroots import feedapi, pipeline, summary
 from tests.conftest import DEMO_DAY
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -35,7 +36,8 @@ def test_one_day_end_to_end_matches_the_generator_truth(
 
     with psycopg.connect(warehouse_dsn) as conn:
         for feed, expected in truth["rows"].items():
-            loaded = conn.execute(f"select count(*) from staging.{feed} where _ds = %s", (DEMO_DAY,)).fetchone()[0]
+            query = sql.SQL("select count(*) from staging.{} where _ds = %s").format(sql.Identifier(feed))
+            loaded = conn.execute(query, (DEMO_DAY,)).fetchone()[0]
             assert loaded == expected, feed
         batches = conn.execute(
             "select feed, rows_received, rows_loaded, rows_quarantined from meta.load_batch where ds = %s",

@@ -1,6 +1,7 @@
 """Contracts are the single definition of a feed."""
 
 import pytest
+
 from grassroots.contracts import ContractError, all_contracts, parse_contract
 
 

@@ -3,6 +3,7 @@
 import hashlib
 
 import pytest
+
 from grassroots.identity import IdNumberError, check_digit, normalise_id_number, person_key
 
 # Synthetic numbers built here, not real residents.

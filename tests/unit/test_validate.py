@@ -4,6 +4,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+
 from grassroots.validate import FieldError, parse_bool, parse_date, parse_numeric, parse_timestamp
 
 
