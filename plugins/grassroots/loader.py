@@ -158,7 +158,9 @@ class _FileLoader:
 
 
 def _day_files(files: list[Path]) -> list[tuple[Path, str]]:
-    return [(path, sha256_of(path)) for path in sorted(files)]
+    """(file, sha256) in delivery order: modification time, then name; a later copy is the duplicate."""
+    ordered = sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+    return [(path, sha256_of(path)) for path in ordered]
 
 
 def _already_loaded(conn: psycopg.Connection, feed: str, ds: dt.date, files: list[tuple[Path, str]]) -> bool:
