@@ -19,6 +19,7 @@ demo: setup
 	$(BIN)/python -m grassroots demo
 
 test: setup
+	scripts/system-deps
 	$(BIN)/python -m pytest
 
 lint: setup
