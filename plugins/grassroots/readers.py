@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import codecs
 import csv
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-CHUNK = 1 << 20
+CHUNK = 4 << 20
 
 
 class FileRejected(Exception):
@@ -32,55 +33,76 @@ class Record:
     error: str | None = None
 
 
-def _decoded_lines(path: Path, encoding: str) -> Iterator[tuple[int, str]]:
-    """Decode incrementally, yielding (line number, line with its newline); a bad byte rejects the file."""
+def decoded_blocks(path: Path, encoding: str, chunk_size: int = CHUNK) -> Iterator[tuple[int, list[str], bool]]:
+    """Decode a file in chunks cut at line ends: (first line number, lines without line end, terminated).
+
+    `terminated` is False only for a final block whose last line has no line end. A byte
+    sequence invalid in `encoding` rejects the file, naming the line it is on. Cutting at
+    b"\n" is safe for the supported encodings: no multi-byte character of UTF-8 or GB18030
+    contains that byte.
+    """
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     line_no = 0
-    pending = ""
+    carry = b""
     with path.open("rb") as fh:
         while True:
-            chunk = fh.read(CHUNK)
-            final = not chunk
+            chunk = fh.read(chunk_size)
+            data = carry + chunk
+            cut = data.rfind(b"\n") + 1 if chunk else len(data)
+            data, carry = data[:cut], data[cut:]
             try:
-                text = pending + decoder.decode(chunk, final=final)
+                text = decoder.decode(data, final=not chunk)
             except UnicodeDecodeError as exc:
                 bad_line = line_no + 1 + bytes(exc.object[: exc.start]).count(b"\n")
                 raise FileRejected("encoding", bad_line, f"not valid {encoding}: {exc.reason}") from exc
-            *complete, pending = text.split("\n")
-            for line in complete:
-                line_no += 1
-                yield line_no, line + "\n"
-            if final:
-                if pending:
-                    yield line_no + 1, pending
+            if text:
+                lines = text.split("\n")
+                terminated = lines[-1] == ""
+                if terminated:
+                    lines.pop()
+                yield line_no + 1, [line.removesuffix("\r") for line in lines], terminated
+                line_no += len(lines)
+            if not chunk:
                 return
 
 
-def read_csv(path: Path, encoding: str) -> tuple[list[str], Iterator[Record]]:
-    """Header and records of a CSV file; a last line without newline means the file was cut."""
-    lines = _decoded_lines(path, encoding)
-    first = next(lines, None)
+def _decoded_lines(path: Path, encoding: str) -> Iterator[tuple[int, str]]:
+    """(line number, line with its line end; the last may lack one) of a decoded file."""
+    for first, lines, terminated in decoded_blocks(path, encoding):
+        for offset, line in enumerate(lines):
+            last = offset == len(lines) - 1
+            yield first + offset, line if (last and not terminated) else line + "\n"
+
+
+def read_csv_blocks(path: Path, encoding: str) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """Header and blocks of data lines of a CSV file; a last line without line end means the file was cut."""
+    blocks = decoded_blocks(path, encoding)
+    first = next(blocks, None)
     if first is None:
         raise FileRejected("empty_file", 0, "no bytes")
-    header = next(csv.reader([first[1].lstrip("\ufeff")]))
-    header = [h.strip() for h in header]
-    if not first[1].endswith(("\n", "\r")):
-        return header, iter(())
+    first_no, first_lines, first_terminated = first
+    header = [h.strip() for h in next(csv.reader([first_lines[0].lstrip("\ufeff")]))]
+    if len(first_lines) == 1 and not first_terminated:
+        raise FileRejected("truncated_file", 1, "the header line has no line end")
 
-    def records() -> Iterator[Record]:
-        for line_no, line in lines:
-            if not line.endswith(("\n", "\r")):
-                raise FileRejected("truncated_file", line_no, "last line has no line end")
-            text = line.rstrip("\r\n")
-            if not text.strip():
-                continue
-            values = next(csv.reader([text]))
-            if len(values) != len(header):
-                yield Record(line_no, text, None, "field_count")
-                continue
-            yield Record(line_no, text, dict(zip(header, values, strict=True)))
+    def rest() -> Iterator[tuple[int, list[str]]]:
+        for start, lines, terminated in itertools.chain([(first_no + 1, first_lines[1:], first_terminated)], blocks):
+            if not terminated:
+                raise FileRejected("truncated_file", start + len(lines) - 1, "last line has no line end")
+            if lines:
+                yield start, lines
 
-    return header, records()
+    return header, rest()
+
+
+def csv_record(line_no: int, text: str, header: list[str]) -> Record | None:
+    """One CSV line as a record (None for a blank line); a wrong field count is a record error."""
+    if not text.strip():
+        return None
+    values = next(csv.reader([text]))
+    if len(values) != len(header):
+        return Record(line_no, text, None, "field_count")
+    return Record(line_no, text, dict(zip(header, values, strict=True)))
 
 
 def read_jsonl(path: Path, encoding: str) -> tuple[list[str] | None, Iterator[Record]]:
@@ -155,8 +177,6 @@ def read_xlsx(path: Path) -> tuple[list[str], Iterator[Record]]:
 
 def read_file(path: Path, fmt: str, encoding: str) -> tuple[list[str] | None, Iterator[Record]]:
     """Dispatch on the contract's format; api_json captures are stored as JSON lines."""
-    if fmt == "csv":
-        return read_csv(path, encoding)
     if fmt in ("jsonl", "api_json"):
         return read_jsonl(path, encoding)
     if fmt == "xlsx":

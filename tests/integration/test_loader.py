@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import psycopg
+import psycopg.rows
 import pytest
 
 from grassroots.bootstrap import bootstrap
@@ -53,8 +54,8 @@ def quarantined_rows(dsn: str) -> list[tuple]:
         ).fetchall()
 
 
-def staged(dsn: str, feed: str = "population_registry") -> list[tuple]:
-    with psycopg.connect(dsn) as conn:
+def staged(dsn: str, feed: str = "population_registry") -> list[dict]:
+    with psycopg.connect(dsn, row_factory=psycopg.rows.dict_row) as conn:
         return conn.execute(
             psycopg.sql.SQL("select * from staging.{} order by _file_name, _row_no").format(
                 psycopg.sql.Identifier(feed)
@@ -89,11 +90,11 @@ def test_id_number_defects_are_normalised_or_quarantined_with_rule_and_line(dsn:
         (path.name, 8, "birth_date", "date_format"),
     ]
     rows = staged(dsn)
-    ids = [row[0] for row in rows]
+    ids = [row["id_number"] for row in rows]
     assert ids == [clean, x_id, legacy_source, make_id("19600708", 44), make_id("19700809", 5)]
-    assert rows[2][3] == dt.date(1945, 1, 2) and rows[4][3] == dt.date(1970, 8, 9)
-    assert rows[0][12] == person_key(SECRET, clean)
-    assert [row[-2] for row in rows] == [2, 3, 4, 5, 7]  # _row_no is the file's line number
+    assert rows[2]["birth_date"] == dt.date(1945, 1, 2) and rows[4]["birth_date"] == dt.date(1970, 8, 9)
+    assert [row["person_key"] for row in rows] == [person_key(SECRET, i) for i in ids]
+    assert [row["_row_no"] for row in rows] == [2, 3, 4, 5, 7]  # the file's line number
 
 
 def test_renamed_column_alias_loads_and_unknown_header_quarantines_the_file(dsn: str, tmp_path: Path) -> None:
@@ -178,7 +179,7 @@ def test_a_new_delivery_for_the_day_replaces_the_day(dsn: str, tmp_path: Path) -
     result = load(dsn, "population_registry", [second])
 
     assert not result.unchanged and result.rows_loaded == 2
-    assert [row[0] for row in staged(dsn)] == [make_id("19500304", 2), make_id("19500304", 3)]
+    assert [row["id_number"] for row in staged(dsn)] == [make_id("19500304", 2), make_id("19500304", 3)]
     with psycopg.connect(dsn) as conn:
         statuses = conn.execute("select status from meta.load_batch order by batch_id").fetchall()
     assert statuses == [("superseded",), ("loaded",)]
