@@ -18,9 +18,10 @@ DEMO_SEED = 369
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from grassroots.generator import generate
+    from grassroots.generator import Dirt, generate
 
-    truths = generate(Path(args.out), args.date, args.days, args.residents, args.seed)
+    dirt = Dirt.parse(args.dirt, Dirt.none() if args.clean else Dirt())
+    truths = generate(Path(args.out), args.date, args.days, args.residents, args.seed, dirt)
     for truth in truths:
         print(f"{truth['ds']}: {json.dumps(truth['rows'])}")
     return 0
@@ -107,6 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--days", type=int, default=1)
     gen.add_argument("--residents", type=int, default=DEMO_RESIDENTS)
     gen.add_argument("--seed", type=int, default=DEMO_SEED)
+    gen.add_argument("--clean", action="store_true", help="plant no dirt (then --dirt switches kinds on)")
+    gen.add_argument(
+        "--dirt",
+        action="append",
+        default=[],
+        metavar="KIND=VALUE",
+        help="set one kind of dirt, e.g. id_bad_check=0.01 or truncated_file=off (grassroots.generator.Dirt)",
+    )
     gen.set_defaults(func=_cmd_generate)
     dbp = sub.add_parser("db", help="the embedded PostgreSQL (used when WAREHOUSE_DSN is unset)")
     dbp.add_argument("action", choices=("start", "stop", "status"))

@@ -173,15 +173,17 @@ def _score(rng: random.Random, hours: float, limit: float) -> int:
 
 
 def _surveys(rng: random.Random, events: DayEvents) -> None:
+    """Surveys are sent right after a case or incident closes on the day itself, and answered that day."""
     n = 0
     for case in events.cases:
-        if case["completed_at"] and rng.random() < 0.4:
+        if case["completed_at"] and case["completed_at"].date() == events.day and rng.random() < 0.6:
             hours = (case["completed_at"] - case["submitted_at"]).total_seconds() / 3600
             low, high = SERVICE_HOURS[case["service_type"]]
             _survey(rng, events, n, case, "case_id", case["completed_at"], _score(rng, hours, (low + high) / 2))
             n += 1
     for incident in events.incidents:
-        if incident["resolved_at"] and events.person[incident["incident_id"]] and rng.random() < 0.5:
+        resolved = incident["resolved_at"]
+        if resolved and resolved.date() == events.day and events.person[incident["incident_id"]] and rng.random() < 0.6:
             hours = (incident["resolved_at"] - incident["reported_at"]).total_seconds() / 3600
             score = _score(rng, hours, INCIDENT_SLA_HOURS[incident["category"]])
             _survey(rng, events, n, incident, "incident_id", incident["resolved_at"], score)
@@ -199,7 +201,7 @@ def _survey(
         "respondent_id_number": events.person[subject[key]].id_number,
         "score": score,
         "channel": rng.choice(SURVEY_CHANNELS),
-        "surveyed_at": after + _hours(rng.uniform(0.5, 48)),
+        "surveyed_at": min(after + _hours(rng.uniform(0.1, 3)), dt.datetime.combine(events.day, dt.time(23, 59, 59))),
     }
     events.surveys.append(survey)
     events.person[survey["survey_id"]] = events.person[subject[key]]

@@ -12,6 +12,7 @@ from grassroots.generator.events import INCIDENT_SLA_HOURS, PROACTIVE_SOURCES, D
 from grassroots.generator.world import Resident
 
 NO_PERSON = ""
+FILE_KINDS = {"drifted_column", "duplicate_delivery", "truncated_file", "wrong_encoding", "empty_file"}
 
 
 class Tracker:
@@ -47,8 +48,12 @@ class Tracker:
     def defect(
         self, feed: str, file: str, line: int, column: str | None, kind: str, rule: str | None, **extra: object
     ) -> None:
-        """One planted defect and where it must end: loaded (rule None) or quarantined with `rule`."""
-        self.defects.append({"feed": feed, "file": file, "line": line, "column": column, "kind": kind,
+        """One planted defect and where it must end: loaded (rule None) or quarantined with `rule`.
+
+        level: row (quarantine.rows or a staging row), header (the file loads) or file (quarantine.files).
+        """
+        level = "row" if line > 1 and kind not in FILE_KINDS else ("file" if kind in FILE_KINDS else "header")
+        self.defects.append({"feed": feed, "file": file, "line": line, "column": column, "kind": kind, "level": level,
                              "expected": "quarantined" if rule else "loaded", "rule": rule, **extra})  # fmt: skip
 
     def row(
