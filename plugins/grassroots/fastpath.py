@@ -121,7 +121,10 @@ class FastPath:
         self.contract = contract
         self.pattern = "^" + ",".join(_fragment(c) for c in self.file_columns) + "$"
         self.key = hmac_hex_factory(secret)
-        self.options = pcsv.WriteOptions(include_header=False, quoting_style="needed")
+        # Fast rows hold no delimiter, quote or line end (the shapes exclude them), so nothing
+        # needs quoting; Arrow's "needed" style would quote every string and slow COPY down.
+        self.options = pcsv.WriteOptions(include_header=False, quoting_style="none")
+        self.quoted = pcsv.WriteOptions(include_header=False, quoting_style="needed")
 
     def _checks(self, fields: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array]]:
         """Per-column checks beyond shape; returns the row mask and each column's strings."""
@@ -164,7 +167,8 @@ class FastPath:
         table = self._table(columns, ids, ok, fast_lines, meta)
         sink = io.BytesIO()
         if table.num_rows:
-            pcsv.write_csv(table, sink, self.options)
+            plain = not any(c in meta["_file_name"] for c in ',"\r\n')
+            pcsv.write_csv(table, sink, self.options if plain else self.quoted)
         return Block(sink.getvalue(), table.num_rows, slow)
 
     def _table(
@@ -183,10 +187,13 @@ class FastPath:
             elif column.type == "timestamp":
                 values = pc.binary_join_element_wise(values, pa.scalar("+08"), "")
             out[column.name] = values
-        for id_column, key_column in self.contract.key_columns:
-            chosen = [v for v, keep in zip(ids.get(id_column, []), ok, strict=False) if keep]
-            out[key_column] = pa.array([self.key(v) if v else None for v in chosen], pa.string())
         rows = len(line_nos)
+        for id_column, key_column in self.contract.key_columns:
+            if id_column not in ids:
+                out[key_column] = pa.nulls(rows, pa.string())
+                continue
+            chosen = [v for v, keep in zip(ids[id_column], ok, strict=True) if keep]
+            out[key_column] = pa.array([self.key(v) if v else None for v in chosen], pa.string())
         out["_ds"] = pa.repeat(pa.scalar(meta["_ds"]), rows)
         out["_batch_id"] = pa.repeat(pa.scalar(meta["_batch_id"]), rows)
         out["_file_name"] = pa.repeat(pa.scalar(meta["_file_name"]), rows)

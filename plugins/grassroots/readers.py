@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-CHUNK = 4 << 20
+CHUNK = 1 << 20
 
 
 class FileRejected(Exception):
