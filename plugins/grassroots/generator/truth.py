@@ -26,7 +26,6 @@ class Tracker:
         self.defects: list[dict] = []
         self.files: dict[str, list[dict]] = defaultdict(list)
         self.loaded_keys: dict[str, set[str]] = defaultdict(set)
-        self.loaded_people: dict[str, set[str]] = defaultdict(set)
 
     def close(self) -> None:
         """Flush the identity file."""
@@ -68,8 +67,6 @@ class Tracker:
         entry["loaded"] += 1
         if key:
             self.loaded_keys[feed].add(key)
-        if person and feed == "community_participation":
-            self.loaded_people[feed].add(person.id_number)
 
     def feed_totals(self) -> dict[str, dict]:
         """Per feed: files, rows received, expected loaded and expected quarantined."""
