@@ -1,18 +1,12 @@
-{# One row per incident: its latest delivered state up to the run day. #}
+{# One row per grid incident by report day; late incidents inside the look-back window land on
+   the next run (incremental strategy day_window, macros/incremental_day_window.sql). #}
+{{ config(materialized='incremental', incremental_strategy='day_window', day_column='reported_date',
+          on_schema_change='fail') }}
 with
 
 incidents as (
 
-    select * from {{ ref('stg_grid_incidents__incidents') }}
-
-),
-
-latest as (
-
-    select distinct on (incident_id) *
-    from incidents
-    where delivery_date <= {{ run_day() }}
-    order by incident_id, delivery_date desc, batch_id desc
+    select * from {{ ref('int_grid_incidents_lifecycled') }}
 
 ),
 
@@ -21,18 +15,26 @@ final as (
     select
         incident_id,
         incident_source,
-        incident_source in ('ai_camera', 'iot_sensor', 'grid_patrol') as is_proactive,
+        is_proactive,
         category,
         community_code,
         grid_code,
+        reporter_person_key,
         reported_at,
-        (reported_at at time zone 'Asia/Shanghai')::date as reported_date,
+        reported_date,
         dispatched_at,
         resolved_at,
         closed_at,
         is_reopened,
-        extract(epoch from resolved_at - reported_at) / 3600.0 as hours_to_resolve
-    from latest
+        is_resolved,
+        hours_to_dispatch::numeric(12, 4) as hours_to_dispatch,
+        hours_to_resolve::numeric(12, 4) as hours_to_resolve,
+        hours_to_close::numeric(12, 4) as hours_to_close,
+        sla_hours,
+        is_resolved_within_sla,
+        delivery_date
+    from incidents
+    where {{ in_day_window('reported_date') }}
 
 )
 

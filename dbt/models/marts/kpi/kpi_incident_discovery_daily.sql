@@ -1,9 +1,10 @@
-{# 问题发现率 proactive discovery rate per community and report day. #}
+{# 问题发现率 proactive discovery rate per community and report day: the community rows of
+   kpi_proactive_discovery_daily in the shape BI and the quality suites already read. #}
 with
 
-incidents as (
+discovery as (
 
-    select * from {{ ref('fct_grid_incidents') }}
+    select * from {{ ref('kpi_proactive_discovery_daily') }}
 
 ),
 
@@ -13,32 +14,20 @@ geography as (
 
 ),
 
-per_community_day as (
-
-    select
-        community_code,
-        reported_date,
-        count(*) as incidents,
-        count(*) filter (where is_proactive) as proactive_incidents
-    from incidents
-    group by community_code, reported_date
-
-),
-
 final as (
 
     select
-        per_community_day.community_code,
+        discovery.area_code as community_code,
         geography.street_code,
         geography.district_code,
-        per_community_day.reported_date,
-        per_community_day.incidents,
-        per_community_day.proactive_incidents,
-        round(per_community_day.proactive_incidents::numeric / per_community_day.incidents, 4)
-            as proactive_discovery_rate
-    from per_community_day
+        discovery.kpi_date as reported_date,
+        discovery.incidents,
+        discovery.proactive_incidents,
+        discovery.proactive_discovery_rate
+    from discovery
     inner join geography
-        on per_community_day.community_code = geography.community_code
+        on discovery.area_code = geography.community_code
+    where discovery.area_level = 'community'
 
 )
 

@@ -1,3 +1,4 @@
+{# Pension and medical insurance status per insured resident per snapshot day. Renames, casts and normalises only. #}
 with
 
 source as (
@@ -9,12 +10,16 @@ source as (
 renamed as (
 
     select
-        person_key,
+        person_key::text as person_key,
         pension_monthly,
         medical_insurance_status,
         certification_date,
+        extract_date,
         _ds as snapshot_date,
-        _batch_id as batch_id
+        _batch_id as batch_id,
+        _file_name as file_name,
+        _row_no as row_no,
+        _loaded_at as loaded_at
     from source
 
 )

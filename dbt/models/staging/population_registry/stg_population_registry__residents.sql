@@ -1,3 +1,4 @@
+{# One row per resident per snapshot day. Renames, casts and normalises only. #}
 with
 
 source as (
@@ -9,9 +10,11 @@ source as (
 renamed as (
 
     select
-        person_key,
+        person_key::text as person_key,
+        name as resident_name,
         gender,
         birth_date,
+        phone,
         community_code,
         grid_code,
         household_id,
@@ -19,7 +22,10 @@ renamed as (
         coalesce(attention_level, 0) as attention_level,
         coalesce(lives_alone, false) as is_living_alone,
         _ds as snapshot_date,
-        _batch_id as batch_id
+        _batch_id as batch_id,
+        _file_name as file_name,
+        _row_no as row_no,
+        _loaded_at as loaded_at
     from source
 
 )

@@ -1,0 +1,40 @@
+{# Helpers for KPI marts: every family is computed per community, street and district in one
+   pass with grouping sets; the rows say which level they are (area_level) and which area
+   (area_code). The aggregating CTE must expose community_code, street_code, district_code. #}
+
+{% macro kpi_period(grain, day_column) -%}
+    {%- if grain == 'month' -%}date_trunc('month', {{ day_column }})::date{%- else -%}{{ day_column }}{%- endif -%}
+{%- endmacro %}
+
+{% macro kpi_period_name(grain) -%}
+    {%- if grain == 'month' -%}kpi_month{%- else -%}kpi_date{%- endif -%}
+{%- endmacro %}
+
+{% macro area_level() -%}
+    case
+        when grouping(community_code) = 0 then 'community'
+        when grouping(street_code) = 0 then 'street'
+        else 'district'
+    end
+{%- endmacro %}
+
+{% macro area_code() -%}
+    case
+        when grouping(community_code) = 0 then community_code
+        when grouping(street_code) = 0 then street_code
+        else district_code
+    end
+{%- endmacro %}
+
+{% macro group_by_area(columns) -%}
+    group by grouping sets (
+        (district_code, street_code, community_code, {{ columns }}),
+        (district_code, street_code, {{ columns }}),
+        (district_code, {{ columns }})
+    )
+{%- endmacro %}
+
+{# A ratio rounded to 4 places, null when the denominator is 0 or null. #}
+{% macro safe_ratio(numerator, denominator, scale=1) -%}
+    round(({{ numerator }})::numeric * {{ scale }} / nullif({{ denominator }}, 0), 4)::numeric(14, 4)
+{%- endmacro %}

@@ -1,0 +1,32 @@
+{# One row per parallel approval step of a service case, by the day the step started
+   (incremental strategy day_window). #}
+{{ config(materialized='incremental', incremental_strategy='day_window', day_column='started_date',
+          on_schema_change='fail') }}
+with
+
+steps as (
+
+    select * from {{ ref('int_approval_steps_deduplicated') }}
+
+),
+
+final as (
+
+    select
+        case_id,
+        step_no,
+        department,
+        started_at,
+        (started_at at time zone 'Asia/Shanghai')::date as started_date,
+        finished_at,
+        step_result,
+        is_finished,
+        is_case_known,
+        step_hours::numeric(12, 4) as step_hours,
+        delivery_date
+    from steps
+    where {{ in_day_window("(started_at at time zone 'Asia/Shanghai')::date") }}
+
+)
+
+select * from final

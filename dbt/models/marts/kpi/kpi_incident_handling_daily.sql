@@ -1,0 +1,2 @@
+{# 处理效率 per community, street and district per day; formulas in _kpi__models.yml. #}
+{{ kpi_incident_handling('day') }}

@@ -1,0 +1,2 @@
+{# 群众满意度 per community, street and district per month; formulas in _kpi__models.yml. #}
+{{ kpi_satisfaction('month') }}

@@ -1,0 +1,260 @@
+"""The dbt warehouse over two generated days, run through the real DAGs, checked against the generator's truth."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from grassroots import db, feedapi, identity, pipeline, settings, summary
+from tests.conftest import TEST_RESIDENTS, TEST_SEED
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+FIRST_DAY = dt.date(2026, 11, 23)
+DAYS = [FIRST_DAY, FIRST_DAY + dt.timedelta(days=1)]
+ROUNDING = 1.1e-4  # truth rounds half-even in Python, PostgreSQL half away from zero
+
+# truth family → (mart, {truth key: mart column}); every mart has area_level, area_code, kpi_date.
+FAMILIES = {
+    "handling_efficiency": (
+        "kpi_incident_handling_daily",
+        {"incidents": "incidents", "resolved": "resolved_incidents", "median_hours_to_resolve": "median_hours_to_resolve",
+         "resolved_within_sla": "resolved_within_sla", "within_sla_share": "within_sla_share"},
+    ),  # fmt: skip
+    "satisfaction": (
+        "kpi_satisfaction_daily",
+        {"responses": "responses", "mean_score": "mean_score", "share_4_5": "satisfied_share"},
+    ),
+    "service_cases": (
+        "kpi_service_cases_daily",
+        {"cases": "cases", "completed": "completed_cases", "one_visit_completed": "one_visit_completed_cases",
+         "one_visit_completion_rate": "one_visit_completion_rate", "app_cases": "app_cases",
+         "digital_channel_share": "digital_channel_share", "complaints": "complaints", "residents": "residents",
+         "complaints_per_1000_residents": "complaints_per_1000_residents",
+         "complaints_per_100_cases": "complaints_per_100_cases"},
+    ),  # fmt: skip
+    "community_engagement": (
+        "kpi_community_engagement_daily",
+        {"participants": "participants", "residents": "residents", "participation_rate": "participation_rate",
+         "items_raised": "items_raised", "items_resolved": "items_resolved",
+         "deliberation_resolution_rate": "deliberation_resolution_rate"},
+    ),  # fmt: skip
+    "community_resources": (
+        "kpi_community_resources_daily",
+        {"allocated": "allocated_amount", "spent": "spent_amount", "fund_utilisation": "fund_utilisation",
+         "staff": "staff", "residents": "residents", "residents_per_staff": "residents_per_staff"},
+    ),  # fmt: skip
+}
+SPARSE = {"handling_efficiency", "satisfaction"}  # the truth lists only communities with events
+
+
+def _community_rows(conn: psycopg.Connection, mart: str, columns: list[str], day: dt.date) -> dict[str, dict]:
+    query = psycopg.sql.SQL(
+        "select area_code, {} from marts.{} where area_level = 'community' and kpi_date = %s"
+    ).format(psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, columns)), psycopg.sql.Identifier(mart))
+    return {row[0]: dict(zip(columns, row[1:], strict=True)) for row in conn.execute(query, (day,))}
+
+
+def _kpi_mismatches(conn: psycopg.Connection, truth: dict, day: dt.date) -> list[str]:
+    """Every community KPI value of the day that differs from the truth (beyond rounding)."""
+    problems: list[str] = []
+
+    def compare(where: str, expected: object, got: object) -> None:
+        if expected is None and got is None:
+            return
+        if expected is None or got is None or abs(float(expected) - float(got)) > ROUNDING:
+            problems.append(f"{day} {where}: truth {expected}, warehouse {got}")
+
+    for family, (mart, columns) in FAMILIES.items():
+        got = _community_rows(conn, mart, list(columns.values()), day)
+        for code, values in truth["kpi"][family].items():
+            for key, column in columns.items():
+                compare(f"{mart} {code} {column}", values[key], got.get(code, {}).get(column))
+        if family in SPARSE and set(got) != set(truth["kpi"][family]):
+            problems.append(f"{day} {mart}: communities {sorted(set(got) ^ set(truth['kpi'][family]))} differ")
+    durations = {
+        (code, service): values
+        for code, services in truth["kpi"]["service_duration"].items()
+        for service, values in services.items()
+    }
+    got = {
+        (row[0], row[1]): {"completed": row[2], "median_hours": row[3], "p90_hours": row[4]}
+        for row in conn.execute(
+            "select area_code, service_type, completed_cases, median_hours_to_complete, p90_hours_to_complete "
+            "from marts.kpi_service_duration_daily where area_level = 'community' and kpi_date = %s",
+            (day,),
+        )
+    }
+    if set(got) != set(durations):
+        problems.append(f"{day} kpi_service_duration_daily: (community, service) rows differ")
+    for key, values in durations.items():
+        for name, value in values.items():
+            compare(f"kpi_service_duration_daily {key} {name}", value, got.get(key, {}).get(name))
+    discovery = _community_rows(
+        conn, "kpi_proactive_discovery_daily", ["incidents", "proactive_incidents", "proactive_discovery_rate"], day
+    )
+    if set(discovery) != set(truth["kpi_proactive_discovery"]):
+        problems.append(f"{day} kpi_proactive_discovery_daily: communities differ")
+    for code, values in truth["kpi_proactive_discovery"].items():
+        for name, value in values.items():
+            compare(f"kpi_proactive_discovery_daily {code} {name}", value, discovery.get(code, {}).get(name))
+    return problems
+
+
+def _marts(dsn: str) -> dict[str, dict]:
+    return {name: stats for name, stats in summary.table_stats(dsn).items() if name.startswith("marts.")}
+
+
+@pytest.fixture(scope="module")
+def two_days(server_dsn: str, airflow_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """Two generated days run through ingest → warehouse → scoring; what each run left behind."""
+    from grassroots.generator import generate
+
+    landing = tmp_path_factory.mktemp("warehouse-landing")
+    truths = generate(landing, FIRST_DAY, len(DAYS), TEST_RESIDENTS, TEST_SEED)
+    name = f"grassroots_test_{uuid.uuid4().hex[:10]}"
+    db.ensure_database(server_dsn, name)
+    dsn = db.with_database(server_dsn, name)
+    server, url = feedapi.serve(landing)
+    after: dict[dt.date, dict] = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WAREHOUSE_DSN", dsn)
+        patch.setenv("GRASSROOTS_LANDING_DIR", str(landing))
+        patch.setenv("GRASSROOTS_API_URL", url)
+        try:
+            for day in DAYS:
+                states = pipeline.run_day(day, DAGS)
+                assert all(state == "success" for _, state in states), states
+                with psycopg.connect(dsn) as conn:
+                    after[day] = {
+                        "mismatches": _kpi_mismatches(conn, truths[DAYS.index(day)], day),
+                        "links": conn.execute(
+                            "select feed, file_name, row_no, person_key from int.int_identity_links_unioned "
+                            "where delivery_date = %s",
+                            (day,),
+                        ).fetchall(),
+                        "cases_first_day": dict(
+                            conn.execute(
+                                "select area_code, cases from marts.kpi_service_cases_daily "
+                                "where area_level = 'community' and kpi_date = %s",
+                                (FIRST_DAY,),
+                            ).fetchall()
+                        ),
+                    }
+            marts_before_rerun = _marts(dsn)
+            rerun = pipeline.run_day(DAYS[-1], DAGS)
+            yield {
+                "dsn": dsn, "landing": landing, "truths": truths, "after": after, "rerun": rerun,
+                "marts_before_rerun": marts_before_rerun, "marts_after_rerun": _marts(dsn),
+            }  # fmt: skip
+        finally:
+            server.shutdown()
+            db.drop_database(server_dsn, name)
+
+
+def test_every_community_kpi_equals_the_truth_on_every_day(two_days: dict) -> None:
+    for day in DAYS:
+        assert two_days["after"][day]["mismatches"] == [], day
+
+
+def test_identity_resolution_precision_and_recall_against_the_truth(two_days: dict) -> None:
+    secret = settings.hmac_secret()
+    linked, correct, expected = 0, 0, 0
+    for day in DAYS:
+        truth_file = two_days["landing"] / "_truth" / f"{day}.identity.csv"
+        with truth_file.open(encoding="utf-8") as handle:
+            truth = {(r["feed"], r["file"], int(r["line"])): r["person_id"] for r in csv.DictReader(handle)}
+        links = two_days["after"][day]["links"]
+        assert links, f"no identity links for {day}"
+        for feed, file_name, row_no, person_key in links:
+            person = truth.get((feed, file_name, row_no))
+            assert person is not None, f"{feed} {file_name}:{row_no} is not in the truth"
+            if person:
+                expected += 1
+            if person_key is not None:
+                linked += 1
+                correct += bool(person) and person_key == identity.person_key(secret, person)
+    precision, recall = correct / linked, correct / expected
+    print(f"identity resolution: precision {precision:.4f}, recall {recall:.4f} ({correct}/{linked} links, {expected} true)")
+    assert precision >= 0.99
+    assert recall >= 0.98
+
+
+def test_identity_resolution_of_the_feed_without_id_numbers(two_days: dict) -> None:
+    """community_participation alone: the name + birth date + phone matching is what is scored."""
+    secret = settings.hmac_secret()
+    day = DAYS[-1]
+    with (two_days["landing"] / "_truth" / f"{day}.identity.csv").open(encoding="utf-8") as handle:
+        truth = {(r["file"], int(r["line"])): r["person_id"] for r in csv.DictReader(handle)
+                 if r["feed"] == "community_participation"}  # fmt: skip
+    links = [link for link in two_days["after"][day]["links"] if link[0] == "community_participation"]
+    outcome = Counter(
+        "unmatched" if key is None else ("right" if key == identity.person_key(secret, truth[(f, n)]) else "wrong")
+        for _, f, n, key in links
+    )
+    print(f"community_participation on {day}: {dict(outcome)}")
+    assert outcome["right"] >= 0.98 * len(links) and outcome["wrong"] == 0
+
+
+def test_rerunning_a_day_leaves_every_mart_identical(two_days: dict) -> None:
+    assert all(state == "success" for _, state in two_days["rerun"])
+    assert two_days["marts_before_rerun"], "no marts were published"
+    assert two_days["marts_after_rerun"] == two_days["marts_before_rerun"]
+
+
+def test_late_rows_for_an_earlier_day_change_its_kpis_on_the_next_run(two_days: dict) -> None:
+    """Service cases of day 1 delivered on day 2 (inside the look-back window) count for day 1 after day 2."""
+    late = [
+        d for d in two_days["truths"][1]["defects"]
+        if d["feed"] == "service_applications" and d["kind"] == "late_row" and d["rule"] is None
+        and d["event_date"] == FIRST_DAY.isoformat()
+    ]  # fmt: skip
+    assert late, "the generator planted no late service case for the first day"
+    with psycopg.connect(two_days["dsn"]) as conn:
+        late_per_community = dict(
+            conn.execute(
+                "select community_code, count(*) from staging.service_applications "
+                "where _ds = %s and (submitted_at at time zone 'Asia/Shanghai')::date = %s group by 1",
+                (DAYS[1], FIRST_DAY),
+            ).fetchall()
+        )
+    assert sum(late_per_community.values()) == len(late)
+    before = two_days["after"][DAYS[0]]["cases_first_day"]
+    after = two_days["after"][DAYS[1]]["cases_first_day"]
+    truth = {code: v["cases"] for code, v in two_days["truths"][0]["kpi"]["service_cases"].items()}
+    assert before == truth
+    assert after == {code: cases + late_per_community.get(code, 0) for code, cases in truth.items()}
+
+
+def test_no_names_or_phones_in_warehouse_or_marts(two_days: dict) -> None:
+    with psycopg.connect(two_days["dsn"]) as conn:
+        columns = conn.execute(
+            "select table_schema, table_name, column_name from information_schema.columns "
+            "where table_schema in ('warehouse', 'marts', 'marts_candidate') "
+            "and (column_name like '%%name%%' or column_name like '%%phone%%' or column_name like '%%id_number%%')"
+        ).fetchall()
+    allowed = {"community_name", "district_name", "file_name", "project_name"}
+    assert [c for c in columns if c[2] not in allowed] == []
+
+
+def test_dbt_docs_generate_builds_the_docs_site(two_days: dict) -> None:
+    from dbt.cli.main import dbtRunner
+
+    from grassroots.dbt_build import dbt_args
+
+    os.environ.update(db.dbt_env(two_days["dsn"]))
+    result = dbtRunner().invoke(["docs", "generate", *dbt_args("docs", DAYS[-1])[1:]])
+    assert result.success, result.exception
+    target = settings.state_dir() / "dbt-target"
+    catalog = json.loads((target / "catalog.json").read_text())
+    assert (target / "index.html").exists()
+    assert "model.grassroots.dim_residents" in catalog["nodes"]
+    assert "model.grassroots.kpi_service_cases_daily" in catalog["nodes"]
