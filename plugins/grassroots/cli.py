@@ -67,6 +67,9 @@ def _print_summary(dsn: str, states: list[tuple[str, str]]) -> None:
     print(f"\nTable checksums: {checksum_file}")
     print(f"Feeds (landing): {settings.landing_dir()}")
     print(f"Airflow home:    {os.environ.get('AIRFLOW_HOME')}")
+    secret_file = os.environ.get("GRASSROOTS_HMAC_SECRET_FILE")
+    secret_from = f"{secret_file} (local; set GRASSROOTS_HMAC_SECRET to use your own)" if secret_file else "environment"
+    print(f"Person-key secret: {secret_from}")
     print(
         f"Warehouse DSN:   {'WAREHOUSE_DSN (from environment)' if os.environ.get('GRASSROOTS_DSN_FROM_ENV') else dsn}"
     )
