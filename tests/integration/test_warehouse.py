@@ -26,8 +26,13 @@ ROUNDING = 1.1e-4  # truth rounds half-even in Python, PostgreSQL half away from
 FAMILIES = {
     "handling_efficiency": (
         "kpi_incident_handling_daily",
-        {"incidents": "incidents", "resolved": "resolved_incidents", "median_hours_to_resolve": "median_hours_to_resolve",
-         "resolved_within_sla": "resolved_within_sla", "within_sla_share": "within_sla_share"},
+        {
+            "incidents": "incidents",
+            "resolved": "resolved_incidents",
+            "median_hours_to_resolve": "median_hours_to_resolve",
+            "resolved_within_sla": "resolved_within_sla",
+            "within_sla_share": "within_sla_share",
+        },
     ),  # fmt: skip
     "satisfaction": (
         "kpi_satisfaction_daily",
@@ -35,22 +40,40 @@ FAMILIES = {
     ),
     "service_cases": (
         "kpi_service_cases_daily",
-        {"cases": "cases", "completed": "completed_cases", "one_visit_completed": "one_visit_completed_cases",
-         "one_visit_completion_rate": "one_visit_completion_rate", "app_cases": "app_cases",
-         "digital_channel_share": "digital_channel_share", "complaints": "complaints", "residents": "residents",
-         "complaints_per_1000_residents": "complaints_per_1000_residents",
-         "complaints_per_100_cases": "complaints_per_100_cases"},
+        {
+            "cases": "cases",
+            "completed": "completed_cases",
+            "one_visit_completed": "one_visit_completed_cases",
+            "one_visit_completion_rate": "one_visit_completion_rate",
+            "app_cases": "app_cases",
+            "digital_channel_share": "digital_channel_share",
+            "complaints": "complaints",
+            "residents": "residents",
+            "complaints_per_1000_residents": "complaints_per_1000_residents",
+            "complaints_per_100_cases": "complaints_per_100_cases",
+        },
     ),  # fmt: skip
     "community_engagement": (
         "kpi_community_engagement_daily",
-        {"participants": "participants", "residents": "residents", "participation_rate": "participation_rate",
-         "items_raised": "items_raised", "items_resolved": "items_resolved",
-         "deliberation_resolution_rate": "deliberation_resolution_rate"},
+        {
+            "participants": "participants",
+            "residents": "residents",
+            "participation_rate": "participation_rate",
+            "items_raised": "items_raised",
+            "items_resolved": "items_resolved",
+            "deliberation_resolution_rate": "deliberation_resolution_rate",
+        },
     ),  # fmt: skip
     "community_resources": (
         "kpi_community_resources_daily",
-        {"allocated": "allocated_amount", "spent": "spent_amount", "fund_utilisation": "fund_utilisation",
-         "staff": "staff", "residents": "residents", "residents_per_staff": "residents_per_staff"},
+        {
+            "allocated": "allocated_amount",
+            "spent": "spent_amount",
+            "fund_utilisation": "fund_utilisation",
+            "staff": "staff",
+            "residents": "residents",
+            "residents_per_staff": "residents_per_staff",
+        },
     ),  # fmt: skip
 }
 SPARSE = {"handling_efficiency", "satisfaction"}  # the truth lists only communities with events
@@ -63,24 +86,29 @@ def _community_rows(conn: psycopg.Connection, mart: str, columns: list[str], day
     return {row[0]: dict(zip(columns, row[1:], strict=True)) for row in conn.execute(query, (day,))}
 
 
-def _kpi_mismatches(conn: psycopg.Connection, truth: dict, day: dt.date) -> list[str]:
-    """Every community KPI value of the day that differs from the truth (beyond rounding)."""
-    problems: list[str] = []
+def _differs(expected: object, got: object) -> bool:
+    if expected is None and got is None:
+        return False
+    return expected is None or got is None or abs(float(expected) - float(got)) > ROUNDING
 
-    def compare(where: str, expected: object, got: object) -> None:
-        if expected is None and got is None:
-            return
-        if expected is None or got is None or abs(float(expected) - float(got)) > ROUNDING:
-            problems.append(f"{day} {where}: truth {expected}, warehouse {got}")
 
+def _family_mismatches(conn: psycopg.Connection, truth: dict, day: dt.date) -> list[str]:
+    problems = []
     for family, (mart, columns) in FAMILIES.items():
         got = _community_rows(conn, mart, list(columns.values()), day)
-        for code, values in truth["kpi"][family].items():
-            for key, column in columns.items():
-                compare(f"{mart} {code} {column}", values[key], got.get(code, {}).get(column))
+        problems += [
+            f"{day} {mart} {code} {column}: truth {values[key]}, warehouse {got.get(code, {}).get(column)}"
+            for code, values in truth["kpi"][family].items()
+            for key, column in columns.items()
+            if _differs(values[key], got.get(code, {}).get(column))
+        ]
         if family in SPARSE and set(got) != set(truth["kpi"][family]):
             problems.append(f"{day} {mart}: communities {sorted(set(got) ^ set(truth['kpi'][family]))} differ")
-    durations = {
+    return problems
+
+
+def _duration_mismatches(conn: psycopg.Connection, truth: dict, day: dt.date) -> list[str]:
+    expected = {
         (code, service): values
         for code, services in truth["kpi"]["service_duration"].items()
         for service, values in services.items()
@@ -93,20 +121,36 @@ def _kpi_mismatches(conn: psycopg.Connection, truth: dict, day: dt.date) -> list
             (day,),
         )
     }
-    if set(got) != set(durations):
-        problems.append(f"{day} kpi_service_duration_daily: (community, service) rows differ")
-    for key, values in durations.items():
-        for name, value in values.items():
-            compare(f"kpi_service_duration_daily {key} {name}", value, got.get(key, {}).get(name))
-    discovery = _community_rows(
+    problems = [f"{day} kpi_service_duration_daily: rows differ"] if set(got) != set(expected) else []
+    return problems + [
+        f"{day} kpi_service_duration_daily {key} {name}: truth {value}, warehouse {got.get(key, {}).get(name)}"
+        for key, values in expected.items()
+        for name, value in values.items()
+        if _differs(value, got.get(key, {}).get(name))
+    ]
+
+
+def _discovery_mismatches(conn: psycopg.Connection, truth: dict, day: dt.date) -> list[str]:
+    expected = truth["kpi_proactive_discovery"]
+    got = _community_rows(
         conn, "kpi_proactive_discovery_daily", ["incidents", "proactive_incidents", "proactive_discovery_rate"], day
     )
-    if set(discovery) != set(truth["kpi_proactive_discovery"]):
-        problems.append(f"{day} kpi_proactive_discovery_daily: communities differ")
-    for code, values in truth["kpi_proactive_discovery"].items():
-        for name, value in values.items():
-            compare(f"kpi_proactive_discovery_daily {code} {name}", value, discovery.get(code, {}).get(name))
-    return problems
+    problems = [f"{day} kpi_proactive_discovery_daily: communities differ"] if set(got) != set(expected) else []
+    return problems + [
+        f"{day} kpi_proactive_discovery_daily {code} {name}: truth {value}, warehouse {got.get(code, {}).get(name)}"
+        for code, values in expected.items()
+        for name, value in values.items()
+        if _differs(value, got.get(code, {}).get(name))
+    ]
+
+
+def _kpi_mismatches(conn: psycopg.Connection, truth: dict, day: dt.date) -> list[str]:
+    """Every community KPI value of the day that differs from the truth (beyond rounding)."""
+    return (
+        _family_mismatches(conn, truth, day)
+        + _duration_mismatches(conn, truth, day)
+        + _discovery_mismatches(conn, truth, day)
+    )
 
 
 def _marts(dsn: str) -> dict[str, dict]:
@@ -183,7 +227,8 @@ def test_identity_resolution_precision_and_recall_against_the_truth(two_days: di
                 linked += 1
                 correct += bool(person) and person_key == identity.person_key(secret, person)
     precision, recall = correct / linked, correct / expected
-    print(f"identity resolution: precision {precision:.4f}, recall {recall:.4f} ({correct}/{linked} links, {expected} true)")
+    print(f"identity resolution: precision {precision:.4f}, recall {recall:.4f}")
+    print(f"  {correct} correct of {linked} links made, {expected} true links")
     assert precision >= 0.99
     assert recall >= 0.98
 
