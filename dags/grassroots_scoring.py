@@ -1,10 +1,12 @@
 """
 ### grassroots_scoring
 
-Resident risk clusters, triggered by the warehouse's marts Asset: features from
-`warehouse.dim_residents`, standard scaling, KMeans with a fixed seed, clusters ranked
-into risk tiers by the documented rule in `grassroots.scoring`, written to `scoring.*`
-with each resident's reasons.
+Triggered by the warehouse's marts Asset. `score_residents`: features from the warehouse,
+weighted standard scaling, KMeans with a fixed seed (k by silhouette), clusters ranked into
+risk tiers by the documented rule in `grassroots.scoring.model`, written to `scoring.*`
+(model registry, clusters, resident tiers with reasons, the grid workers' watchlist).
+`build_kpi_report`: static KPI pages per district from `marts.kpi_*` into
+`<reports_dir>/kpi/`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from grassroots.orchestration import DEFAULT_ARGS, SCORING_ASSET_URI, TIMEZONE, 
 
 @task(outlets=[Asset(SCORING_ASSET_URI)])
 def score_residents(**context) -> dict:
-    """Cluster the day's residents into risk tiers."""
+    """Cluster the day's residents into risk tiers; refresh the watchlist."""
     from grassroots.db import warehouse_dsn
     from grassroots.orchestration import announce, partition_date
     from grassroots.scoring import score_day
@@ -26,6 +28,16 @@ def score_residents(**context) -> dict:
     summary = score_day(warehouse_dsn(), ds)
     announce(context, SCORING_ASSET_URI, ds, residents=summary["residents"])
     return summary
+
+
+@task
+def build_kpi_report(**context) -> dict:
+    """Render the KPI pages for the run's day."""
+    from grassroots import kpi_report, settings
+    from grassroots.db import warehouse_dsn
+    from grassroots.orchestration import partition_date
+
+    return kpi_report.build(warehouse_dsn(), partition_date(context), settings.reports_dir() / "kpi")
 
 
 @dag(
@@ -40,6 +52,7 @@ def score_residents(**context) -> dict:
 )
 def grassroots_scoring() -> None:
     score_residents()
+    build_kpi_report()
 
 
 grassroots_scoring()

@@ -1,0 +1,6 @@
+"""Resident risk clusters: warehouse features, scaled KMeans, ranked tiers with reasons, registry, watchlist."""
+
+from grassroots.scoring.access import ensure_grid_worker_access, map_grid_worker
+from grassroots.scoring.run import score_day
+
+__all__ = ["ensure_grid_worker_access", "map_grid_worker", "score_day"]

@@ -1,0 +1,103 @@
+"""The grid workers' watchlist: masked names built in a restricted step, rows limited to one's community.
+
+- Names exist only in `staging.population_registry`. `scoring.masked_resident_names(date)` is the
+  one path from there to scoring: a SECURITY DEFINER function that returns the person key and the
+  masked name (surname + '*', e.g. 张*), executable by its owner only. Python never reads a name.
+- `scoring.watchlist` holds the WATCHLIST_TIERS residents per day: person key, masked name,
+  community, grid, tier, reasons. Row-level security is enabled and forced; role `grid_worker`
+  (a group role: each grid worker's login is a member) sees only rows of the communities mapped
+  to its login in `scoring.grid_worker_community` (role name → community code).
+- `ensure_grid_worker_access` creates all of it idempotently; issue 7 (roles for every
+  consumer) can merge it into the project-wide bootstrap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import psycopg
+from psycopg import errors, sql
+
+from grassroots.scoring.model import WATCHLIST_TIERS, tier_rank
+
+GRID_WORKER_ROLE = "grid_worker"
+
+_DDL = (
+    """create table if not exists scoring.grid_worker_community (
+        role_name text not null, community_code text not null, primary key (role_name, community_code))""",
+    """create table if not exists scoring.watchlist (
+        ds date not null, person_key char(64) not null, masked_name text not null, community_code text not null,
+        grid_code text, risk_tier text not null, tier_rank integer not null, reasons text[] not null,
+        reasons_en text[] not null, primary key (ds, person_key))""",
+    "create index if not exists watchlist__community on scoring.watchlist (community_code, ds)",
+    "alter table scoring.watchlist enable row level security",
+    "alter table scoring.watchlist force row level security",
+    "drop policy if exists watchlist_maintainer on scoring.watchlist",
+    # The role that builds the list (the table owner, subject to RLS because it is forced).
+    "create policy watchlist_maintainer on scoring.watchlist for all to current_user using (true) with check (true)",
+    "drop policy if exists watchlist_own_community on scoring.watchlist",
+    """create policy watchlist_own_community on scoring.watchlist for select to grid_worker using (
+        community_code in (select m.community_code from scoring.grid_worker_community as m
+                           where m.role_name = current_user))""",
+    """create or replace view scoring.watchlist_latest with (security_invoker = true) as
+        select * from scoring.watchlist where ds = (select max(ds) from scoring.watchlist)""",
+    "revoke all on scoring.watchlist, scoring.watchlist_latest, scoring.grid_worker_community from public",
+    "grant usage on schema scoring to grid_worker",
+    "grant select on scoring.watchlist, scoring.watchlist_latest, scoring.grid_worker_community to grid_worker",
+)
+
+_MASKED_NAMES = """
+create or replace function scoring.masked_resident_names(as_of date)
+returns table (person_key char(64), masked_name text)
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+    select distinct on (p.person_key) p.person_key, coalesce(left(p.name, 1), '') || '*'
+    from staging.population_registry as p
+    where p._ds = (select max(q._ds) from staging.population_registry as q where q._ds <= as_of)
+      and p.person_key is not null
+    order by p.person_key, p._batch_id desc, p._row_no desc
+$$"""
+
+
+def _create_role(conn: psycopg.Connection, role: str, login: bool = False) -> None:
+    """Create a role unless it exists (roles are server-wide: tolerate a concurrent creator)."""
+    if conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone():
+        return
+    try:
+        with conn.transaction():
+            conn.execute(sql.SQL("create role {} " + ("login" if login else "nologin")).format(sql.Identifier(role)))
+    except (errors.DuplicateObject, errors.UniqueViolation):
+        pass
+
+
+def ensure_grid_worker_access(conn: psycopg.Connection) -> None:
+    """Idempotent: role grid_worker, the mapping table, the watchlist with forced RLS, the masked-name function."""
+    _create_role(conn, GRID_WORKER_ROLE)
+    conn.execute("create schema if not exists scoring")
+    for statement in _DDL:
+        conn.execute(statement)
+    conn.execute(_MASKED_NAMES)
+    conn.execute("revoke all on function scoring.masked_resident_names(date) from public")
+
+
+def map_grid_worker(conn: psycopg.Connection, role: str, community_code: str, login: bool = False) -> None:
+    """Make `role` a grid worker of `community_code` (creates the role, nologin unless asked)."""
+    _create_role(conn, role, login)
+    conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(GRID_WORKER_ROLE), sql.Identifier(role)))
+    conn.execute(
+        "insert into scoring.grid_worker_community values (%s, %s) on conflict do nothing", (role, community_code)
+    )
+
+
+def refresh_watchlist(conn: psycopg.Connection, ds: dt.date) -> int:
+    """Replace the day's watchlist from scoring.resident_risk; return its row count."""
+    conn.execute("delete from scoring.watchlist where ds = %s", (ds,))
+    cursor = conn.execute(
+        "insert into scoring.watchlist (ds, person_key, masked_name, community_code, grid_code, risk_tier, "
+        "tier_rank, reasons, reasons_en) "
+        "select r.ds, r.person_key, coalesce(n.masked_name, '*'), r.community_code, r.grid_code, r.risk_tier, "
+        "r.tier_rank, r.reasons, r.reasons_en "
+        "from scoring.resident_risk as r left join scoring.masked_resident_names(%s) as n "
+        "on n.person_key = r.person_key where r.ds = %s and r.tier_rank <= %s",
+        (ds, ds, max(tier_rank(t) for t in WATCHLIST_TIERS)),
+    )
+    return cursor.rowcount

@@ -1,0 +1,188 @@
+"""Resident features for risk clustering, read from the warehouse; every feature points towards risk."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+RESIDENTS = ("warehouse", "dim_residents")
+PENSION_REFERENCE_YUAN = 3000  # roughly a city's average monthly urban employee pension
+ELDERLY_AGE = 65  # retirement ages vary (50–60): a missing pension just after 60 is often not yet claimed
+RECENT_DAYS = 30
+
+
+class MissingWarehouseColumnError(RuntimeError):
+    """A feature needs a warehouse column that does not exist (the message names it)."""
+
+
+def _yuan(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One feature: where it comes from, how it is computed, how much it weighs, how a person reads it.
+
+    Every feature is defined so that a higher value means more need (e.g. pension shortfall, not
+    pension). `weight` scales the standardised feature in the clustering space and in the cluster
+    risk score; `reason(value)` is the (Chinese, English) sentence a grid worker reads.
+    `relation`/`columns` are the warehouse columns it needs; `expression` is an SQL template whose
+    `{c0}`, `{c1}` … are those columns (facts are aggregated per person first, see `count_days`).
+    """
+
+    name: str
+    relation: tuple[str, str]
+    columns: tuple[str, ...]
+    expression: str
+    weight: float
+    label_zh: str
+    label_en: str
+    reason: Callable[[float], tuple[str, str]]
+    count_days: int = 0  # >0: count of fact rows per person (columns: person key, date) in the last N days
+
+    def sql(self) -> sql.Composable:
+        """The feature's SQL expression over the feature query's aliases."""
+        if self.count_days:
+            return sql.SQL("coalesce({}.n, 0)::float8").format(sql.Identifier(f"count_{self.name}"))
+        refs = {f"c{i}": sql.Identifier("r", column) for i, column in enumerate(self.columns)}
+        return sql.SQL(self.expression).format(
+            **refs, reference=sql.Literal(PENSION_REFERENCE_YUAN), elderly=sql.Literal(ELDERLY_AGE)
+        )
+
+
+def _pension_reason(shortfall: float) -> tuple[str, str]:
+    if shortfall >= PENSION_REFERENCE_YUAN:
+        return "老年人无养老金", "older resident without a pension"
+    pension = _yuan(PENSION_REFERENCE_YUAN - shortfall)
+    return f"养老金偏低（{pension}元/月）", f"low pension ({pension} yuan a month)"
+
+
+SPEC = (
+    Feature("age", RESIDENTS, ("age",), "coalesce({c0}, 0)::float8", 1.0, "年龄", "age",
+            lambda v: (f"高龄（{v:.0f}岁）", f"aged {v:.0f}")),
+    Feature("on_assistance", RESIDENTS, ("on_assistance",), "coalesce({c0}, false)::int::float8", 1.0,
+            "领取社会救助", "receives social assistance",
+            lambda v: ("领取低保/特困/临时救助", "receives social assistance (低保/特困/临时救助)")),
+    # Collinear with on_assistance: half weight so that assistance is not counted twice.
+    Feature("assistance_amount", RESIDENTS, ("assistance_amount",), "coalesce({c0}, 0)::float8", 0.5,
+            "救助金额", "assistance amount",
+            lambda v: (f"救助金额较高（{_yuan(v)}元/月）", f"high assistance amount ({_yuan(v)} yuan a month)")),
+    Feature("pension_shortfall", RESIDENTS, ("age", "pension_monthly"),
+            "case when coalesce({c0}, 0) >= {elderly} then greatest(0, {reference} - coalesce({c1}, 0)) "
+            "else 0 end::float8", 1.0, "养老金缺口", "pension shortfall", _pension_reason),
+    Feature("attention_level", RESIDENTS, ("attention_level",), "coalesce({c0}, 0)::float8", 1.0,
+            "关注等级", "attention level",
+            lambda v: (f"重点关注人员（关注等级{v:.0f}）", f"on the attention list (level {v:.0f})")),
+    Feature("lives_alone", RESIDENTS, ("lives_alone",), "coalesce({c0}, false)::int::float8", 1.0,
+            "独居", "lives alone", lambda v: ("独居", "lives alone")),
+    Feature("has_chronic_disease", RESIDENTS, ("has_chronic_disease",), "coalesce({c0}, false)::int::float8", 1.0,
+            "慢性病", "chronic disease", lambda v: ("患有慢性病", "has a chronic disease")),
+    # Grade 1 is the most severe disability, 4 the mildest; none scores 0.
+    Feature("disability_severity", RESIDENTS, ("disability_grade",),
+            "case when {c0} between 1 and 4 then 5 - {c0} else 0 end::float8", 1.0, "残疾", "disability",
+            lambda v: (f"持残疾证（{5 - v:.0f}级）", f"disability certificate, grade {5 - v:.0f}")),
+    Feature("incidents_reported", ("warehouse", "fct_grid_incidents"), ("reporter_person_key", "reported_date"), "",
+            0.5, "近期上报事件", "recent incident reports",
+            lambda v: (f"近{RECENT_DAYS}天上报事件{v:.0f}次", f"reported {v:.0f} incidents in {RECENT_DAYS} days"),
+            count_days=RECENT_DAYS),
+    Feature("complaints", ("warehouse", "fct_complaints"), ("caller_person_key", "created_date"), "",
+            0.5, "近期投诉", "recent complaints",
+            lambda v: (f"近{RECENT_DAYS}天12345投诉{v:.0f}次", f"{v:.0f} hotline complaints in {RECENT_DAYS} days"),
+            count_days=RECENT_DAYS),
+)  # fmt: skip
+BY_NAME = {feature.name: feature for feature in SPEC}
+
+# The features the model uses. A feature listed here whose column is missing fails the run
+# (MissingWarehouseColumnError); it is never dropped silently.
+FEATURES: tuple[str, ...] = (
+    "age",
+    "on_assistance",
+    "assistance_amount",
+    "pension_shortfall",
+    "attention_level",
+    "lives_alone",
+)
+# Specified above but not used until the warehouse builds their columns (issue 4); recorded
+# in every model run so a reader of scoring.model_run sees what the model could not use yet.
+AWAITING_WAREHOUSE: tuple[str, ...] = tuple(f.name for f in SPEC if f.name not in FEATURES)
+
+
+@dataclass
+class FeatureTable:
+    """Residents in person_key order with their feature values (rows) in `names` order."""
+
+    names: tuple[str, ...]
+    person_keys: list[str]
+    communities: list[str]
+    grids: list[str | None]
+    values: list[list[float]]
+
+
+def needed_columns(names: tuple[str, ...]) -> dict[tuple[str, str], set[str]]:
+    """(schema, table) → columns the features and the resident identity need."""
+    needed: dict[tuple[str, str], set[str]] = {RESIDENTS: {"person_key", "community_code", "grid_code"}}
+    for name in names:
+        feature = BY_NAME[name]
+        needed.setdefault(feature.relation, set()).update(feature.columns)
+    return needed
+
+
+def check_columns(conn: psycopg.Connection, names: tuple[str, ...]) -> None:
+    """Raise MissingWarehouseColumnError naming every missing column and the feature that needs it."""
+    missing = []
+    for (schema, table), columns in sorted(needed_columns(names).items()):
+        present = {
+            row[0]
+            for row in conn.execute(
+                "select column_name from information_schema.columns where table_schema = %s and table_name = %s",
+                (schema, table),
+            )
+        }
+        for column in sorted(columns - present):
+            users = [n for n in names if BY_NAME[n].relation == (schema, table) and column in BY_NAME[n].columns]
+            missing.append(f"{schema}.{table}.{column} (feature {', '.join(users) or 'resident identity'})")
+    if missing:
+        raise MissingWarehouseColumnError(
+            "risk scoring needs warehouse columns that do not exist: " + "; ".join(missing)
+            + ". Build them in dbt, or take the feature out of grassroots.scoring.features.FEATURES."
+        )  # fmt: skip
+
+
+def _count_join(feature: Feature) -> sql.Composable:
+    person, day = feature.columns
+    alias = sql.Identifier(f"count_{feature.name}")
+    return sql.SQL(
+        "left join (select {person} as person_key, count(*) as n from {rel} "
+        "where {day} between %(since)s and %(ds)s group by 1) as {alias} on {alias}.person_key = r.person_key"
+    ).format(person=sql.Identifier(person), rel=sql.Identifier(*feature.relation), day=sql.Identifier(day), alias=alias)
+
+
+def feature_query(names: tuple[str, ...]) -> sql.Composed:
+    """One row per resident: person_key, community_code, grid_code, then the features in order."""
+    features = [BY_NAME[n] for n in names]
+    return sql.SQL(
+        "select r.person_key, r.community_code, r.grid_code, {columns} from {residents} as r {joins} "
+        "where r.person_key is not null order by r.person_key"
+    ).format(
+        columns=sql.SQL(", ").join(sql.SQL("{} as {}").format(f.sql(), sql.Identifier(f.name)) for f in features),
+        residents=sql.Identifier(*RESIDENTS),
+        joins=sql.SQL(" ").join(_count_join(f) for f in features if f.count_days),
+    )
+
+
+def load(conn: psycopg.Connection, ds: dt.date, names: tuple[str, ...] = FEATURES) -> FeatureTable:
+    """Check the columns, then read every resident's features for day `ds`."""
+    check_columns(conn, names)
+    since = ds - dt.timedelta(days=RECENT_DAYS - 1)
+    rows = conn.execute(feature_query(names), {"ds": ds, "since": since}).fetchall()
+    return FeatureTable(
+        names=names,
+        person_keys=[r[0] for r in rows],
+        communities=[r[1] for r in rows],
+        grids=[r[2] for r in rows],
+        values=[[float(v) for v in r[3:]] for r in rows],
+    )

@@ -1,0 +1,175 @@
+"""Risk tiers from the real DAGs on two generated days: planted truth, stability, reasons, watchlist access."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from grassroots import db, feedapi, pipeline, settings
+from grassroots.generator import Dirt, build_world, by_community, generate_day
+from grassroots.generator.feeds import EventSource
+from grassroots.identity import person_key
+from grassroots.scoring import features, map_grid_worker
+from tests.conftest import DEMO_DAY, TEST_RESIDENTS, TEST_SEED
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+DAY_1 = DEMO_DAY
+DAY_2 = DEMO_DAY + dt.timedelta(days=1)
+CHANGED_SHARE = 0.03
+
+
+def _small_changes(residents: list, rng: random.Random) -> int:
+    """Change one circumstance of about CHANGED_SHARE of the residents (as a real day would)."""
+    changed = rng.sample(residents, max(1, int(len(residents) * CHANGED_SHARE)))
+    for r in changed:
+        kind = rng.choice(("alone", "attention", "pension", "assistance"))
+        if kind == "alone":
+            r.lives_alone = not r.lives_alone
+        elif kind == "attention":
+            r.attention_level = min(3, r.attention_level + 1)
+        elif kind == "pension" and r.pension_monthly:
+            r.pension_monthly = int(r.pension_monthly * rng.uniform(0.9, 1.1))
+        elif not r.on_assistance:
+            r.on_assistance, r.assistance_type, r.assistance_amount = True, "临时救助", rng.randrange(600, 1500)
+            r.assistance_start = DAY_2
+    return len(changed)
+
+
+@pytest.fixture(scope="module")
+def scored(server_dsn: str, airflow_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """Two consecutive days generated (the second with small changes) and run through every DAG."""
+    landing = tmp_path_factory.mktemp("scoring-landing")
+    residents = build_world(TEST_RESIDENTS, TEST_SEED)
+    source = EventSource(by_community(residents), TEST_SEED, Dirt().late_rows)
+    truth_1 = generate_day(landing, DAY_1, residents, TEST_SEED, Dirt(), source)
+    changed = _small_changes(residents, random.Random(TEST_SEED))
+    truth_2 = generate_day(landing, DAY_2, residents, TEST_SEED, Dirt(), source)
+    name = f"grassroots_test_{uuid.uuid4().hex[:10]}"
+    db.ensure_database(server_dsn, name)
+    dsn = db.with_database(server_dsn, name)
+    server, url = feedapi.serve(landing)
+    saved = {k: os.environ.get(k) for k in ("WAREHOUSE_DSN", "GRASSROOTS_LANDING_DIR", "GRASSROOTS_API_URL")}
+    os.environ.update(WAREHOUSE_DSN=dsn, GRASSROOTS_LANDING_DIR=str(landing), GRASSROOTS_API_URL=url)
+    try:
+        states = [pipeline.run_day(day, DAGS) for day in (DAY_1, DAY_2)]
+        yield {"dsn": dsn, "states": states, "truth": {DAY_1: truth_1, DAY_2: truth_2}, "changed": changed}
+    finally:
+        server.shutdown()
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+        db.drop_database(server_dsn, name)
+
+
+def _tiers(dsn: str, ds: dt.date) -> dict[str, tuple[str, list[str]]]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("select person_key, risk_tier, reasons from scoring.resident_risk where ds = %s", (ds,))
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def test_both_days_run_every_dag(scored: dict) -> None:
+    for states in scored["states"]:
+        assert [s for _, s in states] == ["success"] * 3, states
+
+
+def test_top_tier_holds_the_planted_vulnerable_residents(scored: dict) -> None:
+    secret = settings.hmac_secret()
+    for ds in (DAY_1, DAY_2):
+        planted = {person_key(secret, i) for i in scored["truth"][ds]["vulnerable_person_ids"]}
+        tiers = _tiers(scored["dsn"], ds)
+        top = {key for key, (tier, _) in tiers.items() if tier == "high"}
+        recall = len(planted & top) / len(planted)
+        print(f"{ds}: planted {len(planted)}, top tier {len(top)}, recall {recall:.3f}, "
+              f"ratio {len(top) / len(planted):.2f}")  # fmt: skip
+        assert planted <= set(tiers), "a planted resident was not scored"
+        assert recall >= 0.9
+        assert len(top) <= 3 * len(planted)
+
+
+def test_two_days_with_small_changes_keep_tiers(scored: dict) -> None:
+    first, second = _tiers(scored["dsn"], DAY_1), _tiers(scored["dsn"], DAY_2)
+    common = set(first) & set(second)
+    same = sum(first[k][0] == second[k][0] for k in common) / len(common)
+    print(f"{scored['changed']} residents changed; {same:.3%} kept their tier")
+    assert scored["changed"] > 0
+    assert same >= 0.95
+    with psycopg.connect(scored["dsn"]) as conn:
+        clusters = conn.execute(
+            "select cluster_label, risk_tier, tier_rank, previous_tier, risk_score from scoring.model_cluster "
+            "where ds = %s",
+            (DAY_2,),
+        ).fetchall()
+        run = conn.execute("select previous_ds, tier_changes from scoring.model_run where ds = %s", (DAY_2,)).fetchone()
+    assert run[0] == DAY_1, "day 2 was not matched to day 1"
+    assert all(previous is not None for *_, previous, _ in clusters), "a cluster was not matched to day 1"
+    assert all(tier == previous for _, tier, _, previous, _ in clusters), "a matched cluster changed tier name"
+    by_score = sorted(clusters, key=lambda c: -c[4])
+    assert [c[2] for c in by_score] == sorted(c[2] for c in clusters), "tier names are not ordered by risk"
+
+
+def test_every_top_tier_resident_has_a_reason(scored: dict) -> None:
+    for ds in (DAY_1, DAY_2):
+        top = [(tier, reasons) for tier, reasons in _tiers(scored["dsn"], ds).values() if tier == "high"]
+        assert top
+        assert all(reasons and all(r.strip() for r in reasons) for _, reasons in top)
+
+
+def test_model_registry_records_the_run(scored: dict) -> None:
+    with psycopg.connect(scored["dsn"]) as conn:
+        run = conn.execute(
+            "select k, k_selection, features, silhouette, residents, awaiting_features from scoring.model_run "
+            "where ds = %s",
+            (DAY_1,),
+        ).fetchone()
+        sizes = conn.execute("select sum(size), count(*) from scoring.model_cluster where ds = %s", (DAY_1,)).fetchone()
+    k, selection, feature_spec, silhouette, residents, awaiting = run
+    assert selection["method"] == "silhouette" and str(k) in selection["candidates"]
+    assert [f["name"] for f in feature_spec] == list(features.FEATURES)
+    assert -1 <= silhouette <= 1
+    assert sizes == (residents, k)
+    assert awaiting == list(features.AWAITING_WAREHOUSE)
+
+
+def test_a_missing_warehouse_column_fails_by_name(scored: dict) -> None:
+    with psycopg.connect(scored["dsn"]) as conn:
+        conn.execute("alter table warehouse.dim_residents rename column lives_alone to lives_alone_renamed")
+        with pytest.raises(features.MissingWarehouseColumnError, match=r"warehouse\.dim_residents\.lives_alone "):
+            features.load(conn, DAY_2)
+        conn.rollback()
+
+
+def test_grid_worker_sees_only_its_own_community(scored: dict) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    with psycopg.connect(scored["dsn"]) as conn:
+        per_community = dict(
+            conn.execute("select community_code, count(*) from scoring.watchlist where ds = %s group by 1", (DAY_2,))
+        )
+        mine, other = sorted(per_community, key=lambda c: -per_community[c])[:2]
+        roles = {mine: f"gw_{suffix}_a", other: f"gw_{suffix}_b"}
+        for community, role in roles.items():
+            map_grid_worker(conn, role, community)
+        conn.commit()
+        try:
+            conn.execute(sql.SQL("set role {}").format(sql.Identifier(roles[mine])))
+            seen = conn.execute("select community_code, masked_name from scoring.watchlist_latest").fetchall()
+            seen_all_days = conn.execute("select count(*) from scoring.watchlist where community_code = %s", (other,))
+            assert seen_all_days.fetchone()[0] == 0
+            assert {c for c, _ in seen} == {mine} and len(seen) == per_community[mine]
+            assert all(len(name) == 2 and name.endswith("*") for _, name in seen)
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("select count(*) from scoring.resident_risk")
+            conn.rollback()
+        finally:
+            conn.execute("reset role")
+            for role in roles.values():
+                conn.execute(sql.SQL("drop owned by {}").format(sql.Identifier(role)))
+                conn.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
+            conn.execute("delete from scoring.grid_worker_community where role_name like %s", (f"gw_{suffix}%",))
+            conn.commit()
