@@ -257,3 +257,16 @@ def test_a_loader_killed_mid_copy_leaves_nothing_and_the_rerun_equals_a_clean_ru
         assert _data_columns(dsn) == _data_columns(clean_dsn)
     finally:
         db.drop_database(server_dsn, f"{dbname}_clean")
+
+
+def test_person_keys_are_stable_change_with_the_secret_and_are_not_plain_sha256(dsn: str, tmp_path: Path) -> None:
+    import hashlib
+
+    path = write(tmp_path / "population_registry.csv", [HEADER, population_line(make_id("19500304", 1))])
+    keys = []
+    for secret in (b"first", b"first", b"second"):
+        load_day(dsn, get_contract("population_registry"), DAY, [path], secret, force=True)
+        with psycopg.connect(dsn) as conn:
+            keys.append(conn.execute("select person_key from staging.population_registry").fetchone()[0])
+    assert keys[0] == keys[1] != keys[2]
+    assert keys[0] != hashlib.sha256(make_id("19500304", 1).encode()).hexdigest()
