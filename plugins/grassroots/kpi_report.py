@@ -1,7 +1,8 @@
 """KPI pages: static HTML per district (street and community drill-down) with matplotlib charts over time.
 
 Every table in schema `marts` whose name starts with `kpi_` is read; its first date column is the
-time axis, `community_code` its grain, and every other numeric column a KPI that gets a chart.
+time axis, its community rows (`area_level = 'community'` with `area_code`, or a `community_code`
+column) the grain, and every other numeric column a KPI that gets a chart.
 Rates are not averaged across communities (an average of rates is not the area's rate): district
 charts draw one line per community. Rows after the run day are ignored, so a rerun of a day
 writes the same files.
@@ -22,7 +23,7 @@ from psycopg import sql
 
 log = logging.getLogger(__name__)
 NUMERIC = ("smallint", "integer", "bigint", "numeric", "real", "double precision")
-GEO_COLUMNS = {"community_code", "street_code", "district_code", "grid_code"}
+GEO_COLUMNS = {"community_code", "street_code", "district_code", "grid_code", "area_code", "area_level"}
 HISTORY_DAYS = 90
 LABELS = {  # KPI glossary (design.md); other columns are shown by name
     "proactive_discovery_rate": "问题发现率 proactive discovery rate",
@@ -69,8 +70,8 @@ class Community:
     district_name: str
 
 
-def discover(conn: psycopg.Connection) -> list[tuple[str, str, list[str]]]:
-    """(table, day column, KPI columns) of every marts.kpi_* table with a community grain and a date column."""
+def discover(conn: psycopg.Connection) -> list[tuple[str, str, list[str], bool]]:
+    """(table, day column, KPI columns, by area level?) of every marts.kpi_* table with community rows and a date."""
     found = []
     tables = conn.execute(
         "select table_name from information_schema.tables where table_schema = 'marts' "
@@ -84,8 +85,10 @@ def discover(conn: psycopg.Connection) -> list[tuple[str, str, list[str]]]:
         ).fetchall()
         days = [c for c, t in columns if t == "date"]
         kpis = [c for c, t in columns if t in NUMERIC and c not in GEO_COLUMNS]
-        if days and kpis and "community_code" in {c for c, _ in columns}:
-            found.append((table, days[0], kpis))
+        names = {c for c, _ in columns}
+        by_area = {"area_level", "area_code"} <= names
+        if days and kpis and (by_area or "community_code" in names):
+            found.append((table, days[0], kpis, by_area))
         else:
             log.warning("marts.%s: no date column, community_code or numeric KPI; not charted", table)
     return found
@@ -94,11 +97,13 @@ def discover(conn: psycopg.Connection) -> list[tuple[str, str, list[str]]]:
 def read_tables(conn: psycopg.Connection, ds: dt.date) -> list[KpiTable]:
     """The last HISTORY_DAYS days up to `ds` of every discovered KPI table."""
     result = []
-    for table, day, kpis in discover(conn):
-        query = sql.SQL("select community_code, {day}, {kpis} from {table} where {day} between %s and %s").format(
+    for table, day, kpis, by_area in discover(conn):
+        query = sql.SQL("select {code}, {day}, {kpis} from {table} where {day} between %s and %s {level}").format(
+            code=sql.Identifier("area_code" if by_area else "community_code"),
             day=sql.Identifier(day),
             kpis=sql.SQL(", ").join(map(sql.Identifier, kpis)),
             table=sql.Identifier("marts", table),
+            level=sql.SQL("and area_level = 'community'" if by_area else ""),
         )
         kpi_table = KpiTable(table, day, kpis)
         for row in conn.execute(query, (ds - dt.timedelta(days=HISTORY_DAYS - 1), ds)):
@@ -235,7 +240,9 @@ def _district_page(out: Path, district: str, tables: list[KpiTable], communities
         parts.append(_latest_table(tables, members, ds))
         for c in members:
             parts.append(f'<section id="c{c.code}"><h3>社区 community {html.escape(c.name)} ({c.code})</h3>')
-            parts.append(_latest_table(tables, [c], ds) + _community_chart(out, c, tables) + "</section>")
+            # The community's trends are its line in the district charts above (one figure per
+            # community made the report take minutes with fifteen KPI tables on two cores).
+            parts.append(_latest_table(tables, [c], ds) + "</section>")
         parts.append("</section>")
     return "".join(parts)
 

@@ -12,7 +12,7 @@ from psycopg import sql
 RESIDENTS = ("warehouse", "dim_residents")
 PENSION_REFERENCE_YUAN = 3000  # roughly a city's average monthly urban employee pension
 ELDERLY_AGE = 65  # retirement ages vary (50–60): a missing pension just after 60 is often not yet claimed
-RECENT_DAYS = 30
+RECENT_DAYS = 30  # dbt var recent_days (dbt_project.yml): the window of recent_incidents/recent_complaints
 
 
 class MissingWarehouseColumnError(RuntimeError):
@@ -31,7 +31,7 @@ class Feature:
     pension). `weight` scales the standardised feature in the clustering space and in the cluster
     risk score; `reason(value)` is the (Chinese, English) sentence a grid worker reads.
     `relation`/`columns` are the warehouse columns it needs; `expression` is an SQL template whose
-    `{c0}`, `{c1}` … are those columns (facts are aggregated per person first, see `count_days`).
+    `{c0}`, `{c1}` … are those columns.
     """
 
     name: str
@@ -42,12 +42,9 @@ class Feature:
     label_zh: str
     label_en: str
     reason: Callable[[float], tuple[str, str]]
-    count_days: int = 0  # >0: count of fact rows per person (columns: person key, date) in the last N days
 
     def sql(self) -> sql.Composable:
         """The feature's SQL expression over the feature query's aliases."""
-        if self.count_days:
-            return sql.SQL("coalesce({}.n, 0)::float8").format(sql.Identifier(f"count_{self.name}"))
         refs = {f"c{i}": sql.Identifier("r", column) for i, column in enumerate(self.columns)}
         return sql.SQL(self.expression).format(
             **refs, reference=sql.Literal(PENSION_REFERENCE_YUAN), elderly=sql.Literal(ELDERLY_AGE)
@@ -79,35 +76,30 @@ SPEC = (
             lambda v: (f"重点关注人员（关注等级{v:.0f}）", f"on the attention list (level {v:.0f})")),
     Feature("lives_alone", RESIDENTS, ("lives_alone",), "coalesce({c0}, false)::int::float8", 1.0,
             "独居", "lives alone", lambda v: ("独居", "lives alone")),
-    Feature("has_chronic_disease", RESIDENTS, ("has_chronic_disease",), "coalesce({c0}, false)::int::float8", 1.0,
+    # Half weight: chronic disease is common among all older residents (about a third of those over
+    # 60), so on its own it says less about need; the same for a disability certificate.
+    Feature("has_chronic_disease", RESIDENTS, ("has_chronic_disease",), "coalesce({c0}, false)::int::float8", 0.5,
             "慢性病", "chronic disease", lambda v: ("患有慢性病", "has a chronic disease")),
     # Grade 1 is the most severe disability, 4 the mildest; none scores 0.
     Feature("disability_severity", RESIDENTS, ("disability_grade",),
-            "case when {c0} between 1 and 4 then 5 - {c0} else 0 end::float8", 1.0, "残疾", "disability",
+            "case when {c0} between 1 and 4 then 5 - {c0} else 0 end::float8", 0.5, "残疾", "disability",
             lambda v: (f"持残疾证（{5 - v:.0f}级）", f"disability certificate, grade {5 - v:.0f}")),
-    Feature("incidents_reported", ("warehouse", "fct_grid_incidents"), ("reporter_person_key", "reported_date"), "",
-            0.5, "近期上报事件", "recent incident reports",
-            lambda v: (f"近{RECENT_DAYS}天上报事件{v:.0f}次", f"reported {v:.0f} incidents in {RECENT_DAYS} days"),
-            count_days=RECENT_DAYS),
-    Feature("complaints", ("warehouse", "fct_complaints"), ("caller_person_key", "created_date"), "",
-            0.5, "近期投诉", "recent complaints",
-            lambda v: (f"近{RECENT_DAYS}天12345投诉{v:.0f}次", f"{v:.0f} hotline complaints in {RECENT_DAYS} days"),
-            count_days=RECENT_DAYS),
+    # Counted by the warehouse over dbt's var('recent_days') days up to the run day. Quarter weight:
+    # reports and complaints show contact with services more than need.
+    Feature("recent_incidents", RESIDENTS, ("recent_incidents",), "coalesce({c0}, 0)::float8", 0.25,
+            "近期上报事件", "recent incident reports",
+            lambda v: (f"近{RECENT_DAYS}天上报事件{v:.0f}次", f"reported {v:.0f} incidents in {RECENT_DAYS} days")),
+    Feature("recent_complaints", RESIDENTS, ("recent_complaints",), "coalesce({c0}, 0)::float8", 0.25,
+            "近期投诉", "recent complaints",
+            lambda v: (f"近{RECENT_DAYS}天12345投诉{v:.0f}次", f"{v:.0f} hotline complaints in {RECENT_DAYS} days")),
 )  # fmt: skip
 BY_NAME = {feature.name: feature for feature in SPEC}
 
 # The features the model uses. A feature listed here whose column is missing fails the run
 # (MissingWarehouseColumnError); it is never dropped silently.
-FEATURES: tuple[str, ...] = (
-    "age",
-    "on_assistance",
-    "assistance_amount",
-    "pension_shortfall",
-    "attention_level",
-    "lives_alone",
-)
-# Specified above but not used until the warehouse builds their columns (issue 4); recorded
-# in every model run so a reader of scoring.model_run sees what the model could not use yet.
+FEATURES: tuple[str, ...] = tuple(f.name for f in SPEC)
+# Specified above but not used until the warehouse builds their columns; recorded in every
+# model run so a reader of scoring.model_run sees what the model could not use yet.
 AWAITING_WAREHOUSE: tuple[str, ...] = tuple(f.name for f in SPEC if f.name not in FEATURES)
 
 
@@ -152,33 +144,22 @@ def check_columns(conn: psycopg.Connection, names: tuple[str, ...]) -> None:
         )  # fmt: skip
 
 
-def _count_join(feature: Feature) -> sql.Composable:
-    person, day = feature.columns
-    alias = sql.Identifier(f"count_{feature.name}")
-    return sql.SQL(
-        "left join (select {person} as person_key, count(*) as n from {rel} "
-        "where {day} between %(since)s and %(ds)s group by 1) as {alias} on {alias}.person_key = r.person_key"
-    ).format(person=sql.Identifier(person), rel=sql.Identifier(*feature.relation), day=sql.Identifier(day), alias=alias)
-
-
 def feature_query(names: tuple[str, ...]) -> sql.Composed:
     """One row per resident: person_key, community_code, grid_code, then the features in order."""
     features = [BY_NAME[n] for n in names]
     return sql.SQL(
-        "select r.person_key, r.community_code, r.grid_code, {columns} from {residents} as r {joins} "
+        "select r.person_key, r.community_code, r.grid_code, {columns} from {residents} as r "
         "where r.person_key is not null order by r.person_key"
     ).format(
         columns=sql.SQL(", ").join(sql.SQL("{} as {}").format(f.sql(), sql.Identifier(f.name)) for f in features),
         residents=sql.Identifier(*RESIDENTS),
-        joins=sql.SQL(" ").join(_count_join(f) for f in features if f.count_days),
     )
 
 
 def load(conn: psycopg.Connection, ds: dt.date, names: tuple[str, ...] = FEATURES) -> FeatureTable:
-    """Check the columns, then read every resident's features for day `ds`."""
+    """Check the columns, then read every resident's features (dim_residents is already as of `ds`)."""
     check_columns(conn, names)
-    since = ds - dt.timedelta(days=RECENT_DAYS - 1)
-    rows = conn.execute(feature_query(names), {"ds": ds, "since": since}).fetchall()
+    rows = conn.execute(feature_query(names)).fetchall()
     return FeatureTable(
         names=names,
         person_keys=[r[0] for r in rows],

@@ -25,7 +25,7 @@ def _feature_spec(names: tuple[str, ...]) -> list[dict]:
                 "label_en": feature.label_en,
                 "weight": feature.weight,
                 "source": ".".join(feature.relation) + ":" + ",".join(feature.columns),
-                "expression": feature.expression or f"count of rows in the last {feature.count_days} days",
+                "expression": feature.expression,
             }
         )
     return spec

@@ -1,0 +1,81 @@
+"""The KPI pages the scoring DAG builds render in headless Chromium with charts and the latest values."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from grassroots import feedapi, kpi_report, pipeline
+from tests.conftest import DEMO_DAY
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run")  # fmt: skip
+
+
+@pytest.fixture
+def report_dir(
+    warehouse_dsn: str, demo_landing: Path, airflow_db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """One demo day through every DAG; the scoring DAG writes the report under a private reports folder."""
+    monkeypatch.setenv("GRASSROOTS_LANDING_DIR", str(demo_landing))
+    monkeypatch.setenv("GRASSROOTS_REPORTS_DIR", str(tmp_path / "reports"))
+    server, url = feedapi.serve(demo_landing)
+    monkeypatch.setenv("GRASSROOTS_API_URL", url)
+    try:
+        states = pipeline.run_day(DEMO_DAY, DAGS)
+    finally:
+        server.shutdown()
+    assert states[-1] == ("grassroots_scoring", "success"), states
+    return tmp_path / "reports" / "kpi"
+
+
+def _chromium(tmp_path: Path, *args: str) -> str:
+    binary = shutil.which("chromium")
+    assert binary, "chromium is not installed (scripts/system-deps installs it; `make test` runs that)"
+    done = subprocess.run(
+        [binary, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}", *args],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    return done.stdout
+
+
+def _latest_values(dsn: str, district: str) -> list[str]:
+    """The latest day's rate of a few communities, formatted as the report formats numbers."""
+    with psycopg.connect(dsn) as conn:
+        query = sql.SQL("select proactive_discovery_rate from {} where reported_date = %s and community_code like %s")
+        rows = conn.execute(
+            query.format(sql.Identifier("marts", "kpi_incident_discovery_daily")), (DEMO_DAY, f"{district}%")
+        ).fetchall()
+    return [kpi_report._fmt(float(r[0])) for r in rows if r[0] is not None]
+
+
+def test_kpi_report_renders_with_charts_and_latest_values(report_dir: Path, warehouse_dsn: str, tmp_path: Path) -> None:
+    pages = sorted(p.name for p in report_dir.glob("*.html"))
+    assert "index.html" in pages and len(pages) == 4, pages  # index + three districts
+    district = "330102"
+    page = report_dir / f"{district}.html"
+    charts = list(report_dir.glob("*.png"))
+    assert charts and all(p.stat().st_size > 5000 for p in charts), "charts missing or empty"
+
+    dom = _chromium(tmp_path, "--dump-dom", page.as_uri())
+    assert "问题发现率" in dom and str(DEMO_DAY) in dom
+    latest = _latest_values(warehouse_dsn, district)
+    assert latest and all(value in dom for value in latest), "latest values are not on the page"
+    assert dom.count("<img") >= len(charts) // 3, "the page does not show its charts"
+    assert 'id="s330102001"' in dom and 'id="c330102001001"' in dom, "street/community drill-down missing"
+
+    shot = tmp_path / "kpi.png"
+    _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,1800", page.as_uri())
+    from PIL import Image
+
+    image = Image.open(shot).convert("RGB")
+    assert image.size == (1280, 1800)
+    colours = image.getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 200, "the screenshot is (nearly) blank"
+    print(f"screenshot: {shot} ({len(colours)} colours), {len(charts)} charts")
