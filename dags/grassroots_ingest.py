@@ -6,12 +6,16 @@ contract (`plugins/grassroots/contracts/*.yml`); adding a department is adding a
 contract. Each task pulls API feeds, validates every row, loads good rows with COPY,
 quarantines the rest with feed, file, line and rule, records the batch in
 `meta.load_batch`, and announces the feed's staging Asset with the day it loaded.
+Then `validate_<feed>` runs the feed's Great Expectations suite (`expectations/`) on
+the day's staging rows and appends results and load counts to `audit`.
 
 Rerun one day with `{"ds": "YYYY-MM-DD"}` as run conf; `{"force": true}` reloads
 files that were already loaded.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
@@ -32,6 +36,17 @@ def load_feed(feed: str, **context) -> dict:
     return result.summary()
 
 
+@task(retries=1, retry_delay=dt.timedelta(seconds=30))
+def validate_feed(feed: str, **context) -> dict:
+    """Run the feed's suite on the day's staging rows; results go to `audit` (a failure here holds publication)."""
+    from grassroots.db import warehouse_dsn
+    from grassroots.orchestration import partition_date
+    from grassroots.quality.audit import RunInfo
+    from grassroots.quality.checks import validate_feed as run_suite
+
+    return run_suite(warehouse_dsn(), RunInfo.from_context(context, partition_date(context)), feed)
+
+
 @dag(
     dag_id="grassroots_ingest",
     schedule="0 6 * * *",
@@ -45,7 +60,8 @@ def load_feed(feed: str, **context) -> dict:
 )
 def grassroots_ingest() -> None:
     for feed in all_contracts():
-        load_feed.override(task_id=f"load_{feed}", outlets=[Asset(staging_asset_uri(feed))])(feed)
+        loaded = load_feed.override(task_id=f"load_{feed}", outlets=[Asset(staging_asset_uri(feed))])(feed)
+        loaded >> validate_feed.override(task_id=f"validate_{feed}")(feed)
 
 
 grassroots_ingest()

@@ -3,8 +3,12 @@
 
 Builds the warehouse with dbt once every feed's staging Asset has been updated:
 `dbt seed` then `dbt build` (models and their tests) for the partition day carried by
-the triggering Asset events. Every node's result is in the task log; a failing model
-or test fails the task. Announces the marts Asset for the scoring DAG.
+the triggering Asset events; every node's result is appended to `audit.dbt_result`.
+Announces the marts Asset for the scoring DAG. Then write-audit-publish
+(`grassroots.quality.publish`): the KPI build in `marts_candidate` is checked by the
+mart suites, `publish` copies it to the BI-facing `marts` only if no `fail`-severity
+check failed that day, `report` writes the auditor's HTML report, and
+`circuit_breaker` fails the run when the day was held.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from airflow.sdk import Asset, dag, task
 
 from grassroots.contracts import all_contracts
 from grassroots.orchestration import DEFAULT_ARGS, TIMEZONE, WAREHOUSE_ASSET_URI, staging_asset_uri
+
+FINAL = {"retries": 0, "trigger_rule": "all_done"}  # decisions are not transient: no retries
 
 
 @task(outlets=[Asset(WAREHOUSE_ASSET_URI)])
@@ -29,6 +35,38 @@ def dbt_build(**context) -> dict:
     return {"ds": ds.isoformat(), "nodes": len(nodes)}
 
 
+@task
+def validate_marts(**context) -> list[dict]:
+    """Mart suites on the unpublished build (and any feed loaded since its last validation)."""
+    from grassroots.quality.tasks import validate_warehouse
+
+    return validate_warehouse(context)
+
+
+@task(**FINAL)
+def publish(**context) -> dict:
+    """Copy marts_candidate to marts unless a fail-severity check (GX or dbt) failed; runs even if dbt failed."""
+    from grassroots.quality.tasks import publish_marts
+
+    return publish_marts(context)
+
+
+@task(**FINAL)
+def report(**context) -> str:
+    """The auditor's HTML report for this run and the index across days."""
+    from grassroots.quality.tasks import render_report
+
+    return render_report(context)
+
+
+@task(**FINAL)
+def circuit_breaker(**context) -> None:
+    """Fail the run unless it published the day's marts."""
+    from grassroots.quality.tasks import check_published
+
+    check_published(context)
+
+
 @dag(
     dag_id="grassroots_warehouse",
     schedule=[Asset(staging_asset_uri(feed)) for feed in all_contracts()],
@@ -40,7 +78,7 @@ def dbt_build(**context) -> dict:
     tags=["grassroots", "dbt"],
 )
 def grassroots_warehouse() -> None:
-    dbt_build()
+    dbt_build() >> validate_marts() >> publish() >> report() >> circuit_breaker()
 
 
 grassroots_warehouse()

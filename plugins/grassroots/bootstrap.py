@@ -6,6 +6,7 @@ import psycopg
 from psycopg import sql
 
 from grassroots.contracts import Contract, all_contracts
+from grassroots.quality.audit import create_audit_tables
 
 SCHEMAS = ("staging", "quarantine", "meta", "audit", "scoring")
 
@@ -68,6 +69,31 @@ def create_staging_table(conn: psycopg.Connection, contract: Contract) -> None:
     )
 
 
+AUDITOR_ROLE = "auditor"
+
+
+def ensure_auditor_role(conn: psycopg.Connection, role: str = AUDITOR_ROLE) -> None:
+    """The `auditor` role (no login; grant it to people): reads `audit` and the load ledger, nothing else.
+
+    `audit` holds counts, rules and check results only (never raw lines or ID numbers);
+    default privileges cover tables created later in `audit` by this user (dbt's stored
+    test failures, new history tables). staging, quarantine (raw lines) and the
+    warehouse schemas are not granted. Idempotent; roles are cluster-wide, so a
+    concurrent creation from another database is tolerated.
+    """
+    conn.execute(
+        sql.SQL(
+            "do $$ begin create role {} nologin; exception when duplicate_object or unique_violation then null; end $$"
+        ).format(sql.Identifier(role))
+    )
+    ident = sql.Identifier(role)
+    conn.execute(sql.SQL("grant usage on schema audit to {}").format(ident))
+    conn.execute(sql.SQL("grant select on all tables in schema audit to {}").format(ident))
+    conn.execute(sql.SQL("alter default privileges in schema audit grant select on tables to {}").format(ident))
+    conn.execute(sql.SQL("grant usage on schema meta to {}").format(ident))
+    conn.execute(sql.SQL("grant select on meta.load_batch to {}").format(ident))
+
+
 def bootstrap(dsn: str, contracts: dict[str, Contract] | None = None) -> None:
     """Create schemas, ledger, quarantine and one staging table per contract (safe to repeat)."""
     contracts = all_contracts() if contracts is None else contracts
@@ -81,5 +107,7 @@ def bootstrap(dsn: str, contracts: dict[str, Contract] | None = None) -> None:
                 conn.execute(statement)
             for contract in contracts.values():
                 create_staging_table(conn, contract)
+            create_audit_tables(conn)
+            ensure_auditor_role(conn)
         finally:
             conn.execute("select pg_advisory_unlock(36900, 0)")

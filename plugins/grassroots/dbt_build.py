@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 from grassroots import db, settings
@@ -38,7 +39,9 @@ def run_dbt(command: str, ds: dt.date, *extra: str, dsn: str | None = None) -> l
 
     os.environ.update(db.dbt_env(dsn or db.warehouse_dsn()))
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    started = time.time()
     result = dbtRunner().invoke(dbt_args(command, ds, *extra))
+    _record_results(dsn or db.warehouse_dsn(), command, ds, started)
     nodes = []
     for node in getattr(result.result, "results", None) or []:
         nodes.append({
@@ -52,6 +55,19 @@ def run_dbt(command: str, ds: dt.date, *extra: str, dsn: str | None = None) -> l
         failed = [n["node"] for n in nodes if n["status"] in ("error", "fail", "runtime error")]
         raise DbtFailed(f"dbt {command} for {ds} failed: {failed or result.exception}")
     return nodes
+
+
+def _record_results(dsn: str, command: str, ds: dt.date, started: float) -> None:
+    """Keep every node's result of this invocation in audit.dbt_result (history)."""
+    from grassroots.quality.dbt_results import record_run_results
+
+    if command in ("build", "run", "test", "seed", "snapshot"):
+        record_run_results(dsn, ds, command, run_results_path(), started)
+
+
+def run_results_path() -> Path:
+    """Where the last dbt invocation left its run_results.json."""
+    return settings.state_dir() / "dbt-target" / "run_results.json"
 
 
 def manifest_path() -> Path:

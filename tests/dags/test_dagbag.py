@@ -15,7 +15,8 @@ def test_dagbag_has_no_import_errors_and_all_dags() -> None:
     assert bag.import_errors == {}
     assert {"grassroots_ingest", "grassroots_warehouse", "grassroots_scoring"} <= set(bag.dags)
     ingest = bag.dags["grassroots_ingest"]
-    assert {t.task_id for t in ingest.tasks} == {f"load_{feed}" for feed in all_contracts()}
+    feeds = all_contracts()
+    assert {t.task_id for t in ingest.tasks} == {f"{step}_{feed}" for feed in feeds for step in ("load", "validate")}
     for dag in bag.dags.values():
         assert dag.default_args["retries"] >= 2 and dag.doc_md
 

@@ -1,0 +1,16 @@
+{# Overrides dbt's global macro: failing rows of tests go to `audit` (dbt_project.yml data_tests),
+   except for tests on sources: their rows are raw staging rows with personal data (names, ID
+   numbers, phones), which must not reach the auditor-readable `audit` schema. #}
+{% macro should_store_failures() %}
+    {%- set configured = config.get('store_failures') -%}
+    {%- if configured is none -%}
+        {%- set configured = flags.STORE_FAILURES -%}
+    {%- endif -%}
+    {%- set on_source = namespace(found=false) -%}
+    {%- for parent in model.depends_on.nodes -%}
+        {%- if parent.startswith('source.') -%}
+            {%- set on_source.found = true -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- do return(configured and not on_source.found) -%}
+{% endmacro %}

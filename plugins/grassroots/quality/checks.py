@@ -1,0 +1,133 @@
+"""Run a feed's or a mart's suite for one day and append the results to `audit`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from grassroots import settings
+from grassroots.contracts import get_contract
+from grassroots.quality import audit, gx_runner
+from grassroots.quality.suites import Check, Suite, feed_suite, mart_suites
+
+log = logging.getLogger(__name__)
+CANDIDATE_SCHEMA = "marts_candidate"  # where dbt writes the kpi folder; see grassroots.quality.publish
+
+
+def data_docs_dir(ds: dt.date, stage: str) -> Path:
+    """GX Data Docs site of one day's feed or mart validations."""
+    return settings.reports_dir() / "gx-data-docs" / ds.isoformat() / stage
+
+
+def _day_rows(conn: psycopg.Connection, feed: str, ds: dt.date) -> int:
+    """Staging rows loaded for ds."""
+    query = sql.SQL("select count(*) from {} where _ds = %s").format(sql.Identifier("staging", feed))
+    return conn.execute(query, (ds,)).fetchone()[0]
+
+
+# Quarantine counts leave out duplicate deliveries (an identical file sent again is not bad data).
+LEDGER_SQL = (
+    "select coalesce(sum(rows_received), 0), "
+    "coalesce(sum(rows_received) filter (where status <> 'duplicate'), 0), "
+    "coalesce(sum(rows_quarantined) filter (where status <> 'duplicate'), 0) from meta.load_batch "
+    "where feed = %s and ds = %s and status <> 'superseded'"
+)
+PREVIOUS_DAY_SQL = "select max(ds) from meta.load_batch where feed = %s and ds < %s and status <> 'superseded'"
+
+
+def _ledger(conn: psycopg.Connection, feed: str, ds: dt.date) -> tuple[int, int, int]:
+    """(rows received, rows received outside duplicate deliveries, rows quarantined outside them)."""
+    row = conn.execute(LEDGER_SQL, (feed, ds)).fetchone()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def _evaluate(conn: psycopg.Connection, feed: str, ds: dt.date, check: Check, ledger: tuple[int, int, int]):
+    """(success, observed, unexpected rows or None) of one ledger check."""
+    kwargs = check.kwargs
+    received, fresh, quarantined = ledger
+    if check.type == "id_validity_rate_at_least":
+        bad = conn.execute(
+            "select count(*) from quarantine.rows where feed = %s and ds = %s and column_name = %s",
+            (feed, ds, kwargs.get("column")),
+        ).fetchone()[0]
+        rate = 1.0 if received == 0 else 1 - bad / received
+        return rate >= float(kwargs.get("min_rate", 0.98)), f"{rate:.4f}", bad
+    if check.type == "quarantine_share_at_most":
+        share = 0.0 if fresh == 0 else quarantined / fresh
+        return share <= float(kwargs.get("max_share", 0.05)), f"{share:.4f}", quarantined
+    if check.type == "rows_received_at_least":
+        return received >= int(kwargs.get("min_rows", 1)), str(received), None
+    previous_day = conn.execute(PREVIOUS_DAY_SQL, (feed, ds)).fetchone()[0]
+    if previous_day is None:
+        return True, "no earlier day", None
+    previous = _ledger(conn, feed, previous_day)[0]
+    change = abs(received - previous) / previous if previous else (0.0 if received == 0 else 1.0)
+    return change <= float(kwargs.get("max_change", 0.5)), f"{change:.4f} vs {previous_day}", None
+
+
+def load_check(conn: psycopg.Connection, feed: str, ds: dt.date, check: Check) -> audit.CheckResult:
+    """Evaluate a ledger/quarantine check (see suites.LOAD_CHECKS) on the feed's day."""
+    ledger = _ledger(conn, feed, ds)
+    received = ledger[0]
+    success, observed, unexpected = _evaluate(conn, feed, ds, check, ledger)
+    percent = None if unexpected is None else (0.0 if received == 0 else 100.0 * unexpected / received)
+    return audit.CheckResult(
+        check.id, "load", check.type, check.kwargs.get("column"), check.severity, success, observed, received,
+        unexpected, percent,
+    )  # fmt: skip
+
+
+def validate_feed(dsn: str, run: audit.RunInfo, feed: str) -> dict:
+    """Evaluate the feed's suite on its staging rows of run.ds; append results and the load snapshot to audit."""
+    suite = feed_suite(get_contract(feed))
+    with psycopg.connect(dsn) as conn:
+        rows = _day_rows(conn, feed, run.ds)
+        load_results = [load_check(conn, feed, run.ds, c) for c in suite.by_engine("load")]
+    docs = data_docs_dir(run.ds, "feeds")
+    results = gx_runner.run_checks(dsn, suite.name, suite.by_engine("gx"), "staging", feed, docs, ds=run.ds)
+    results += load_results
+    with psycopg.connect(dsn) as conn:
+        validation_id = audit.record_validation(conn, run, "feed", feed, suite.name, results, str(docs / "index.html"))
+        audit.snapshot_load(conn, validation_id, feed, run.ds)
+    return _summary(suite, rows, results)
+
+
+def validate_marts(dsn: str, run: audit.RunInfo) -> list[dict]:
+    """Evaluate every mart suite on the unpublished build (marts_candidate); append results to audit."""
+    summaries = []
+    docs = data_docs_dir(run.ds, "marts")
+    for model, suite in mart_suites().items():
+        results = gx_runner.run_checks(dsn, suite.name, list(suite.checks), CANDIDATE_SCHEMA, model, docs)
+        with psycopg.connect(dsn) as conn:
+            audit.record_validation(conn, run, "model", model, suite.name, results, str(docs / "index.html"))
+        summaries.append(_summary(suite, None, results))
+    return summaries
+
+
+def _summary(suite: Suite, rows: int | None, results: list[audit.CheckResult]) -> dict:
+    """Counts only, for logs and XCom."""
+    failed = [r for r in results if not r.success]
+    return {
+        "suite": suite.name,
+        "rows": rows,
+        "checks": len(results),
+        "failed_fail": sorted(r.check_id for r in failed if r.severity == "fail"),
+        "failed_warn": sorted(r.check_id for r in failed if r.severity == "warn"),
+    }
+
+
+def stale_feeds(dsn: str, ds: dt.date, feeds: list[str]) -> list[str]:
+    """Feeds whose latest load of ds is newer than their latest validation of ds (or never validated)."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "select f.feed from unnest(%s::text[]) as f(feed) "
+            "where coalesce((select max(loaded_at) from meta.load_batch b where b.feed = f.feed and b.ds = %s), "
+            "'-infinity') >= coalesce((select max(checked_at) from audit.validation_run v "
+            "where v.kind = 'feed' and v.target = f.feed and v.ds = %s), '-infinity')",
+            (feeds, ds, ds),
+        ).fetchall()
+    return [r[0] for r in rows]

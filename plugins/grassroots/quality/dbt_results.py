@@ -1,0 +1,47 @@
+"""Append every dbt invocation's run_results.json to `audit.dbt_result` (history, never overwritten)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+
+def parse_run_results(path: Path, command: str) -> list[tuple]:
+    """Rows for audit.dbt_result (without ds) from a run_results.json: counts and messages, no data."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    meta = data.get("metadata", {})
+    invocation, generated = meta.get("invocation_id", ""), meta.get("generated_at")
+    rows = []
+    for node in data.get("results", []):
+        unique_id = str(node.get("unique_id", ""))
+        resource_type = unique_id.split(".", 1)[0]
+        stored = node.get("relation_name") if resource_type == "test" else None
+        message = node.get("message")
+        rows.append((
+            invocation, command, unique_id, resource_type, str(node.get("status")), node.get("failures"),
+            round(float(node.get("execution_time") or 0), 3), str(message)[:1000] if message else None,
+            stored.replace('"', "") if stored else None, generated,
+        ))  # fmt: skip
+    return rows
+
+
+def record_run_results(dsn: str, ds: dt.date, command: str, path: Path, since: float) -> int:
+    """Append the results of the invocation that wrote `path` after `since` (epoch seconds); return rows written."""
+    if not path.exists() or path.stat().st_mtime < since:
+        log.warning("dbt %s for %s left no new run_results.json; nothing recorded in audit", command, ds)
+        return 0
+    rows = parse_run_results(path, command)
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        cur.executemany(
+            "insert into audit.dbt_result (invocation_id, ds, command, unique_id, resource_type, status, failures, "
+            "execution_seconds, message, stored_failures, generated_at) "
+            "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [(r[0], ds, *r[1:]) for r in rows],
+        )
+    return len(rows)
