@@ -7,7 +7,8 @@ the triggering Asset events; every node's result is appended to `audit.dbt_resul
 Announces the marts Asset for the scoring DAG. Then write-audit-publish
 (`grassroots.quality.publish`): the KPI build in `marts_candidate` is checked by the
 mart suites, `publish` copies it to the BI-facing `marts` only if no `fail`-severity
-check failed that day, `report` writes the auditor's HTML report, and
+check failed that day, `secure` re-applies roles, grants and row-level security
+(`grassroots.security`), `report` writes the auditor's HTML report, and
 `circuit_breaker` fails the run when the day was held.
 """
 
@@ -52,6 +53,15 @@ def publish(**context) -> dict:
 
 
 @task(**FINAL)
+def secure(**context) -> dict:
+    """Roles, grants and forced row-level security on what is published (idempotent)."""
+    from grassroots.db import warehouse_dsn
+    from grassroots.security import apply
+
+    return apply(warehouse_dsn())
+
+
+@task(**FINAL)
 def report(**context) -> str:
     """The auditor's HTML report for this run and the index across days."""
     from grassroots.quality.tasks import render_report
@@ -78,7 +88,7 @@ def circuit_breaker(**context) -> None:
     tags=["grassroots", "dbt"],
 )
 def grassroots_warehouse() -> None:
-    dbt_build() >> validate_marts() >> publish() >> report() >> circuit_breaker()
+    dbt_build() >> validate_marts() >> publish() >> secure() >> report() >> circuit_breaker()
 
 
 grassroots_warehouse()

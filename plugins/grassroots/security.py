@@ -2,20 +2,20 @@
 
 Group roles (NOLOGIN; people and services get LOGIN roles that are members of them):
 
-| role                       | may                                                                 |
-|----------------------------|---------------------------------------------------------------------|
-| grassroots_loader          | write staging, quarantine, meta (the ingest DAG)                    |
-| grassroots_transformer     | read staging and meta; build stg, int, warehouse, marts (dbt)       |
-| grassroots_scorer          | read warehouse and marts; write scoring                             |
-| grassroots_bi_reader       | read marts, nothing else (BI tools)                                 |
-| grassroots_auditor         | read audit and the load ledger (counts, rules, file names), no raw  |
-|                            | rows: not quarantine.rows, not staging                              |
-| grassroots_area_user       | read marts rows of their own area only (row-level security), with   |
-|                            | the area given by meta.area_access (role → community/street/district)|
+| role        | may                                                                              |
+|-------------|----------------------------------------------------------------------------------|
+| loader      | write staging, quarantine, meta (the ingest DAG)                                 |
+| transformer | read staging and meta; build stg, int, warehouse, marts (dbt)                    |
+| scorer      | read warehouse and marts; write scoring                                          |
+| bi_reader   | read marts, nothing else (BI tools)                                              |
+| auditor     | read audit and the load ledger (counts, rules, file names); no raw rows          |
+| area_user   | read marts rows of its own areas only (row-level security), the areas given by   |
+|             | meta.area_access (role → community / street / district)                         |
+| grid_worker | the watchlist of its own communities (grassroots.scoring.access)                 |
 
 PUBLIC gets nothing on any project schema. Row-level security is enabled and forced on
-every marts table that carries an area code: members of grassroots_bi_reader (and the
-building roles) see all rows, members of grassroots_area_user only rows of the areas
+every marts table that carries an area code: members of bi_reader (and the
+building roles) see all rows, members of area_user only rows of the areas
 listed for them. Everything here is idempotent; `apply` runs after each build.
 """
 
@@ -29,12 +29,12 @@ from psycopg import sql
 
 log = logging.getLogger(__name__)
 
-LOADER = "grassroots_loader"
-TRANSFORMER = "grassroots_transformer"
-SCORER = "grassroots_scorer"
-BI_READER = "grassroots_bi_reader"
-AUDITOR = "grassroots_auditor"
-AREA_USER = "grassroots_area_user"
+LOADER = "loader"
+TRANSFORMER = "transformer"
+SCORER = "scorer"
+BI_READER = "bi_reader"
+AUDITOR = "auditor"  # also created at bootstrap (bootstrap.ensure_auditor_role) for the audit schema
+AREA_USER = "area_user"
 ROLES = (LOADER, TRANSFORMER, SCORER, BI_READER, AUDITOR, AREA_USER)
 PROJECT_SCHEMAS = (
     "staging", "quarantine", "meta", "stg", "int", "warehouse", "marts", "marts_candidate", "scoring", "audit",
@@ -54,7 +54,7 @@ WRITE = {
 }
 # Ledger tables an auditor reads beside `audit`: counts, rules and file names, no raw rows.
 AUDITOR_TABLES = (("meta", "load_batch"), ("quarantine", "files"))
-AREA_COLUMNS = ("community_code", "street_code", "district_code")
+AREA_COLUMNS = ("community_code", "street_code", "district_code", "area_code")
 AREA_ACCESS_DDL = """
     create table if not exists meta.area_access (
         role_name       text not null,
@@ -129,13 +129,21 @@ def _area_tables(conn: psycopg.Connection, schema: str) -> dict[str, list[str]]:
     return {name: columns for name, columns in rows}
 
 
+_GRANTED = (
+    "select a.area_level, a.area_code from meta.area_access a join pg_roles r on r.rolname = a.role_name "
+    "where pg_has_role(current_user, r.oid, 'member')"
+)
+
+
 def _area_predicate(columns: list[str]) -> sql.Composable:
-    """Rows whose area code is one the current role is granted in meta.area_access."""
+    """Rows of an area the current role is granted in meta.area_access.
+
+    KPI tables carry (area_level, area_code); other tables a community, street or district code.
+    """
+    if "area_code" in columns:
+        return sql.SQL("(area_level, area_code) in (" + _GRANTED + ")")
     parts = [
-        sql.SQL(
-            "{} in (select a.area_code from meta.area_access a join pg_roles r on r.rolname = a.role_name "
-            "where a.area_level = {} and pg_has_role(current_user, r.oid, 'member'))"
-        ).format(_ident(column), sql.Literal(column.removesuffix("_code")))
+        sql.SQL("({}, {}) in (" + _GRANTED + ")").format(sql.Literal(column.removesuffix("_code")), _ident(column))
         for column in columns
     ]
     return sql.SQL(" or ").join(parts)
@@ -155,10 +163,13 @@ def secure_table(conn: psycopg.Connection, schema: str, table: str, area_columns
             target, _ident(AREA_USER), _area_predicate(area_columns)
         )
     )
-    # Writers of the table keep writing: their policies allow every row.
+    # Writers of the table keep writing: the building roles and whoever runs the pipeline (the
+    # owner, subject to RLS too because it is forced, unless a superuser).
     conn.execute(sql.SQL("drop policy if exists writers on {}").format(target))
-    writers = sql.SQL(", ").join(_ident(r) for r in (TRANSFORMER, SCORER))
-    conn.execute(sql.SQL("create policy writers on {} for all to {} using (true)").format(target, writers))
+    writers = sql.SQL(", ").join([*(_ident(r) for r in (TRANSFORMER, SCORER)), sql.SQL("current_user")])
+    conn.execute(
+        sql.SQL("create policy writers on {} for all to {} using (true) with check (true)").format(target, writers)
+    )
 
 
 def apply(dsn: str, rls_schemas: tuple[str, ...] = ("marts",)) -> dict[str, int]:
@@ -171,6 +182,8 @@ def apply(dsn: str, rls_schemas: tuple[str, ...] = ("marts",)) -> dict[str, int]
             conn.execute(AREA_ACCESS_DDL)
             schemas = _existing_schemas(conn)
             _grant_schemas(conn, schemas)
+            # Policies run with the reader's privileges: area users read their own grants.
+            conn.execute(sql.SQL("grant usage on schema meta to {}").format(_ident(AREA_USER)))
             conn.execute(sql.SQL("grant select on meta.area_access to {}").format(_ident(AREA_USER)))
             secured = 0
             for schema in set(rls_schemas) & set(schemas):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -18,6 +19,15 @@ ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])"
 MOBILE = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
 
 
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.name} {record.getMessage()} {record.exc_text or ''}")
+
+
 def _metadata_db() -> Path:
     return Path(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///"))
 
@@ -29,12 +39,16 @@ def test_dag_logs_and_xcoms_hold_no_id_numbers_or_phones(
     truth = json.loads((demo_landing / "_truth" / f"{DEMO_DAY}.json").read_text())
     server, url = feedapi.serve(demo_landing)
     monkeypatch.setenv("GRASSROOTS_API_URL", url)
+    # Every log record, whichever stream an earlier logging setup bound its handlers to.
+    records = _Collect()
+    logging.getLogger().addHandler(records)
     try:
         states = pipeline.run_day(DEMO_DAY, DAGS)
     finally:
+        logging.getLogger().removeHandler(records)
         server.shutdown()
     captured = capfd.readouterr()
-    logs = captured.out + captured.err
+    logs = captured.out + captured.err + "\n".join(records.lines)
     log_dir = Path(os.environ["AIRFLOW_HOME"]) / "logs"
     if log_dir.exists():
         logs += "".join(p.read_text(errors="replace") for p in log_dir.rglob("*") if p.is_file())

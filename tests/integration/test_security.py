@@ -49,14 +49,14 @@ def test_bi_reader_is_denied_everything_outside_marts(secured: str, table: str) 
 def test_bi_reader_reads_marts_and_public_gets_nothing(secured: str) -> None:
     assert len(_as(secured, security.BI_READER, "select * from marts.kpi_demo_bi")) == 3
     with psycopg.connect(secured, autocommit=True) as conn:
-        conn.execute("drop role if exists grassroots_test_nobody")
-        conn.execute("create role grassroots_test_nobody nologin")
+        conn.execute("drop role if exists gr_test_nobody")
+        conn.execute("create role gr_test_nobody nologin")
     try:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            _as(secured, "grassroots_test_nobody", "select * from marts.kpi_demo")
+            _as(secured, "gr_test_nobody", "select * from marts.kpi_demo")
     finally:
         with psycopg.connect(secured, autocommit=True) as conn:
-            conn.execute("drop role grassroots_test_nobody")
+            conn.execute("drop role gr_test_nobody")
 
 
 def test_auditor_reads_the_ledger_but_no_raw_rows(secured: str) -> None:
@@ -68,11 +68,11 @@ def test_auditor_reads_the_ledger_but_no_raw_rows(secured: str) -> None:
 
 
 def test_an_area_user_sees_only_its_own_community_through_tables_and_views(secured: str) -> None:
-    security.grant_area(secured, "grassroots_test_community_a", "community", "330102001001")
-    security.grant_area(secured, "grassroots_test_street_b", "street", "330105001")
-    community = _as(secured, "grassroots_test_community_a", "select community_code from marts.kpi_demo_bi")
-    street = _as(secured, "grassroots_test_street_b", "select community_code from marts.kpi_demo order by 1")
-    street_level = _as(secured, "grassroots_test_community_a", "select * from marts.kpi_street_demo")
+    security.grant_area(secured, "gr_test_community_a", "community", "330102001001")
+    security.grant_area(secured, "gr_test_street_b", "street", "330105001")
+    community = _as(secured, "gr_test_community_a", "select community_code from marts.kpi_demo_bi")
+    street = _as(secured, "gr_test_street_b", "select community_code from marts.kpi_demo order by 1")
+    street_level = _as(secured, "gr_test_community_a", "select * from marts.kpi_street_demo")
     assert community == [("330102001001",)]
     assert street == [("330105001001",)]
     assert street_level == [], "a community user sees no street aggregate"

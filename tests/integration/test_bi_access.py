@@ -1,0 +1,111 @@
+"""After a real run, each role sees what it needs and nothing with raw personal data."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from grassroots import db, feedapi, pipeline, security
+from tests.conftest import DEMO_DAY
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+ID_OR_MOBILE = r"(^|[^0-9A-Za-z])(\d{17}[\dXx]|\d{15}|1[3-9]\d{9})([^0-9A-Za-z]|$)"
+
+
+@pytest.fixture(scope="module")
+def built(server_dsn: str, demo_landing: Path, airflow_db: None) -> Iterator[str]:
+    """One demo day through the three DAGs, in a database of this module's own."""
+    name = f"grassroots_test_{uuid.uuid4().hex[:10]}"
+    db.ensure_database(server_dsn, name)
+    dsn = db.with_database(server_dsn, name)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WAREHOUSE_DSN", dsn)
+        patch.setenv("GRASSROOTS_LANDING_DIR", str(demo_landing))
+        server, url = feedapi.serve(demo_landing)
+        patch.setenv("GRASSROOTS_API_URL", url)
+        try:
+            states = pipeline.run_day(DEMO_DAY, DAGS)
+        finally:
+            server.shutdown()
+    assert all(state == "success" for _, state in states) and len(states) == 3
+    yield dsn
+    db.drop_database(server_dsn, name)
+
+
+def _as(dsn: str, role: str, query: sql.Composable | str) -> list[tuple]:
+    with psycopg.connect(dsn) as conn:
+        conn.execute(sql.SQL("set role {}").format(sql.Identifier(role)))
+        return conn.execute(query).fetchall()
+
+
+def _relations(dsn: str, schemas: tuple[str, ...]) -> list[tuple[str, str]]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(
+            "select table_schema, table_name from information_schema.tables where table_schema = any(%s) order by 1, 2",
+            (list(schemas),),
+        ).fetchall()
+
+
+def test_bi_reader_is_denied_every_schema_with_raw_fields(built: str) -> None:
+    denied = _relations(built, ("staging", "quarantine", "stg", "int", "warehouse", "audit", "marts_candidate"))
+    assert len(denied) > 30
+    for schema, table in denied:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            _as(built, security.BI_READER, sql.SQL("select 1 from {} limit 1").format(sql.Identifier(schema, table)))
+
+
+def test_nothing_a_bi_reader_can_read_looks_like_an_id_or_mobile_number(built: str) -> None:
+    with psycopg.connect(built) as conn:
+        columns = conn.execute(
+            "select c.table_schema, c.table_name, c.column_name from information_schema.columns c "
+            "where c.table_schema not in ('pg_catalog', 'information_schema') "
+            "and has_table_privilege(%s, format('%%I.%%I', c.table_schema, c.table_name), 'select') "
+            "order by 1, 2, 3",
+            (security.BI_READER,),
+        ).fetchall()
+    readable = {schema for schema, _, _ in columns}
+    assert readable == {"marts"} and len(columns) > 50
+    for schema, table, column in columns:
+        query = sql.SQL("select count(*) from {} where {}::text ~ {}").format(
+            sql.Identifier(schema, table), sql.Identifier(column), sql.Literal(ID_OR_MOBILE)
+        )
+        assert _as(built, security.BI_READER, query) == [(0,)], f"{schema}.{table}.{column}"
+
+
+def test_a_community_user_sees_no_row_of_another_community_through_any_marts_relation(built: str) -> None:
+    with psycopg.connect(built) as conn:
+        community, other = (r[0] for r in conn.execute("select community_code from warehouse.dim_geography limit 2"))
+    role = f"gr_test_area_{uuid.uuid4().hex[:6]}"
+    security.grant_area(built, role, "community", community)
+    relations = _relations(built, ("marts",))
+    seen_own = 0
+    for schema, table in relations:
+        with psycopg.connect(built) as conn:
+            columns = {
+                r[0]
+                for r in conn.execute(
+                    "select column_name from information_schema.columns where table_schema = %s and table_name = %s",
+                    (schema, table),
+                )
+            }
+        target = sql.Identifier(schema, table)
+        if "area_code" in columns:
+            rows = _as(built, role, sql.SQL("select area_level, area_code from {}").format(target))
+            assert {row for row in rows} <= {("community", community)}, table
+        elif "community_code" in columns:
+            rows = _as(built, role, sql.SQL("select community_code from {}").format(target))
+            assert {row[0] for row in rows} <= {community}, table
+        else:
+            rows = _as(built, role, sql.SQL("select * from {}").format(target))
+            assert rows == [], f"{table} has no area column, so an area user sees nothing"
+        seen_own += len(rows)
+        with psycopg.connect(built) as conn:
+            total = conn.execute(sql.SQL("select count(*) from {}").format(target)).fetchone()[0]
+        assert total >= len(rows)
+    assert seen_own > 0, "the community user does see its own rows"
+    assert other != community
