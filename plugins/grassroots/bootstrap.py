@@ -30,6 +30,8 @@ LEDGER_DDL = (
     )
     """,
     "create index if not exists load_batch_feed_ds on meta.load_batch (feed, ds)",
+    # Which person-key secret keyed the batch (settings.hmac_key_version), for rotation.
+    "alter table meta.load_batch add column if not exists key_version integer not null default 1",
     """
     create table if not exists quarantine.rows (
         feed            text not null,

@@ -52,4 +52,6 @@ def ingest(feed: str, ds: dt.date, *, force: bool = False, dsn: str | None = Non
     files = day_files(contract, ds)
     if not files:
         raise FileNotFoundError(f"feed {feed}: no file delivered for {ds} in {feed_dir(contract, ds)}")
-    return load_day(dsn, contract, ds, files, settings.hmac_secret(), force=force)
+    return load_day(
+        dsn, contract, ds, files, settings.hmac_secret(), force=force, key_version=settings.hmac_key_version()
+    )

@@ -167,11 +167,14 @@ def _day_files(files: list[Path]) -> list[tuple[Path, str]]:
     return [(path, sha256_of(path)) for path in ordered]
 
 
-def _already_loaded(conn: psycopg.Connection, feed: str, ds: dt.date, files: list[tuple[Path, str]]) -> bool:
+def _already_loaded(
+    conn: psycopg.Connection, feed: str, ds: dt.date, files: list[tuple[Path, str]], key_version: int
+) -> bool:
+    """The same files (names and sha256) were loaded for the day under the same person-key version."""
     rows = conn.execute(
         "select file_name, sha256 from meta.load_batch "
-        "where feed = %s and ds = %s and status <> 'superseded' order by file_name",
-        (feed, ds),
+        "where feed = %s and ds = %s and status <> 'superseded' and key_version = %s order by file_name",
+        (feed, ds, key_version),
     ).fetchall()
     return bool(rows) and sorted(rows) == sorted((p.name, sha) for p, sha in files)
 
@@ -185,13 +188,14 @@ def load_day(
     *,
     force: bool = False,
     fastpath: bool = True,
+    key_version: int = 1,
 ) -> DayResult:
     """Load a feed's files for one day (see module docstring); `fastpath=False` parses every row in Python."""
     feed = contract.feed
     day_files = _day_files(files)
     with psycopg.connect(dsn) as conn:
         conn.execute("select pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, _lock_id(feed, ds)))
-        if not force and _already_loaded(conn, feed, ds, day_files):
+        if not force and _already_loaded(conn, feed, ds, day_files, key_version):
             log.info("feed %s day %s: %d file(s) already loaded, nothing to do", feed, ds, len(day_files))
             conn.rollback()
             return DayResult(feed, ds, [], unchanged=True)
@@ -206,7 +210,7 @@ def load_day(
         results = []
         loader = _FileLoader(contract, secret, ds, fastpath)
         for path, sha in day_files:
-            results.append(_load_file(conn, loader, path, sha, seen, loaded_at))
+            results.append(_load_file(conn, loader, path, sha, seen, loaded_at, key_version))
             if results[-1].status == "loaded":
                 seen.setdefault(sha, path.name)
         conn.commit()
@@ -227,12 +231,14 @@ def _clear_day(conn: psycopg.Connection, feed: str, ds: dt.date) -> None:
     )
 
 
-def _new_batch(conn: psycopg.Connection, feed: str, ds: dt.date, path: Path, sha: str, loaded_at: dt.datetime) -> int:
+def _new_batch(
+    conn: psycopg.Connection, feed: str, ds: dt.date, path: Path, sha: str, loaded_at: dt.datetime, key_version: int
+) -> int:
     return conn.execute(
         "insert into meta.load_batch (feed, ds, file_name, sha256, bytes, rows_received, rows_loaded, "
-        "rows_quarantined, status, loaded_at) values (%s, %s, %s, %s, %s, 0, 0, 0, 'loaded', %s) "
+        "rows_quarantined, status, loaded_at, key_version) values (%s, %s, %s, %s, %s, 0, 0, 0, 'loaded', %s, %s) "
         "returning batch_id",
-        (feed, ds, path.name, sha, path.stat().st_size, loaded_at),
+        (feed, ds, path.name, sha, path.stat().st_size, loaded_at, key_version),
     ).fetchone()[0]
 
 
@@ -271,9 +277,10 @@ def _load_file(
     sha: str,
     seen: dict[str, str],
     loaded_at: dt.datetime,
+    key_version: int,
 ) -> FileResult:
     contract = loader.contract
-    batch_id = _new_batch(conn, contract.feed, loader.ds, path, sha, loaded_at)
+    batch_id = _new_batch(conn, contract.feed, loader.ds, path, sha, loaded_at, key_version)
     if sha in seen:
         error = FileRejected("duplicate_delivery", 0, f"same content (sha256) as already loaded file {seen[sha]}")
         result = _reject_file(conn, loader, batch_id, path, sha, error)

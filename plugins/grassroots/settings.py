@@ -54,6 +54,14 @@ def hmac_secret() -> bytes:
     )
 
 
+def hmac_key_version() -> int:
+    """Version of the person-key secret (GRASSROOTS_HMAC_KEY_VERSION, default 1), stored per batch.
+
+    Bump it with a new secret: days loaded under another version reload on their next run.
+    """
+    return int(os.environ.get("GRASSROOTS_HMAC_KEY_VERSION", "1"))
+
+
 def ensure_local_secret() -> Path:
     """Create a local secret file under the state folder if none exists; return its path."""
     path = state_dir() / "hmac_secret"

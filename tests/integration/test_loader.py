@@ -269,4 +269,10 @@ def test_person_keys_are_stable_change_with_the_secret_and_are_not_plain_sha256(
         with psycopg.connect(dsn) as conn:
             keys.append(conn.execute("select person_key from staging.population_registry").fetchone()[0])
     assert keys[0] == keys[1] != keys[2]
+    # A new key version reloads an unchanged day by itself, and the ledger says which key was used.
+    rotated = load_day(dsn, get_contract("population_registry"), DAY, [path], b"third", key_version=2)
+    assert not rotated.unchanged
+    with psycopg.connect(dsn) as conn:
+        versions = conn.execute("select key_version from meta.load_batch where status = 'loaded'").fetchall()
+    assert versions == [(2,)]
     assert keys[0] != hashlib.sha256(make_id("19500304", 1).encode()).hexdigest()
