@@ -7,6 +7,7 @@ from psycopg import sql
 
 from grassroots.contracts import Contract, all_contracts
 from grassroots.quality.audit import create_audit_tables
+from grassroots.security import AUDITOR, create_role
 
 SCHEMAS = ("staging", "quarantine", "meta", "audit", "scoring")
 
@@ -71,7 +72,7 @@ def create_staging_table(conn: psycopg.Connection, contract: Contract) -> None:
     )
 
 
-AUDITOR_ROLE = "auditor"
+AUDITOR_ROLE = AUDITOR
 
 
 def ensure_auditor_role(conn: psycopg.Connection, role: str = AUDITOR_ROLE) -> None:
@@ -83,11 +84,7 @@ def ensure_auditor_role(conn: psycopg.Connection, role: str = AUDITOR_ROLE) -> N
     warehouse schemas are not granted. Idempotent; roles are cluster-wide, so a
     concurrent creation from another database is tolerated.
     """
-    conn.execute(
-        sql.SQL(
-            "do $$ begin create role {} nologin; exception when duplicate_object or unique_violation then null; end $$"
-        ).format(sql.Identifier(role))
-    )
+    create_role(conn, role)
     ident = sql.Identifier(role)
     conn.execute(sql.SQL("grant usage on schema audit to {}").format(ident))
     conn.execute(sql.SQL("grant select on all tables in schema audit to {}").format(ident))

@@ -69,13 +69,20 @@ def _ident(*names: str) -> sql.Identifier:
     return sql.Identifier(*names)
 
 
+def create_role(conn: psycopg.Connection, role: str, login: bool = False) -> None:
+    """Create a role unless it exists. Roles are server-wide, so another database's run may create
+    it at the same moment: that error is absorbed in a savepoint (works with or without autocommit)."""
+    if conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone():
+        return
+    with contextlib.suppress(psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+        with conn.transaction():
+            conn.execute(sql.SQL("create role {} " + ("login" if login else "nologin")).format(_ident(role)))
+
+
 def ensure_roles(conn: psycopg.Connection) -> None:
-    """Create the group roles if missing (roles are per server, so tests share them)."""
+    """Create the group roles if missing."""
     for role in ROLES:
-        exists = conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
-        if not exists:
-            with contextlib.suppress(psycopg.errors.DuplicateObject):  # created meanwhile by a parallel run
-                conn.execute(sql.SQL("create role {} nologin").format(_ident(role)))
+        create_role(conn, role)
 
 
 def _existing_schemas(conn: psycopg.Connection) -> list[str]:
@@ -200,8 +207,7 @@ def grant_area(dsn: str, role: str, level: str, code: str) -> None:
     """Create (if needed) a NOLOGIN area role, make it an area user, and grant it one area."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         ensure_roles(conn)
-        if not conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone():
-            conn.execute(sql.SQL("create role {} nologin").format(_ident(role)))
+        create_role(conn, role)
         conn.execute(sql.SQL("grant {} to {}").format(_ident(AREA_USER), _ident(role)))
         conn.execute(AREA_ACCESS_DDL)
         conn.execute("insert into meta.area_access values (%s, %s, %s) on conflict do nothing", (role, level, code))

@@ -16,9 +16,10 @@ from __future__ import annotations
 import datetime as dt
 
 import psycopg
-from psycopg import errors, sql
+from psycopg import sql
 
 from grassroots.scoring.model import WATCHLIST_TIERS, tier_rank
+from grassroots.security import create_role
 
 GRID_WORKER_ROLE = "grid_worker"
 
@@ -58,20 +59,9 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
 $$"""
 
 
-def _create_role(conn: psycopg.Connection, role: str, login: bool = False) -> None:
-    """Create a role unless it exists (roles are server-wide: tolerate a concurrent creator)."""
-    if conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone():
-        return
-    try:
-        with conn.transaction():
-            conn.execute(sql.SQL("create role {} " + ("login" if login else "nologin")).format(sql.Identifier(role)))
-    except (errors.DuplicateObject, errors.UniqueViolation):
-        pass
-
-
 def ensure_grid_worker_access(conn: psycopg.Connection) -> None:
     """Idempotent: role grid_worker, the mapping table, the watchlist with forced RLS, the masked-name function."""
-    _create_role(conn, GRID_WORKER_ROLE)
+    create_role(conn, GRID_WORKER_ROLE)
     conn.execute("create schema if not exists scoring")
     for statement in _DDL:
         conn.execute(statement)
@@ -81,7 +71,7 @@ def ensure_grid_worker_access(conn: psycopg.Connection) -> None:
 
 def map_grid_worker(conn: psycopg.Connection, role: str, community_code: str, login: bool = False) -> None:
     """Make `role` a grid worker of `community_code` (creates the role, nologin unless asked)."""
-    _create_role(conn, role, login)
+    create_role(conn, role, login)
     conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(GRID_WORKER_ROLE), sql.Identifier(role)))
     conn.execute(
         "insert into scoring.grid_worker_community values (%s, %s) on conflict do nothing", (role, community_code)
