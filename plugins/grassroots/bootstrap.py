@@ -63,8 +63,23 @@ LEDGER_DDL = (
 
 
 def create_staging_table(conn: psycopg.Connection, contract: Contract) -> None:
-    """Create staging.<feed> from its contract, with an index on the load day."""
+    """Create staging.<feed> from its contract, with an index on the load day.
+
+    A table created before `_loaded_at` had its default (now(), which the loader no longer
+    sends) gets it; the check keeps a repeated bootstrap from taking the table's lock.
+    """
     conn.execute(contract.staging_ddl())
+    missing_default = conn.execute(
+        "select 1 from information_schema.columns where table_schema = 'staging' and table_name = %s "
+        "and column_name = '_loaded_at' and column_default is null",
+        (contract.feed,),
+    ).fetchone()
+    if missing_default:
+        conn.execute(
+            sql.SQL("alter table {}.{} alter column _loaded_at set default now()").format(
+                sql.Identifier("staging"), sql.Identifier(contract.feed)
+            )
+        )
     conn.execute(
         sql.SQL("create index if not exists {} on {}.{} (_ds)").format(
             sql.Identifier(f"{contract.feed}__ds"), sql.Identifier("staging"), sql.Identifier(contract.feed)

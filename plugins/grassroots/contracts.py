@@ -25,13 +25,14 @@ PG_TYPES = {
 FORMATS = {"csv", "jsonl", "xlsx", "api_json"}
 LOAD_MODES = {"snapshot", "delta"}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-# Columns the loader adds to every staging table.
+# Columns the loader adds to every staging table. `_loaded_at` is the load transaction's
+# start (now()), filled by its default: COPY need not send and parse it on every row.
 META_COLUMNS = (
     ("_ds", "date not null"),
     ("_batch_id", "bigint not null"),
     ("_file_name", "text not null"),
     ("_row_no", "integer not null"),
-    ("_loaded_at", "timestamptz not null"),
+    ("_loaded_at", "timestamptz not null default now()"),
 )
 
 

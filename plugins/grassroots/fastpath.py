@@ -16,7 +16,8 @@ import datetime as dt
 import hashlib
 import io
 import re
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,25 +46,52 @@ _CHECK_CODES = np.frombuffer(CHECK_CHARS.encode("ascii"), dtype=np.uint8)
 _WEIGHTS = np.array(WEIGHTS, dtype=np.int64)
 
 
-def hmac_hex_factory(secret: bytes) -> Callable[[str], str]:
-    """A fast HMAC-SHA256 (RFC 2104) hex function with the key pads hashed once.
+def _builtin_sha256() -> Callable[[bytes], object]:
+    """CPython's own SHA-256 (`_sha2` from 3.12, `_sha256` before), else hashlib's OpenSSL one.
 
-    Equal to hmac.new(secret, msg, sha256).hexdigest(); copying precomputed pad states
-    saves most of the per-call setup of the hmac module.
+    The built-in object copies as a plain struct; OpenSSL's EVP context copy costs about as
+    much as hashing a short message, and an HMAC per row copies two of them.
     """
+    try:
+        from _sha2 import sha256  # type: ignore[import-not-found]
+    except ImportError:
+        try:
+            from _sha256 import sha256  # type: ignore[import-not-found,no-redef]
+        except ImportError:
+            sha256 = hashlib.sha256  # type: ignore[assignment]
+    return sha256
+
+
+def hmac_hex_many_factory(secret: bytes) -> Callable[[Iterable[bytes]], list[str]]:
+    """HMAC-SHA256 (RFC 2104) hex digests of many messages, the key pads hashed once.
+
+    Each digest equals hmac.new(secret, message, sha256).hexdigest(); copying the precomputed
+    pad states saves most of the per-call setup of the hmac module.
+    """
+    sha256 = _builtin_sha256()
     key = hashlib.sha256(secret).digest() if len(secret) > 64 else secret
     key = key.ljust(64, b"\0")
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    inner_copy = sha256(bytes(b ^ 0x36 for b in key)).copy
+    outer_copy = sha256(bytes(b ^ 0x5C for b in key)).copy
 
-    def hexdigest(message: str) -> str:
-        i = inner.copy()
-        i.update(message.encode("ascii"))
-        o = outer.copy()
-        o.update(i.digest())
-        return o.hexdigest()
+    def many(messages: Iterable[bytes]) -> list[str]:
+        digests: list[str] = []
+        append = digests.append
+        for message in messages:
+            inner = inner_copy()
+            inner.update(message)
+            outer = outer_copy()
+            outer.update(inner.digest())
+            append(outer.hexdigest())
+        return digests
 
-    return hexdigest
+    return many
+
+
+def hmac_hex_factory(secret: bytes) -> Callable[[str], str]:
+    """The HMAC of `hmac_hex_many_factory` for one ASCII message."""
+    many = hmac_hex_many_factory(secret)
+    return lambda message: many([message.encode("ascii")])[0]
 
 
 def _fragment(column: Column) -> str:
@@ -80,13 +108,17 @@ def _ints(strings: pa.Array, start: int, stop: int) -> np.ndarray:
     return pc.cast(pc.utf8_slice_codeunits(strings, start, stop), pa.int64()).to_numpy(zero_copy_only=False)
 
 
-def _valid_dates(strings: pa.Array, y: int, m: int, d: int, width: int) -> np.ndarray:
-    """Calendar check of fixed-position year, month, day digits (leap years included)."""
-    year, month, day = _ints(strings, y, y + 4), _ints(strings, m, m + 2), _ints(strings, d, d + width)
+def _calendar(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Which (year, month, day) triples are calendar dates (leap years included)."""
     month_ok = (month >= 1) & (month <= 12)
     leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
     days = _DAYS[np.clip(month, 1, 12) - 1] + ((month == 2) & leap)
     return month_ok & (year >= 1) & (day >= 1) & (day <= days)
+
+
+def _valid_dates(strings: pa.Array, y: int, m: int, d: int, width: int) -> np.ndarray:
+    """Calendar check of fixed-position year, month, day digits."""
+    return _calendar(_ints(strings, y, y + 4), _ints(strings, m, m + 2), _ints(strings, d, d + width))
 
 
 def _valid_times(strings: pa.Array) -> np.ndarray:
@@ -94,12 +126,27 @@ def _valid_times(strings: pa.Array) -> np.ndarray:
     return (hour < 24) & (minute < 60) & (second < 60)
 
 
-def _valid_ids(ids: list[str]) -> np.ndarray:
-    """GB 11643 check digit and birth date of canonical 18-character ID numbers."""
-    digits = np.frombuffer("".join(ids).encode("ascii"), dtype=np.uint8).reshape(-1, 18)
-    totals = (digits[:, :17].astype(np.int64) - 48) @ _WEIGHTS
-    checks = _CHECK_CODES[totals % 11] == digits[:, 17]
-    return checks & _valid_dates(pa.array(ids), 6, 10, 12, 2)
+def _fixed_width(strings: pa.Array, width: int) -> tuple[bytes, np.ndarray]:
+    """The bytes of the non-empty values of `strings` (each `width` bytes long) and where they are."""
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset : strings.offset + len(strings) + 1]
+    present = np.diff(offsets) > 0
+    if strings.null_count:
+        present &= strings.is_valid().to_numpy(zero_copy_only=False)
+    data = strings.buffers()[2]
+    blob = b"" if data is None else data.to_pybytes()[offsets[0] : offsets[-1]]
+    if len(blob) != width * int(present.sum()):
+        raise ValueError(f"values are not {width} bytes wide")
+    return blob, present
+
+
+def _valid_ids(blob: bytes) -> np.ndarray:
+    """GB 11643 check digit and birth date of canonical 18-character ID numbers, back to back."""
+    digits = np.frombuffer(blob, dtype=np.uint8).reshape(-1, 18)
+    numbers = digits[:, :17].astype(np.int64) - 48
+    checks = _CHECK_CODES[(numbers @ _WEIGHTS) % 11] == digits[:, 17]
+    year = numbers[:, 6:10] @ np.array([1000, 100, 10, 1])
+    month, day = numbers[:, 10] * 10 + numbers[:, 11], numbers[:, 12] * 10 + numbers[:, 13]
+    return checks & _calendar(year, month, day)
 
 
 @dataclass
@@ -120,65 +167,73 @@ class FastPath:
         self.position = {name: i for i, name in enumerate(header_columns)}
         self.contract = contract
         self.pattern = "^" + ",".join(_fragment(c) for c in self.file_columns) + "$"
-        self.key = hmac_hex_factory(secret)
+        self.keys = hmac_hex_many_factory(secret)
         # Fast rows hold no delimiter, quote or line end (the shapes exclude them), so nothing
         # needs quoting; Arrow's "needed" style would quote every string and slow COPY down.
         self.options = pcsv.WriteOptions(include_header=False, quoting_style="none")
         self.quoted = pcsv.WriteOptions(include_header=False, quoting_style="needed")
 
-    def _checks(self, fields: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array]]:
-        """Per-column checks beyond shape; returns the row mask and each column's strings."""
+    def _checks(self, fields: pa.Array, stable: bool) -> tuple[np.ndarray, dict[str, pa.Array]]:
+        """Per-column checks beyond shape; returns the row mask and each column's strings.
+
+        `stable`: the whole block is NFKC-stable, so every text cell is (a comma or line end
+        never composes with its neighbours) and the per-cell normalisation can be skipped.
+        """
         ok = np.ones(len(fields), dtype=bool)
         columns: dict[str, pa.Array] = {}
         for position, column in enumerate(self.file_columns):
             values = pc.list_element(fields, position)
             columns[column.name] = values
-            present = pc.not_equal(values, "").to_numpy(zero_copy_only=False)
-            filled = pc.if_else(present, values, pa.scalar(_default(column.type)))
             if column.type == "text" and not column.accepted:
-                ok &= pc.equal(pc.utf8_normalize(values, "NFKC"), values).to_numpy(zero_copy_only=False)
-            elif column.type == "date":
-                ok &= ~present | _valid_dates(filled, 0, 5, 8, 2)
-            elif column.type == "timestamp":
-                ok &= ~present | (_valid_dates(filled, 0, 5, 8, 2) & _valid_times(filled))
+                if not stable:
+                    ok &= pc.equal(pc.utf8_normalize(values, "NFKC"), values).to_numpy(zero_copy_only=False)
+            elif column.type in ("date", "timestamp"):
+                present = pc.not_equal(values, "").to_numpy(zero_copy_only=False)
+                filled = pc.if_else(present, values, pa.scalar(_default(column.type)))
+                valid = _valid_dates(filled, 0, 5, 8, 2)
+                if column.type == "timestamp":
+                    valid &= _valid_times(filled)
+                ok &= ~present | valid
+            elif column.type == "id_number":
+                blob, present = _fixed_width(values, 18)
+                valid = np.zeros(len(values), dtype=bool)
+                valid[present] = _valid_ids(blob)
+                ok &= valid | ~present
         return ok, columns
 
-    def process(self, lines: list[str], first_line_no: int, meta: dict[str, str]) -> Block:
-        """Split a block into fast rows (as COPY CSV) and lines left for the row parser."""
-        array = pa.array(lines, pa.string())
+    def process(
+        self, lines: list[str] | pa.Array, first_line_no: int, meta: dict[str, str], stable: bool | None = None
+    ) -> Block:
+        """Split a block into fast rows (as COPY CSV) and lines left for the row parser.
+
+        `lines` are Python strings or an Arrow string array; `stable` says whether they are all
+        NFKC-normalised when the caller knows (else it is checked here, for Python strings).
+        """
+        if stable is None:
+            stable = isinstance(lines, list) and _nfkc_stable(lines)
+        array = lines if isinstance(lines, pa.Array) else pa.array(lines, pa.string())
         shaped = pc.match_substring_regex(array, self.pattern).to_numpy(zero_copy_only=False)
         candidates = pc.filter(array, shaped)
-        ok, columns = self._checks(pc.split_pattern(candidates, ","))
-        ids: dict[str, list[str]] = {}
-        for column in self.file_columns:
-            if column.type == "id_number":
-                values = columns[column.name].to_pylist()
-                present = np.array([bool(v) for v in values], dtype=bool)
-                valid = np.zeros(len(values), dtype=bool)
-                if present.any():
-                    valid[present] = _valid_ids([v for v in values if v])
-                ok &= valid | (~present)
-                ids[column.name] = values
+        ok, columns = self._checks(pc.split_pattern(candidates, ","), stable)
         line_numbers = np.arange(first_line_no, first_line_no + len(lines))
         fast_lines = line_numbers[shaped][ok]
         slow_mask = np.ones(len(lines), dtype=bool)
         slow_mask[np.flatnonzero(shaped)[ok]] = False
-        slow = [(int(first_line_no + i), lines[i]) for i in np.flatnonzero(slow_mask)]
-        table = self._table(columns, ids, ok, fast_lines, meta)
+        slow = [(int(first_line_no + i), _text(lines, i)) for i in np.flatnonzero(slow_mask)]
+        table = self._table(columns, ok, fast_lines, meta)
         sink = io.BytesIO()
         if table.num_rows:
             plain = not any(c in meta["_file_name"] for c in ',"\r\n')
             pcsv.write_csv(table, sink, self.options if plain else self.quoted)
         return Block(sink.getvalue(), table.num_rows, slow)
 
-    def _table(
-        self, columns: dict[str, pa.Array], ids: dict[str, list[str]], ok: np.ndarray, line_nos: np.ndarray, meta: dict
-    ) -> pa.Table:
+    def _table(self, columns: dict[str, pa.Array], ok: np.ndarray, line_nos: np.ndarray, meta: dict) -> pa.Table:
         mask = pa.array(ok)
+        rows = len(line_nos)
         out: dict[str, pa.Array] = {}
         for column in self.contract.columns:
             if column.name not in columns:
-                out[column.name] = pa.nulls(int(ok.sum()), pa.string())
+                out[column.name] = pa.nulls(rows, pa.string())
                 continue
             values = pc.filter(columns[column.name], mask)
             values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
@@ -187,19 +242,32 @@ class FastPath:
             elif column.type == "timestamp":
                 values = pc.binary_join_element_wise(values, pa.scalar("+08"), "")
             out[column.name] = values
-        rows = len(line_nos)
         for id_column, key_column in self.contract.key_columns:
-            if id_column not in ids:
-                out[key_column] = pa.nulls(rows, pa.string())
-                continue
-            chosen = [v for v, keep in zip(ids[id_column], ok, strict=True) if keep]
-            out[key_column] = pa.array([self.key(v) if v else None for v in chosen], pa.string())
+            out[key_column] = self._keys(out[id_column]) if id_column in columns else pa.nulls(rows, pa.string())
         out["_ds"] = pa.repeat(pa.scalar(meta["_ds"]), rows)
         out["_batch_id"] = pa.repeat(pa.scalar(meta["_batch_id"]), rows)
         out["_file_name"] = pa.repeat(pa.scalar(meta["_file_name"]), rows)
         out["_row_no"] = pa.array(line_nos, pa.int64())
-        out["_loaded_at"] = pa.repeat(pa.scalar(meta["_loaded_at"]), rows)
         return pa.table(out)
+
+    def _keys(self, ids: pa.Array) -> pa.Array:
+        """Person keys of canonical ID numbers (null where the ID is null)."""
+        blob, present = _fixed_width(ids, 18)
+        keys = self.keys(blob[start : start + 18] for start in range(0, len(blob), 18))
+        if present.all():
+            return pa.array(keys, pa.string())
+        placed = np.full(len(ids), None, dtype=object)
+        placed[present] = keys
+        return pa.array(placed, pa.string())
+
+
+def _nfkc_stable(lines: list[str]) -> bool:
+    """Whether every line is NFKC-normalised: one C pass over the block, usually true."""
+    return unicodedata.is_normalized("NFKC", "\n".join(lines))
+
+
+def _text(lines: list[str] | pa.Array, index: int) -> str:
+    return lines[index] if isinstance(lines, list) else lines[int(index)].as_py()
 
 
 def _default(kind: str) -> str:
@@ -207,11 +275,6 @@ def _default(kind: str) -> str:
     return {"date": "2000-01-01", "timestamp": "2000-01-01 00:00:00"}.get(kind, "")
 
 
-def meta_strings(ds: dt.date, batch_id: int, file_name: str, loaded_at: dt.datetime) -> dict[str, str]:
-    """Loader columns as the text COPY reads."""
-    return {
-        "_ds": ds.isoformat(),
-        "_batch_id": str(batch_id),
-        "_file_name": file_name,
-        "_loaded_at": loaded_at.isoformat(),
-    }
+def meta_strings(ds: dt.date, batch_id: int, file_name: str) -> dict[str, str]:
+    """Loader columns as the text COPY reads (`_loaded_at` comes from the column's default)."""
+    return {"_ds": ds.isoformat(), "_batch_id": str(batch_id), "_file_name": file_name}

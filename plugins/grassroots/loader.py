@@ -21,6 +21,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from grassroots.contracts import Contract
 from grassroots.fastpath import FastPath, meta_strings
@@ -288,7 +289,7 @@ def _load_file(
         return result
     try:
         with conn.transaction():  # savepoint: a file rejected half-way leaves nothing behind
-            result = _copy_file(conn, loader, batch_id, path, sha, loaded_at)
+            result = _copy_file(conn, loader, batch_id, path, sha)
     except FileRejected as error:
         result = _reject_file(conn, loader, batch_id, path, sha, error)
     _finish_batch(conn, batch_id, result)
@@ -327,24 +328,24 @@ class _Target:
     out: _RowWriter
     result: FileResult
     rejects: list[tuple]
-    meta: tuple  # (_ds, _batch_id, _file_name, _loaded_at)
+    meta: tuple  # (_ds, _batch_id, _file_name); _loaded_at is the column default, now()
 
 
 def _copy_sql(contract: Contract) -> sql.Composed:
-    columns = [name for name, _ in contract.staging_columns()]
+    columns = [name for name, _ in contract.staging_columns() if name != "_loaded_at"]
     return sql.SQL("copy {}.{} ({}) from stdin with (format csv)").format(
         sql.Identifier("staging"), sql.Identifier(contract.feed), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
 
 
-def _copy_file(
-    conn: psycopg.Connection, loader: _FileLoader, batch_id: int, path: Path, sha: str, loaded_at: dt.datetime
-) -> FileResult:
+def _copy_file(conn: psycopg.Connection, loader: _FileLoader, batch_id: int, path: Path, sha: str) -> FileResult:
     contract = loader.contract
     result = FileResult(path.name, sha, "loaded")
     rejects: list[tuple] = []
-    with conn.cursor() as cur, cur.copy(_copy_sql(contract)) as copy:
-        target = _Target(_RowWriter(copy), result, rejects, (loader.ds, batch_id, path.name, loaded_at))
+    # The queued writer sends to the server from its own thread (bounded queue), so the
+    # server parses one block while this thread validates the next.
+    with conn.cursor() as cur, cur.copy(_copy_sql(contract), writer=QueuedLibpqWriter(cur)) as copy:
+        target = _Target(_RowWriter(copy), result, rejects, (loader.ds, batch_id, path.name))
         if contract.format == "csv":
             _copy_csv(loader, path, target)
         else:
@@ -382,14 +383,14 @@ def _copy_csv(loader: _FileLoader, path: Path, target: _Target) -> None:
 
 def _copy_records(loader: _FileLoader, records: Iterator[Record], target: _Target) -> None:
     """Row parser: validate each record, write it to COPY or set it aside for quarantine."""
-    ds, batch_id, file_name, loaded_at = target.meta
+    ds, batch_id, file_name = target.meta
     for record in records:
         target.result.rows_received += 1
         row, column, rule = loader.parse(record)
         if row is None:
             target.rejects.append((record.line_no, column, rule, record.raw))
             continue
-        target.out.write_row((*row, ds, batch_id, file_name, record.line_no, loaded_at))
+        target.out.write_row((*row, ds, batch_id, file_name, record.line_no))
         target.result.rows_loaded += 1
 
 
