@@ -1,13 +1,15 @@
 """
 ### grassroots_ingest
 
-Daily extract of every department feed into `staging.<feed>`: one task per feed
+Daily extract of every department feed into `staging.<feed>`. The `bootstrap` setup task
+creates roles, schemas, tables and grants; then one task per feed
 contract (`plugins/grassroots/contracts/*.yml`); adding a department is adding a
 contract. Each task pulls API feeds, validates every row, loads good rows with COPY,
 quarantines the rest with feed, file, line and rule, records the batch in
 `meta.load_batch`, and announces the feed's staging Asset with the day it loaded.
 Then `validate_<feed>` runs the feed's Great Expectations suite (`expectations/`) on
-the day's staging rows and appends results and load counts to `audit`.
+the day's staging rows and appends results and load counts to `audit`. Load tasks work as
+the `loader` role, validation as `transformer` (see SECURITY.md).
 
 Rerun one day with `{"ds": "YYYY-MM-DD"}` as run conf; `{"force": true}` reloads
 files that were already loaded.
@@ -21,12 +23,12 @@ import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
 from grassroots.contracts import all_contracts
-from grassroots.orchestration import DEFAULT_ARGS, TIMEZONE, staging_asset_uri
+from grassroots.orchestration import DEFAULT_ARGS, TIMEZONE, bootstrap_warehouse, staging_asset_uri
 
 
 @task
 def load_feed(feed: str, **context) -> dict:
-    """Load one feed's day; return counts only (no personal data reaches XCom)."""
+    """Load one feed's day as `loader`; return counts only (no personal data reaches XCom)."""
     from grassroots.ingest import ingest
     from grassroots.orchestration import announce, partition_date
 
@@ -39,12 +41,13 @@ def load_feed(feed: str, **context) -> dict:
 @task(retries=1, retry_delay=dt.timedelta(seconds=30))
 def validate_feed(feed: str, **context) -> dict:
     """Run the feed's suite on the day's staging rows; results go to `audit` (a failure here holds publication)."""
-    from grassroots.db import warehouse_dsn
+    from grassroots.db import role_dsn
     from grassroots.orchestration import partition_date
     from grassroots.quality.audit import RunInfo
     from grassroots.quality.checks import validate_feed as run_suite
+    from grassroots.security import TRANSFORMER
 
-    return run_suite(warehouse_dsn(), RunInfo.from_context(context, partition_date(context)), feed)
+    return run_suite(role_dsn(TRANSFORMER), RunInfo.from_context(context, partition_date(context)), feed)
 
 
 @dag(
@@ -59,9 +62,10 @@ def validate_feed(feed: str, **context) -> dict:
     tags=["grassroots", "ingest"],
 )
 def grassroots_ingest() -> None:
+    ready = bootstrap_warehouse()
     for feed in all_contracts():
         loaded = load_feed.override(task_id=f"load_{feed}", outlets=[Asset(staging_asset_uri(feed))])(feed)
-        loaded >> validate_feed.override(task_id=f"validate_{feed}")(feed)
+        ready >> loaded >> validate_feed.override(task_id=f"validate_{feed}")(feed)
 
 
 grassroots_ingest()

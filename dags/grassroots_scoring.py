@@ -1,7 +1,8 @@
 """
 ### grassroots_scoring
 
-Triggered by the warehouse's marts Asset. `score_residents`: features from the warehouse,
+Triggered by the warehouse's marts Asset; after the `bootstrap` setup task both tasks work
+as the `scorer` role. `score_residents`: features from the warehouse,
 weighted standard scaling, KMeans with a fixed seed (k by silhouette), clusters ranked into
 risk tiers by the documented rule in `grassroots.scoring.model`, written to `scoring.*`
 (model registry, clusters, resident tiers with reasons, the grid workers' watchlist).
@@ -14,18 +15,25 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, dag, task
 
-from grassroots.orchestration import DEFAULT_ARGS, SCORING_ASSET_URI, TIMEZONE, WAREHOUSE_ASSET_URI
+from grassroots.orchestration import (
+    DEFAULT_ARGS,
+    SCORING_ASSET_URI,
+    TIMEZONE,
+    WAREHOUSE_ASSET_URI,
+    bootstrap_warehouse,
+)
 
 
 @task(outlets=[Asset(SCORING_ASSET_URI)])
 def score_residents(**context) -> dict:
     """Cluster the day's residents into risk tiers; refresh the watchlist."""
-    from grassroots.db import warehouse_dsn
+    from grassroots.db import role_dsn
     from grassroots.orchestration import announce, partition_date
     from grassroots.scoring import score_day
+    from grassroots.security import SCORER
 
     ds = partition_date(context)
-    summary = score_day(warehouse_dsn(), ds)
+    summary = score_day(role_dsn(SCORER), ds)
     announce(context, SCORING_ASSET_URI, ds, residents=summary["residents"])
     return summary
 
@@ -34,10 +42,11 @@ def score_residents(**context) -> dict:
 def build_kpi_report(**context) -> dict:
     """Render the KPI pages for the run's day."""
     from grassroots import kpi_report, settings
-    from grassroots.db import warehouse_dsn
+    from grassroots.db import role_dsn
     from grassroots.orchestration import partition_date
+    from grassroots.security import SCORER
 
-    return kpi_report.build(warehouse_dsn(), partition_date(context), settings.reports_dir() / "kpi")
+    return kpi_report.build(role_dsn(SCORER), partition_date(context), settings.reports_dir() / "kpi")
 
 
 @dag(
@@ -51,8 +60,9 @@ def build_kpi_report(**context) -> dict:
     tags=["grassroots", "scoring"],
 )
 def grassroots_scoring() -> None:
-    score_residents()
-    build_kpi_report()
+    ready = bootstrap_warehouse()
+    ready >> score_residents()
+    ready >> build_kpi_report()
 
 
 grassroots_scoring()

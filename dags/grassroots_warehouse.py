@@ -1,7 +1,8 @@
 """
 ### grassroots_warehouse
 
-Builds the warehouse with dbt once every feed's staging Asset has been updated:
+Builds the warehouse with dbt once every feed's staging Asset has been updated (after the
+`bootstrap` setup task; dbt, checks and publication work as the `transformer` role):
 `dbt seed` then `dbt build` (models and their tests) for the partition day carried by
 the triggering Asset events; every node's result is appended to `audit.dbt_result`.
 Announces the marts Asset for the scoring DAG. Then write-audit-publish
@@ -9,7 +10,7 @@ Announces the marts Asset for the scoring DAG. Then write-audit-publish
 mart suites, `publish` copies it to the BI-facing `marts` only if no `fail`-severity
 check failed that day, `secure` re-applies roles, grants and row-level security
 (`grassroots.security`), `report` writes the auditor's HTML report, and
-`circuit_breaker` fails the run when the day was held.
+`circuit_breaker` (as `auditor`) fails the run when the day was held.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ import pendulum
 from airflow.sdk import Asset, dag, task
 
 from grassroots.contracts import all_contracts
-from grassroots.orchestration import DEFAULT_ARGS, TIMEZONE, WAREHOUSE_ASSET_URI, staging_asset_uri
+from grassroots.orchestration import (
+    DEFAULT_ARGS,
+    TIMEZONE,
+    WAREHOUSE_ASSET_URI,
+    bootstrap_warehouse,
+    staging_asset_uri,
+)
 
 FINAL = {"retries": 0, "trigger_rule": "all_done"}  # decisions are not transient: no retries
 
@@ -26,12 +33,14 @@ FINAL = {"retries": 0, "trigger_rule": "all_done"}  # decisions are not transien
 @task(outlets=[Asset(WAREHOUSE_ASSET_URI)])
 def dbt_build(**context) -> dict:
     """Seed reference data, then build and test every model for the day."""
+    from grassroots.db import role_dsn
     from grassroots.dbt_build import run_dbt
     from grassroots.orchestration import announce, partition_date
+    from grassroots.security import TRANSFORMER
 
-    ds = partition_date(context)
-    run_dbt("seed", ds)
-    nodes = run_dbt("build", ds, "--exclude", "resource_type:seed")
+    ds, dsn = partition_date(context), role_dsn(TRANSFORMER)
+    run_dbt("seed", ds, dsn=dsn)
+    nodes = run_dbt("build", ds, "--exclude", "resource_type:seed", dsn=dsn)
     announce(context, WAREHOUSE_ASSET_URI, ds, nodes=len(nodes))
     return {"ds": ds.isoformat(), "nodes": len(nodes)}
 
@@ -54,7 +63,7 @@ def publish(**context) -> dict:
 
 @task(**FINAL)
 def secure(**context) -> dict:
-    """Roles, grants and forced row-level security on what is published (idempotent)."""
+    """Roles, grants and forced row-level security on what is published (idempotent; the warehouse login)."""
     from grassroots.db import warehouse_dsn
     from grassroots.security import apply
 
@@ -88,7 +97,7 @@ def circuit_breaker(**context) -> None:
     tags=["grassroots", "dbt"],
 )
 def grassroots_warehouse() -> None:
-    dbt_build() >> validate_marts() >> publish() >> secure() >> report() >> circuit_breaker()
+    bootstrap_warehouse() >> dbt_build() >> validate_marts() >> publish() >> secure() >> report() >> circuit_breaker()
 
 
 grassroots_warehouse()

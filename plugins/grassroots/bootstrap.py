@@ -1,15 +1,21 @@
-"""Idempotent warehouse bootstrap: schemas, the load ledger, quarantine and staging tables."""
+"""Idempotent warehouse bootstrap: roles, schemas, grants, the load ledger, quarantine and staging tables.
+
+Runs as the warehouse login (the DAGs' `bootstrap` setup task, `python -m grassroots demo`):
+every other task then works as its own role (grassroots.security), which may write rows but
+not create schemas or roles.
+"""
 
 from __future__ import annotations
 
 import psycopg
 from psycopg import sql
 
+from grassroots import security
 from grassroots.contracts import Contract, all_contracts
-from grassroots.quality.audit import create_audit_tables
-from grassroots.security import AUDITOR, create_role
+from grassroots.quality.audit import HISTORY, create_audit_tables
+from grassroots.scoring import access
 
-SCHEMAS = ("staging", "quarantine", "meta", "audit", "scoring")
+SCHEMAS = ("staging", "quarantine", "meta", "audit", "scoring")  # plus security.BUILD_SCHEMAS (the transformer's)
 
 LEDGER_DDL = (
     """
@@ -33,6 +39,8 @@ LEDGER_DDL = (
     "create index if not exists load_batch_feed_ds on meta.load_batch (feed, ds)",
     # Which person-key secret keyed the batch (settings.hmac_key_version), for rotation.
     "alter table meta.load_batch add column if not exists key_version integer not null default 1",
+    # The role that loaded the batch (`loader` when the ingest DAG ran it).
+    "alter table meta.load_batch add column if not exists loaded_by text not null default current_user",
     """
     create table if not exists quarantine.rows (
         feed            text not null,
@@ -87,32 +95,12 @@ def create_staging_table(conn: psycopg.Connection, contract: Contract) -> None:
     )
 
 
-AUDITOR_ROLE = AUDITOR
-
-
-def ensure_auditor_role(conn: psycopg.Connection, role: str = AUDITOR_ROLE) -> None:
-    """The `auditor` role (no login; grant it to people): reads `audit` and the load ledger, nothing else.
-
-    `audit` holds counts, rules and check results only (never raw lines or ID numbers);
-    default privileges cover tables created later in `audit` by this user (dbt's stored
-    test failures, new history tables). staging, quarantine (raw lines) and the
-    warehouse schemas are not granted. Idempotent; roles are cluster-wide, so a
-    concurrent creation from another database is tolerated.
-    """
-    create_role(conn, role)
-    ident = sql.Identifier(role)
-    conn.execute(sql.SQL("grant usage on schema audit to {}").format(ident))
-    conn.execute(sql.SQL("grant select on all tables in schema audit to {}").format(ident))
-    conn.execute(sql.SQL("alter default privileges in schema audit grant select on tables to {}").format(ident))
-    conn.execute(sql.SQL("grant usage on schema meta to {}").format(ident))
-    conn.execute(sql.SQL("grant select on meta.load_batch to {}").format(ident))
-
-
 def bootstrap(dsn: str, contracts: dict[str, Contract] | None = None) -> None:
-    """Create schemas, ledger, quarantine and one staging table per contract (safe to repeat)."""
+    """Roles, schemas, ledger, quarantine, one staging table per contract, audit and the grid
+    workers' watchlist, then the grants every role needs (safe to repeat)."""
     contracts = all_contracts() if contracts is None else contracts
     with psycopg.connect(dsn, autocommit=True) as conn:
-        # Serialise concurrent bootstraps (parallel ingest tasks) on one lock.
+        # One grantor at a time (bootstraps of concurrent DAG runs, the `secure` task): concurrent GRANTs fail.
         conn.execute("select pg_advisory_lock(36900, 0)")
         try:
             for schema in SCHEMAS:
@@ -122,6 +110,10 @@ def bootstrap(dsn: str, contracts: dict[str, Contract] | None = None) -> None:
             for contract in contracts.values():
                 create_staging_table(conn, contract)
             create_audit_tables(conn)
-            ensure_auditor_role(conn)
+            security.ensure_roles(conn)
+            security.ensure_build_schemas(conn, HISTORY)
+            access.ensure_grid_worker_access(conn)
+            security.give_relations(conn, "scoring", security.SCORER, keep=access.LOGIN_RELATIONS)
+            security.grant_roles(conn)
         finally:
             conn.execute("select pg_advisory_unlock(36900, 0)")

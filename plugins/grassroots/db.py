@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import psycopg
 from psycopg import sql
@@ -56,10 +57,38 @@ def connect(dsn: str | None = None, **kwargs: object) -> psycopg.Connection:
     return psycopg.connect(dsn or warehouse_dsn(), **kwargs)
 
 
+ROLE_OPTION = re.compile(r"-c\s*role=(\w+)")
+
+
+def role_dsn(role: str, dsn: str | None = None) -> str:
+    """The connection a task uses to work as `role` (see grassroots.security for what each may do).
+
+    `WAREHOUSE_DSN_<ROLE>` (e.g. WAREHOUSE_DSN_LOADER) wins: in production each role is a login
+    of its own, kept in the Airflow worker's environment or secrets backend. Otherwise the
+    warehouse DSN's login (a member of every group role; a superuser locally) starts its
+    session as `role` (libpq `options=-c role=...`, the same as SET ROLE), so the task holds
+    exactly that role's privileges.
+    """
+    override = os.environ.get(f"WAREHOUSE_DSN_{role.upper()}")
+    if override:
+        return override
+    params = conninfo_to_dict(dsn or warehouse_dsn())
+    options = ROLE_OPTION.sub("", str(params.get("options") or "")).strip()
+    params["options"] = f"{options} -c role={role}".strip()
+    return make_conninfo(**params)
+
+
+def dsn_role(dsn: str) -> str:
+    """The role a DSN's session starts as (`options=-c role=...`), or "" for its login role."""
+    match = ROLE_OPTION.search(str(conninfo_to_dict(dsn).get("options") or ""))
+    return match.group(1) if match else ""
+
+
 def dbt_env(dsn: str) -> dict[str, str]:
-    """Environment variables dbt's profiles.yml reads, derived from a DSN."""
+    """Environment variables dbt's profiles.yml reads, derived from a DSN (the role included)."""
     params = conninfo_to_dict(dsn)
     return {
+        "GRASSROOTS_PG_ROLE": dsn_role(dsn),
         "GRASSROOTS_PG_HOST": str(params.get("host") or "localhost"),
         "GRASSROOTS_PG_PORT": str(params.get("port") or "5432"),
         "GRASSROOTS_PG_USER": str(params.get("user") or "postgres"),

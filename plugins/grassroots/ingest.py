@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 
 from grassroots import db, settings
-from grassroots.bootstrap import bootstrap
 from grassroots.contracts import Contract, get_contract
 from grassroots.feedapi import fetch_to_jsonl
 from grassroots.loader import DayResult, load_day
+from grassroots.security import LOADER
 
 log = logging.getLogger(__name__)
 FILE_SUFFIXES = {"csv": (".csv",), "jsonl": (".jsonl", ".json"), "xlsx": (".xlsx",), "api_json": (".jsonl",)}
@@ -43,10 +43,12 @@ def day_files(contract: Contract, ds: dt.date, landing: Path | None = None) -> l
 
 
 def ingest(feed: str, ds: dt.date, *, force: bool = False, dsn: str | None = None) -> DayResult:
-    """Pull (API feeds), then load a feed's day; raise if nothing was delivered."""
+    """Pull (API feeds), then load a feed's day as the `loader` role; raise if nothing was delivered.
+
+    The warehouse must be bootstrapped (grassroots.bootstrap); `dsn` is the warehouse login's.
+    """
     contract = get_contract(feed)
-    dsn = dsn or db.warehouse_dsn()
-    bootstrap(dsn)
+    dsn = db.role_dsn(LOADER, dsn)
     if contract.delivery == "api":
         pull_api(contract, ds)
     files = day_files(contract, ds)

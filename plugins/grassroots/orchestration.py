@@ -1,4 +1,4 @@
-"""Airflow glue kept out of DAG files: Asset names and the partition day of a run."""
+"""Airflow glue kept out of DAG files: Asset names, the partition day of a run, the setup task."""
 
 from __future__ import annotations
 
@@ -58,3 +58,21 @@ def announce(context: Mapping[str, Any], uri: str, ds: dt.date, **extra: object)
     from airflow.sdk import Asset
 
     context["outlet_events"][Asset(uri)].extra = {"ds": ds.isoformat(), **extra}
+
+
+def bootstrap_warehouse() -> Any:
+    """The DAGs' setup task: roles, schemas, tables and grants, as the warehouse login (idempotent).
+
+    Every other task works as its own role (grassroots.db.role_dsn), which cannot create them.
+    """
+    from airflow.sdk import setup
+
+    @setup
+    def bootstrap() -> dict:
+        from grassroots.bootstrap import bootstrap as run_bootstrap
+        from grassroots.db import warehouse_dsn
+
+        run_bootstrap(warehouse_dsn())
+        return {"bootstrapped": True}
+
+    return bootstrap()

@@ -4,19 +4,23 @@ Group roles (NOLOGIN; people and services get LOGIN roles that are members of th
 
 | role        | may                                                                              |
 |-------------|----------------------------------------------------------------------------------|
-| loader      | write staging, quarantine, meta (the ingest DAG)                                 |
-| transformer | read staging and meta; build stg, int, warehouse, marts (dbt)                    |
-| scorer      | read warehouse and marts; write scoring                                          |
+| loader      | write staging, quarantine and the load ledger (the ingest DAG's load tasks)      |
+| transformer | read staging, quarantine, meta; own and build stg, int, warehouse,               |
+|             | marts_candidate, marts (dbt, publication); append to audit (quality checks)      |
+| scorer      | read warehouse and marts; write scoring (the scoring DAG)                        |
 | bi_reader   | read marts, nothing else (BI tools)                                              |
 | auditor     | read audit and the load ledger (counts, rules, file names); no raw rows          |
 | area_user   | read marts rows of its own areas only (row-level security), the areas given by   |
 |             | meta.area_access (role → community / street / district)                         |
 | grid_worker | the watchlist of its own communities (grassroots.scoring.access)                 |
 
-PUBLIC gets nothing on any project schema. Row-level security is enabled and forced on
-every marts table that carries an area code: members of bi_reader (and the
-building roles) see all rows, members of area_user only rows of the areas
-listed for them. Everything here is idempotent; `apply` runs after each build.
+Every Airflow task works as one of these roles (`grassroots.db.role_dsn`; the table in
+SECURITY.md). Only the setup tasks (`bootstrap`, `secure`) use the warehouse login itself,
+which creates schemas, roles, grants and policies. PUBLIC gets nothing on any project
+schema. `audit` is append-only for the pipeline: its writers may insert, never update or
+delete. Row-level security is enabled and forced on every marts table that carries an
+area code: members of bi_reader (and the building roles) see all rows, members of
+area_user only rows of the areas listed for them. Everything here is idempotent.
 """
 
 from __future__ import annotations
@@ -41,17 +45,21 @@ PROJECT_SCHEMAS = (
 )  # fmt: skip
 READ = {
     LOADER: ("meta",),
-    TRANSFORMER: ("staging", "meta", "stg", "int", "warehouse", "marts", "marts_candidate", "audit"),
+    TRANSFORMER: ("staging", "quarantine", "meta", "stg", "int", "warehouse", "marts", "marts_candidate", "audit"),
     SCORER: ("warehouse", "marts", "scoring"),
     BI_READER: ("marts",),
     AUDITOR: ("audit",),
     AREA_USER: ("marts",),
 }
+# A schema (every table in it) or one schema.table.
 WRITE = {
-    LOADER: ("staging", "quarantine", "meta"),
+    LOADER: ("staging", "quarantine", "meta.load_batch"),
     TRANSFORMER: ("stg", "int", "warehouse", "marts", "marts_candidate", "audit"),
     SCORER: ("scoring",),
 }
+APPEND_ONLY = ("audit",)  # its writers insert; nothing in the pipeline updates or deletes history
+# Schemas dbt builds: owned by the transformer, so it can replace what it built.
+BUILD_SCHEMAS = ("stg", "int", "warehouse", "marts_candidate", "marts")
 # Ledger tables an auditor reads beside `audit`: counts, rules and file names, no raw rows.
 AUDITOR_TABLES = (("meta", "load_batch"), ("quarantine", "files"))
 AREA_COLUMNS = ("community_code", "street_code", "district_code", "area_code")
@@ -80,9 +88,14 @@ def create_role(conn: psycopg.Connection, role: str, login: bool = False) -> Non
 
 
 def ensure_roles(conn: psycopg.Connection) -> None:
-    """Create the group roles if missing."""
+    """Create the group roles if missing; a login that is not a superuser becomes a member of each,
+    so its tasks can start their sessions as that role (grassroots.db.role_dsn)."""
+    superuser = conn.execute("select rolsuper from pg_roles where rolname = current_user").fetchone()[0]
     for role in ROLES:
         create_role(conn, role)
+        member = conn.execute("select pg_has_role(current_user, %s, 'member')", (role,)).fetchone()[0]
+        if not superuser and not member:
+            conn.execute(sql.SQL("grant {} to current_user").format(_ident(role)))
 
 
 def _existing_schemas(conn: psycopg.Connection) -> list[str]:
@@ -90,6 +103,72 @@ def _existing_schemas(conn: psycopg.Connection) -> list[str]:
         "select nspname from pg_namespace where nspname = any(%s) order by 1", (list(PROJECT_SCHEMAS),)
     ).fetchall()
     return [r[0] for r in rows]
+
+
+RELATION_KINDS = {"r": "table", "p": "table", "v": "view", "m": "materialized view"}
+
+
+def give_relations(conn: psycopg.Connection, schema: str, owner: str, keep: tuple[str, ...] = ()) -> int:
+    """Make `owner` own the schema's tables and views (but those named in `keep`); return how many moved."""
+    rows = conn.execute(
+        "select c.relname, c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where n.nspname = %s and c.relkind = any(%s) and pg_get_userbyid(c.relowner) <> %s "
+        "and not (c.relname = any(%s)) order by 1",
+        (schema, list(RELATION_KINDS), owner, list(keep)),
+    ).fetchall()
+    for name, kind in rows:
+        conn.execute(
+            sql.SQL("alter {} {} owner to {}").format(
+                sql.SQL(RELATION_KINDS[kind]), _ident(schema, name), _ident(owner)
+            )
+        )
+    return len(rows)
+
+
+def ensure_build_schemas(conn: psycopg.Connection, audit_relations: tuple[str, ...]) -> None:
+    """The schemas dbt builds exist and belong to the transformer, and so does everything in them.
+
+    Objects made earlier by another role (a deployment from before the roles) are handed over,
+    and so are dbt's stored test failures in `audit`; the audit history (`audit_relations`)
+    stays with the login, so the transformer can append to it but not rewrite it.
+    """
+    for schema in BUILD_SCHEMAS:
+        owner = conn.execute("select pg_get_userbyid(nspowner) from pg_namespace where nspname = %s", (schema,))
+        row = owner.fetchone()
+        if row is None:
+            conn.execute(sql.SQL("create schema {} authorization {}").format(_ident(schema), _ident(TRANSFORMER)))
+        elif row[0] != TRANSFORMER:
+            conn.execute(sql.SQL("alter schema {} owner to {}").format(_ident(schema), _ident(TRANSFORMER)))
+        give_relations(conn, schema, TRANSFORMER)
+    give_relations(conn, "audit", TRANSFORMER, keep=audit_relations)
+
+
+def _target(entry: str) -> tuple[str, sql.Composable]:
+    """(schema, what to grant on) for a WRITE entry: a whole schema or one table."""
+    schema, _, table = entry.partition(".")
+    what = (
+        sql.SQL("{}").format(_ident(schema, table))
+        if table
+        else sql.SQL("all tables in schema {}").format(_ident(schema))
+    )
+    return schema, what
+
+
+def _creators(conn: psycopg.Connection, schema: str) -> list[str]:
+    """Roles that create tables in `schema`: the login running this, and the roles that write it."""
+    writers = [role for role, entries in WRITE.items() if schema in entries]
+    return [conn.execute("select current_user").fetchone()[0], *writers]
+
+
+def _default_privileges(conn: psycopg.Connection, schema: str, privileges: str, grantee: str) -> None:
+    """Tables created later in `schema` by any of its creators carry the same grant."""
+    for creator in _creators(conn, schema):
+        if creator != grantee:
+            conn.execute(
+                sql.SQL(
+                    "alter default privileges for role {} in schema {} grant " + privileges + " on tables to {}"
+                ).format(_ident(creator), _ident(schema), _ident(grantee))
+            )
 
 
 def _grant_schemas(conn: psycopg.Connection, schemas: list[str]) -> None:
@@ -100,22 +179,25 @@ def _grant_schemas(conn: psycopg.Connection, schemas: list[str]) -> None:
         for schema in set(readable) & set(schemas):
             conn.execute(sql.SQL("grant usage on schema {} to {}").format(_ident(schema), _ident(role)))
             conn.execute(sql.SQL("grant select on all tables in schema {} to {}").format(_ident(schema), _ident(role)))
+            _default_privileges(conn, schema, "select", role)
+    for role, entries in WRITE.items():
+        for entry in entries:
+            schema, what = _target(entry)
+            if schema not in schemas or ("." in entry and not _table_exists(conn, *entry.split("."))):
+                continue
+            whole = "." not in entry
+            dml = "select, insert" if schema in APPEND_ONLY else "select, insert, update, delete"
             conn.execute(
-                sql.SQL("alter default privileges in schema {} grant select on tables to {}").format(
+                sql.SQL("grant usage" + (", create" if whole else "") + " on schema {} to {}").format(
                     _ident(schema), _ident(role)
                 )
             )
-    for role, writable in WRITE.items():
-        for schema in set(writable) & set(schemas):
-            conn.execute(sql.SQL("grant usage, create on schema {} to {}").format(_ident(schema), _ident(role)))
-            conn.execute(
-                sql.SQL("grant select, insert, update, delete on all tables in schema {} to {}").format(
-                    _ident(schema), _ident(role)
-                )
-            )
+            conn.execute(sql.SQL("grant " + dml + " on {} to {}").format(what, _ident(role)))
             conn.execute(
                 sql.SQL("grant usage on all sequences in schema {} to {}").format(_ident(schema), _ident(role))
             )
+            if whole:
+                _default_privileges(conn, schema, dml, role)
     for schema, table in AUDITOR_TABLES:
         if schema in schemas and _table_exists(conn, schema, table):
             conn.execute(sql.SQL("grant usage on schema {} to {}").format(_ident(schema), _ident(AUDITOR)))
@@ -179,28 +261,37 @@ def secure_table(conn: psycopg.Connection, schema: str, table: str, area_columns
     )
 
 
+def grant_roles(conn: psycopg.Connection) -> int:
+    """Roles and grants on every existing project schema (no row-level security); returns the schema count.
+
+    The caller holds the bootstrap lock (36900, 0): concurrent GRANTs on one object fail.
+    """
+    ensure_roles(conn)
+    conn.execute("create schema if not exists meta")
+    conn.execute(AREA_ACCESS_DDL)
+    schemas = _existing_schemas(conn)
+    _grant_schemas(conn, schemas)
+    # Policies run with the reader's privileges: area users read their own grants.
+    conn.execute(sql.SQL("grant usage on schema meta to {}").format(_ident(AREA_USER)))
+    conn.execute(sql.SQL("grant select on meta.area_access to {}").format(_ident(AREA_USER)))
+    return len(schemas)
+
+
 def apply(dsn: str, rls_schemas: tuple[str, ...] = ("marts",)) -> dict[str, int]:
     """Roles, grants on every existing project schema, RLS on area tables; returns counts."""
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("select pg_advisory_lock(36900, 1)")
+        conn.execute("select pg_advisory_lock(36900, 0)")  # the bootstrap's lock: one grantor at a time
         try:
-            ensure_roles(conn)
-            conn.execute("create schema if not exists meta")
-            conn.execute(AREA_ACCESS_DDL)
-            schemas = _existing_schemas(conn)
-            _grant_schemas(conn, schemas)
-            # Policies run with the reader's privileges: area users read their own grants.
-            conn.execute(sql.SQL("grant usage on schema meta to {}").format(_ident(AREA_USER)))
-            conn.execute(sql.SQL("grant select on meta.area_access to {}").format(_ident(AREA_USER)))
+            schemas = grant_roles(conn)
             secured = 0
-            for schema in set(rls_schemas) & set(schemas):
+            for schema in set(rls_schemas) & set(_existing_schemas(conn)):
                 for table, columns in _area_tables(conn, schema).items():
                     secure_table(conn, schema, table, columns)
                     secured += 1
         finally:
-            conn.execute("select pg_advisory_unlock(36900, 1)")
-    log.info("security applied: %d schemas granted, %d tables under row-level security", len(schemas), secured)
-    return {"schemas": len(schemas), "secured_tables": secured}
+            conn.execute("select pg_advisory_unlock(36900, 0)")
+    log.info("security applied: %d schemas granted, %d tables under row-level security", schemas, secured)
+    return {"schemas": schemas, "secured_tables": secured}
 
 
 def grant_area(dsn: str, role: str, level: str, code: str) -> None:

@@ -16,9 +16,14 @@ def test_dagbag_has_no_import_errors_and_all_dags() -> None:
     assert {"grassroots_ingest", "grassroots_warehouse", "grassroots_scoring"} <= set(bag.dags)
     ingest = bag.dags["grassroots_ingest"]
     feeds = all_contracts()
-    assert {t.task_id for t in ingest.tasks} == {f"{step}_{feed}" for feed in feeds for step in ("load", "validate")}
+    per_feed = {f"{step}_{feed}" for feed in feeds for step in ("load", "validate")}
+    assert {t.task_id for t in ingest.tasks} == per_feed | {"bootstrap"}
     for dag in bag.dags.values():
         assert dag.default_args["retries"] >= 2 and dag.doc_md
+        # Every DAG starts with the bootstrap setup task; the other tasks work as roles that cannot create schemas.
+        setup = dag.get_task("bootstrap")
+        assert setup.is_setup and not setup.upstream_task_ids
+        assert setup.get_flat_relative_ids(upstream=False) == {t.task_id for t in dag.tasks} - {"bootstrap"}
 
 
 def test_run_order_follows_assets_not_clock() -> None:

@@ -11,6 +11,8 @@ import pytest
 from psycopg import sql
 
 from grassroots import db, feedapi, pipeline, security
+from grassroots.quality.audit import HISTORY
+from grassroots.scoring import access
 from tests.conftest import DEMO_DAY
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -109,3 +111,63 @@ def test_a_community_user_sees_no_row_of_another_community_through_any_marts_rel
         assert total >= len(rows)
     assert seen_own > 0, "the community user does see its own rows"
     assert other != community
+
+
+def _owners(dsn: str, schema: str) -> dict[str, str]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "select c.relname, pg_get_userbyid(c.relowner) from pg_class c "
+            "join pg_namespace n on n.oid = c.relnamespace where n.nspname = %s and c.relkind in ('r', 'p', 'v', 'm')",
+            (schema,),
+        ).fetchall()
+    return dict(rows)
+
+
+def test_each_task_worked_as_its_role(built: str) -> None:
+    """Loads were made by `loader`; what dbt and publication built belongs to `transformer`; scoring's tables
+    to `scorer`. The run succeeded, so each role's grants were enough for its tasks."""
+    with psycopg.connect(built) as conn:
+        loaded_by = {r[0] for r in conn.execute("select distinct loaded_by from meta.load_batch")}
+        login = conn.execute("select current_user").fetchone()[0]
+    assert loaded_by == {security.LOADER}
+    for schema in security.BUILD_SCHEMAS:
+        owners = _owners(built, schema)
+        assert owners and set(owners.values()) == {security.TRANSFORMER}, schema
+    scoring = _owners(built, "scoring")
+    assert {scoring[t] for t in ("model_run", "model_cluster", "resident_risk")} == {security.SCORER}
+    assert {scoring[t] for t in access.LOGIN_RELATIONS} == {login}
+    audit = _owners(built, "audit")
+    failures = {t: owner for t, owner in audit.items() if t not in HISTORY}
+    assert failures and set(failures.values()) == {security.TRANSFORMER}, "dbt's stored test failures"
+    assert {audit[t] for t in HISTORY} == {login}
+
+
+@pytest.mark.parametrize(
+    ("role", "statement"),
+    [
+        (security.LOADER, "select 1 from warehouse.dim_residents limit 1"),
+        (security.LOADER, "select 1 from marts_candidate.kpi_incident_discovery_daily limit 1"),
+        (security.LOADER, "insert into meta.area_access values ('loader', 'community', 'x')"),
+        (security.LOADER, "create schema loader_own"),
+        (security.TRANSFORMER, "delete from audit.validation_run"),
+        (security.TRANSFORMER, "update audit.publication set status = 'published'"),
+        (security.TRANSFORMER, "delete from meta.load_batch"),
+        (security.TRANSFORMER, "delete from scoring.resident_risk"),
+        (security.TRANSFORMER, "create schema transformer_own"),
+        (security.SCORER, "select name from staging.population_registry limit 1"),
+        (security.SCORER, "select 1 from int.int_identity_links_unioned limit 1"),
+        (security.SCORER, "delete from warehouse.dim_residents"),
+        (security.AUDITOR, "select raw_line from quarantine.rows limit 1"),
+    ],
+)
+def test_pipeline_roles_are_refused_beyond_their_tasks(built: str, role: str, statement: str) -> None:
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        _as(built, role, statement)
+
+
+def test_role_dsn_starts_the_session_as_the_role(built: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with psycopg.connect(db.role_dsn(security.LOADER, built)) as conn:
+        current, session = conn.execute("select current_user, session_user").fetchone()
+    assert current == security.LOADER and session != security.LOADER
+    monkeypatch.setenv("WAREHOUSE_DSN_SCORER", built)  # a login of its own, in production
+    assert db.role_dsn(security.SCORER, "host=elsewhere") == built

@@ -13,6 +13,7 @@ import pytest
 from psycopg import sql
 
 from grassroots import feedapi, settings
+from grassroots.bootstrap import bootstrap
 from grassroots.contracts import all_contracts
 from grassroots.generator import generate
 from grassroots.identity import person_key
@@ -36,9 +37,10 @@ def loaded(landing: Path, warehouse_dsn: str, monkeypatch: pytest.MonkeyPatch) -
     server, url = feedapi.serve(landing)
     monkeypatch.setenv("GRASSROOTS_API_URL", url)
     monkeypatch.setenv("GRASSROOTS_LANDING_DIR", str(landing))
+    bootstrap(warehouse_dsn)
     try:
         for feed in all_contracts():
-            ingest(feed, DAY, dsn=warehouse_dsn)
+            ingest(feed, DAY, dsn=warehouse_dsn)  # loads as the `loader` role
     finally:
         server.shutdown()
     yield json.loads((landing / "_truth" / f"{DAY}.json").read_text()), warehouse_dsn

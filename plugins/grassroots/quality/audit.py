@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -147,6 +148,10 @@ class RunInfo:
     def from_context(cls, context: Mapping[str, Any], ds: dt.date) -> RunInfo:
         """The run, DAG and task of an Airflow task context."""
         return cls(str(context["run_id"]), context["dag"].dag_id, context["task"].task_id, ds)
+
+
+# The history the pipeline appends to (owned by the warehouse login; see grassroots.security).
+HISTORY = tuple(re.findall(r"(?:table if not exists|view) audit\.(\w+)", " ".join(AUDIT_DDL)))
 
 
 def create_audit_tables(conn: psycopg.Connection) -> None:

@@ -30,6 +30,9 @@ def sqlalchemy_url(dsn: str) -> str:
     params = conninfo_to_dict(dsn)
     host = str(params.get("host") or "localhost")
     socket = host.startswith("/")
+    query = {"host": host, "port": str(params.get("port") or 5432)} if socket else {}
+    if params.get("options"):  # the session role (grassroots.db.role_dsn)
+        query["options"] = str(params["options"])
     url = URL.create(
         "postgresql+psycopg2",
         username=params.get("user"),
@@ -37,7 +40,7 @@ def sqlalchemy_url(dsn: str) -> str:
         host=None if socket else host,
         port=None if socket else int(params.get("port") or 5432),
         database=params.get("dbname"),
-        query={"host": host, "port": str(params.get("port") or 5432)} if socket else {},
+        query=query,
     )
     return url.render_as_string(hide_password=False)
 

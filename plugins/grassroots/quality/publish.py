@@ -76,8 +76,7 @@ def _columns(conn: psycopg.Connection, schema: str, table: str) -> list[tuple[st
 
 def copy_candidate(conn: psycopg.Connection) -> list[str]:
     """Replace every `marts` table that has a candidate with the candidate's rows (same transaction)."""
-    conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(PUBLISHED_SCHEMA)))
-    copied = []
+    copied = []  # schema `marts` comes from the bootstrap, owned by the transformer
     for table in _relations(conn, CANDIDATE_SCHEMA):
         source, target = sql.Identifier(CANDIDATE_SCHEMA, table), sql.Identifier(PUBLISHED_SCHEMA, table)
         if _columns(conn, CANDIDATE_SCHEMA, table) == _columns(conn, PUBLISHED_SCHEMA, table):

@@ -2,13 +2,14 @@
 
 - Names exist only in `staging.population_registry`. `scoring.masked_resident_names(date)` is the
   one path from there to scoring: a SECURITY DEFINER function that returns the person key and the
-  masked name (surname + '*', e.g. 张*), executable by its owner only. Python never reads a name.
+  masked name (surname + '*', e.g. 张*), executable by its owner and the `scorer` role only. Python never reads a name.
 - `scoring.watchlist` holds the WATCHLIST_TIERS residents per day: person key, masked name,
   community, grid, tier, reasons. Row-level security is enabled and forced; role `grid_worker`
   (a group role: each grid worker's login is a member) sees only rows of the communities mapped
   to its login in `scoring.grid_worker_community` (role name → community code).
-- `ensure_grid_worker_access` creates all of it idempotently; issue 7 (roles for every
-  consumer) can merge it into the project-wide bootstrap.
+- `ensure_grid_worker_access` creates all of it idempotently, as the warehouse login, in the
+  bootstrap (grassroots.bootstrap); the scoring task (role `scorer`) only fills the list and may
+  call the masked-name function, nothing else of staging.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from grassroots.scoring.model import WATCHLIST_TIERS, tier_rank
 from grassroots.security import create_role
 
 GRID_WORKER_ROLE = "grid_worker"
+# Made here by the warehouse login; the other scoring tables belong to the scorer that writes them.
+LOGIN_RELATIONS = ("grid_worker_community", "watchlist", "watchlist_latest")
 
 _DDL = (
     """create table if not exists scoring.grid_worker_community (
@@ -34,8 +37,9 @@ _DDL = (
     "alter table scoring.watchlist enable row level security",
     "alter table scoring.watchlist force row level security",
     "drop policy if exists watchlist_maintainer on scoring.watchlist",
-    # The role that builds the list (the table owner, subject to RLS because it is forced).
-    "create policy watchlist_maintainer on scoring.watchlist for all to current_user using (true) with check (true)",
+    # The roles that build the list: the scorer, and the owner (subject to RLS because it is forced).
+    "create policy watchlist_maintainer on scoring.watchlist for all to scorer, current_user "
+    "using (true) with check (true)",
     "drop policy if exists watchlist_own_community on scoring.watchlist",
     """create policy watchlist_own_community on scoring.watchlist for select to grid_worker using (
         community_code in (select m.community_code from scoring.grid_worker_community as m
@@ -45,6 +49,9 @@ _DDL = (
     "revoke all on scoring.watchlist, scoring.watchlist_latest, scoring.grid_worker_community from public",
     "grant usage on schema scoring to grid_worker",
     "grant select on scoring.watchlist, scoring.watchlist_latest, scoring.grid_worker_community to grid_worker",
+    "grant usage on schema scoring to scorer",
+    "grant select, insert, delete on scoring.watchlist to scorer",
+    "grant select on scoring.grid_worker_community to scorer",
 )
 
 _MASKED_NAMES = """
@@ -60,13 +67,16 @@ $$"""
 
 
 def ensure_grid_worker_access(conn: psycopg.Connection) -> None:
-    """Idempotent: role grid_worker, the mapping table, the watchlist with forced RLS, the masked-name function."""
+    """Idempotent: role grid_worker, the mapping table, the watchlist with forced RLS, the masked-name function.
+
+    Run by the bootstrap (the `scorer` role must exist: security.ensure_roles)."""
     create_role(conn, GRID_WORKER_ROLE)
     conn.execute("create schema if not exists scoring")
     for statement in _DDL:
         conn.execute(statement)
     conn.execute(_MASKED_NAMES)
     conn.execute("revoke all on function scoring.masked_resident_names(date) from public")
+    conn.execute("grant execute on function scoring.masked_resident_names(date) to scorer")
 
 
 def map_grid_worker(conn: psycopg.Connection, role: str, community_code: str, login: bool = False) -> None:

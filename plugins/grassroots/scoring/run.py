@@ -96,7 +96,6 @@ def score_day(dsn: str, ds: dt.date) -> dict[str, object]:
         }  # fmt: skip
         store.write_run(conn, ds, clustering, _feature_spec(table.names), meta)
         store.write_residents(conn, ds, _resident_rows(table, values, clustering))
-        access.ensure_grid_worker_access(conn)
         watchlist = access.refresh_watchlist(conn, ds)
     tier_sizes: dict[str, int] = {}
     for tier, size in zip(clustering.tiers, clustering.sizes, strict=True):

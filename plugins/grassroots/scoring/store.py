@@ -49,8 +49,8 @@ def _create(name: str) -> sql.Composed:
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:
-    """Create the scoring tables; replace a table whose columns differ (scoring tables are derived data)."""
-    conn.execute("create schema if not exists scoring")
+    """Create the scoring tables (schema `scoring` comes from the bootstrap); replace a table whose
+    columns differ (scoring tables are derived data)."""
     for name, columns in COLUMNS.items():
         existing = [
             row[0]
