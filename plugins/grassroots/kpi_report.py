@@ -159,21 +159,6 @@ def _chart(path: Path, title: str, series: dict[str, list[tuple[dt.date, float]]
     plt.close(fig)
 
 
-def _small_multiples(path: Path, panels: list[tuple[str, list[tuple[dt.date, float]]]]) -> None:
-    """One figure, one small chart per KPI (a community's drill-down)."""
-    plt = _pyplot()
-    cols = 3
-    rows = max(1, -(-len(panels) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(12, 2.4 * rows), dpi=80, squeeze=False)
-    for ax, (title, points) in zip(axes.flat, panels, strict=False):
-        _draw(ax, title, {"": points})
-    for ax in axes.flat[len(panels) :]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
-
-
 def _fonts() -> None:
     """Use a CJK font when one is installed so that Chinese titles render."""
     import matplotlib
@@ -214,14 +199,6 @@ def _charts(out: Path, prefix: str, tables: list[KpiTable], members: list[Commun
             figures.append(f'<figure><img src="{name}" alt="{html.escape(_label(k))}" width="468">'
                            f"<figcaption>{html.escape(t.name)}.{html.escape(k)}</figcaption></figure>")  # fmt: skip
     return f'<div class="charts">{"".join(figures)}</div>'
-
-
-def _community_chart(out: Path, community: Community, tables: list[KpiTable]) -> str:
-    panels = [(_label(k), [(d, v[k]) for (code, d), v in t.rows.items() if code == community.code and v[k] is not None])
-              for t in tables for k in t.kpis]  # fmt: skip
-    name = f"{community.code}.png"
-    _small_multiples(out / name, panels)
-    return f'<img src="{name}" alt="{html.escape(community.name)} KPI trends" width="960">'
 
 
 def _district_page(out: Path, district: str, tables: list[KpiTable], communities: list[Community], ds: dt.date,
