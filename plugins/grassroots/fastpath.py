@@ -173,6 +173,10 @@ class FastPath:
         self.options = pcsv.WriteOptions(include_header=False, quoting_style="none")
         self.quoted = pcsv.WriteOptions(include_header=False, quoting_style="needed")
 
+    def process_text(self, text: str, first_line_no: int, meta: dict[str, str]) -> Block:
+        """`process` for a decoded text of whole lines, each ending in \n (or \r\n)."""
+        return self.process(line_array(text), first_line_no, meta, unicodedata.is_normalized("NFKC", text))
+
     def _checks(self, fields: pa.Array, stable: bool) -> tuple[np.ndarray, dict[str, pa.Array]]:
         """Per-column checks beyond shape; returns the row mask and each column's strings.
 
@@ -253,12 +257,27 @@ class FastPath:
     def _keys(self, ids: pa.Array) -> pa.Array:
         """Person keys of canonical ID numbers (null where the ID is null)."""
         blob, present = _fixed_width(ids, 18)
-        keys = self.keys(blob[start : start + 18] for start in range(0, len(blob), 18))
+        keys = self.keys([blob[start : start + 18] for start in range(0, len(blob), 18)])
         if present.all():
             return pa.array(keys, pa.string())
         placed = np.full(len(ids), None, dtype=object)
         placed[present] = keys
         return pa.array(placed, pa.string())
+
+
+def line_array(text: str) -> pa.Array:
+    """The lines of a text whose every line ends in \n, without line ends, as an Arrow string array.
+
+    Offsets are found with NumPy on the UTF-8 bytes, so no Python string is made per line.
+    """
+    data = text.encode("utf-8")
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1
+    offsets = np.concatenate(([0], ends)).astype(np.int32)
+    with_ends = pa.StringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
+    lines = pc.utf8_slice_codeunits(with_ends, 0, -1)
+    if "\r" in text:
+        lines = pc.replace_substring_regex(lines, "\r$", "", max_replacements=1)
+    return lines
 
 
 def _nfkc_stable(lines: list[str]) -> bool:

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import io
 import logging
+import queue
 import zlib
 from collections import Counter
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from psycopg.copy import QueuedLibpqWriter
 from grassroots.contracts import Contract
 from grassroots.fastpath import FastPath, meta_strings
 from grassroots.identity import person_key
-from grassroots.readers import FileRejected, Record, csv_record, read_csv_blocks, read_file
+from grassroots.readers import FileRejected, Record, csv_record, read_csv_texts, read_file, text_lines
 from grassroots.validate import PARSERS, FieldError
 
 log = logging.getLogger(__name__)
@@ -321,6 +322,18 @@ class _RowWriter:
             self.buffer.truncate()
 
 
+class _QueuedWriter(QueuedLibpqWriter):
+    """Sends COPY data from its own thread, so the server parses one block while Python validates the next.
+
+    psycopg queues up to 1,024 buffers of at most 128 KiB; 32 (4 MiB) keep memory small and
+    are enough to keep the server busy.
+    """
+
+    def __init__(self, cursor: psycopg.Cursor) -> None:
+        super().__init__(cursor)
+        self._queue = queue.Queue(maxsize=32)
+
+
 @dataclass
 class _Target:
     """Where one file's rows go: the COPY stream, its ledger result, the rejects, the loader columns."""
@@ -342,9 +355,7 @@ def _copy_file(conn: psycopg.Connection, loader: _FileLoader, batch_id: int, pat
     contract = loader.contract
     result = FileResult(path.name, sha, "loaded")
     rejects: list[tuple] = []
-    # The queued writer sends to the server from its own thread (bounded queue), so the
-    # server parses one block while this thread validates the next.
-    with conn.cursor() as cur, cur.copy(_copy_sql(contract), writer=QueuedLibpqWriter(cur)) as copy:
+    with conn.cursor() as cur, cur.copy(_copy_sql(contract), writer=_QueuedWriter(cur)) as copy:
         target = _Target(_RowWriter(copy), result, rejects, (loader.ds, batch_id, path.name))
         if contract.format == "csv":
             _copy_csv(loader, path, target)
@@ -362,22 +373,22 @@ def _copy_file(conn: psycopg.Connection, loader: _FileLoader, batch_id: int, pat
 
 def _copy_csv(loader: _FileLoader, path: Path, target: _Target) -> None:
     """CSV in blocks: canonical rows through the fast path, every other line through the row parser."""
-    header, blocks = read_csv_blocks(path, loader.contract.encoding)
+    header, texts = read_csv_texts(path, loader.contract.encoding)
     loader.check_header(header, path.name)
     fast = None
     if loader.fastpath:
         fast = FastPath(loader.contract, [loader.header_map[h] for h in header], loader.secret)
         meta = meta_strings(*target.meta)
-    for first, lines in blocks:
+    for first, text in texts:
         if fast is None:
-            slow = list(enumerate(lines, start=first))
+            slow = list(enumerate(text_lines(text)[0], start=first))
         else:
-            block = fast.process(lines, first, meta)
+            block = fast.process_text(text, first, meta)
             target.out.write_csv(block.csv)
             target.result.rows_received += block.rows
             target.result.rows_loaded += block.rows
             slow = block.slow
-        records = (record for line_no, text in slow if (record := csv_record(line_no, text, header)) is not None)
+        records = (record for line_no, line in slow if (record := csv_record(line_no, line, header)) is not None)
         _copy_records(loader, records, target)
 
 

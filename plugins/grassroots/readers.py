@@ -33,13 +33,12 @@ class Record:
     error: str | None = None
 
 
-def decoded_blocks(path: Path, encoding: str, chunk_size: int = CHUNK) -> Iterator[tuple[int, list[str], bool]]:
-    """Decode a file in chunks cut at line ends: (first line number, lines without line end, terminated).
+def decoded_texts(path: Path, encoding: str, chunk_size: int = CHUNK) -> Iterator[tuple[int, str]]:
+    """Decode a file in chunks cut at line ends: (first line number, text of whole lines).
 
-    `terminated` is False only for a final block whose last line has no line end. A byte
-    sequence invalid in `encoding` rejects the file, naming the line it is on. Cutting at
-    b"\n" is safe for the supported encodings: no multi-byte character of UTF-8 or GB18030
-    contains that byte.
+    Only the last text may lack its final line end. A byte sequence invalid in `encoding`
+    rejects the file, naming the line it is on. Cutting at b"\n" is safe for the supported
+    encodings: no multi-byte character of UTF-8 or GB18030 contains that byte.
     """
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     line_no = 0
@@ -56,14 +55,25 @@ def decoded_blocks(path: Path, encoding: str, chunk_size: int = CHUNK) -> Iterat
                 bad_line = line_no + 1 + bytes(exc.object[: exc.start]).count(b"\n")
                 raise FileRejected("encoding", bad_line, f"not valid {encoding}: {exc.reason}") from exc
             if text:
-                lines = text.split("\n")
-                terminated = lines[-1] == ""
-                if terminated:
-                    lines.pop()
-                yield line_no + 1, [line.removesuffix("\r") for line in lines], terminated
-                line_no += len(lines)
+                yield line_no + 1, text
+                line_no += text.count("\n") + (0 if text.endswith("\n") else 1)
             if not chunk:
                 return
+
+
+def text_lines(text: str) -> tuple[list[str], bool]:
+    """The lines of a text without their line ends (\n or \r\n), and whether the last one had one."""
+    lines = text.split("\n")
+    terminated = lines[-1] == ""
+    if terminated:
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines], terminated
+
+
+def decoded_blocks(path: Path, encoding: str, chunk_size: int = CHUNK) -> Iterator[tuple[int, list[str], bool]]:
+    """`decoded_texts` as (first line number, lines without line end, terminated)."""
+    for first, text in decoded_texts(path, encoding, chunk_size):
+        yield first, *text_lines(text)
 
 
 def _decoded_lines(path: Path, encoding: str) -> Iterator[tuple[int, str]]:
@@ -74,25 +84,36 @@ def _decoded_lines(path: Path, encoding: str) -> Iterator[tuple[int, str]]:
             yield first + offset, line if (last and not terminated) else line + "\n"
 
 
-def read_csv_blocks(path: Path, encoding: str) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    """Header and blocks of data lines of a CSV file; a last line without line end means the file was cut."""
-    blocks = decoded_blocks(path, encoding)
-    first = next(blocks, None)
+def read_csv_texts(path: Path, encoding: str) -> tuple[list[str], Iterator[tuple[int, str]]]:
+    """Header and texts of whole data lines (each ending in a line end) of a CSV file.
+
+    A last line without line end means the file was cut: the file is rejected.
+    """
+    texts = decoded_texts(path, encoding)
+    first = next(texts, None)
     if first is None:
         raise FileRejected("empty_file", 0, "no bytes")
-    first_no, first_lines, first_terminated = first
-    header = [h.strip() for h in next(csv.reader([first_lines[0].lstrip("\ufeff")]))]
-    if len(first_lines) == 1 and not first_terminated:
+    first_no, first_text = first
+    header_line, newline, rest = first_text.partition("\n")
+    header = [h.strip() for h in next(csv.reader([header_line.removesuffix("\r").lstrip("\ufeff")]))]
+    if not newline:
         raise FileRejected("truncated_file", 1, "the header line has no line end")
 
-    def rest() -> Iterator[tuple[int, list[str]]]:
-        for start, lines, terminated in itertools.chain([(first_no + 1, first_lines[1:], first_terminated)], blocks):
-            if not terminated:
-                raise FileRejected("truncated_file", start + len(lines) - 1, "last line has no line end")
-            if lines:
-                yield start, lines
+    def data() -> Iterator[tuple[int, str]]:
+        for start, text in itertools.chain([(first_no + 1, rest)], texts):
+            if not text.endswith("\n"):
+                if text:
+                    raise FileRejected("truncated_file", start + text.count("\n"), "last line has no line end")
+                continue
+            yield start, text
 
-    return header, rest()
+    return header, data()
+
+
+def read_csv_blocks(path: Path, encoding: str) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """Header and blocks of data lines of a CSV file (see `read_csv_texts`)."""
+    header, texts = read_csv_texts(path, encoding)
+    return header, ((start, text_lines(text)[0]) for start, text in texts)
 
 
 def csv_record(line_no: int, text: str, header: list[str]) -> Record | None:
