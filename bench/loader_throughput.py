@@ -6,18 +6,24 @@ Writes one population_registry file (CSV, GBK, Chinese headers, 1% dirty rows: l
 x, slash dates, wrong check digits) and loads it three ways into a scratch database on the
 warehouse server (WAREHOUSE_DSN, else the embedded one):
   1. psql \\copy into a table of text columns (no validation at all: the floor);
-  2. the grassroots loader (validation, normalisation, person keys, quarantine, ledger);
-  3. pandas.read_csv + DataFrame.to_sql (no validation).
-Prints rows/s for each and the loader's ratios. The figures go in the README.
+  2. the grassroots loader (validation, normalisation, person keys, quarantine, ledger), into
+     an emptied staging table each time;
+  3. pandas.read_csv + DataFrame.to_sql with pandas' defaults (no validation; SQLAlchemy 2 with
+     psycopg 3, which batches the rows into multi-row INSERTs).
+`--repeat N` runs each N times and reports the median. Prints rows/s for each, the loader's
+ratios and the load average before and after (the machine should be otherwise idle). The
+figures go in the README.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -89,6 +95,9 @@ def time_psql_copy(dsn: str, path: Path) -> float:
 
 def time_loader(dsn: str, path: Path) -> tuple[float, int, int]:
     bootstrap(dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("truncate staging.population_registry, quarantine.rows, quarantine.files, meta.load_batch")
+        conn.execute("checkpoint")
     start = time.perf_counter()
     result = load_day(dsn, get_contract("population_registry"), DAY, [path], b"bench-secret", force=True)
     return time.perf_counter() - start, result.rows_loaded, result.rows_quarantined
@@ -110,17 +119,23 @@ def time_to_sql(dsn: str, path: Path) -> float:
     engine = sqlalchemy.create_engine(url)
     start = time.perf_counter()
     frame = pd.read_csv(path, encoding="gb18030", dtype=str)
-    frame.to_sql("bench_to_sql", engine, if_exists="replace", index=False, chunksize=10_000)
+    frame.to_sql("bench_to_sql", engine, if_exists="replace", index=False)
     elapsed = time.perf_counter() - start
     engine.dispose()
     return elapsed
 
 
+def _median(timings: list[float]) -> float:
+    return statistics.median(timings)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each method; the median is reported")
     parser.add_argument("--skip-to-sql", action="store_true", help="to_sql takes minutes at 1M rows")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
     os.environ.setdefault("GRASSROOTS_STATE_DIR", str(Path(tempfile.gettempdir()) / "grassroots-bench"))
     server = db.warehouse_dsn()
     scratch = f"grassroots_bench_{os.getpid()}"
@@ -131,20 +146,34 @@ def main() -> None:
         path = workdir / "population_registry_20261124.csv"
         write_file(path, args.rows)
         size_mb = path.stat().st_size / 1e6
-        psql_s = time_psql_copy(dsn, path)
-        loader_s, loaded, quarantined = time_loader(dsn, path)
-        print(f"file: {args.rows:,} rows, {size_mb:.1f} MB, GBK; server: {psycopg.connect(dsn).info.server_version}")
-        print(f"psql \\copy (text columns, no checks) {psql_s:7.2f} s  {args.rows / psql_s:>10,.0f} rows/s")
-        print(f"grassroots loader                   {loader_s:7.2f} s  {args.rows / loader_s:>10,.0f} rows/s")
+        load_before = os.getloadavg()[0]
+        psql_runs, loader_runs, to_sql_runs = [], [], []
+        for _ in range(args.repeat):
+            psql_runs.append(time_psql_copy(dsn, path))
+            loader_s, loaded, quarantined = time_loader(dsn, path)
+            loader_runs.append(loader_s)
+            if not args.skip_to_sql:
+                to_sql_runs.append(time_to_sql(dsn, path))
+        psql_s, loader_s = _median(psql_runs), _median(loader_runs)
+        server_version = psycopg.connect(dsn).info.server_version
+        print(f"file: {args.rows:,} rows, {size_mb:.1f} MB, GBK; server: {server_version}")
+        print(f"runs: {args.repeat} (median); load average: {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
+        _report("psql \\copy (text columns, no checks)", args.rows, psql_runs)
+        _report("grassroots loader", args.rows, loader_runs)
         print(f"  loaded {loaded:,}, quarantined {quarantined:,}")
         print(f"loader / psql \\copy throughput: {psql_s / loader_s:.2f}")
-        if not args.skip_to_sql:
-            to_sql_s = time_to_sql(dsn, path)
-            print(f"pandas read_csv + to_sql            {to_sql_s:7.2f} s  {args.rows / to_sql_s:>10,.0f} rows/s")
-            print(f"loader / to_sql throughput: {to_sql_s / loader_s:.1f}")
+        if to_sql_runs:
+            _report("pandas read_csv + to_sql", args.rows, to_sql_runs)
+            print(f"loader / to_sql throughput: {_median(to_sql_runs) / loader_s:.1f}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         db.drop_database(server, scratch)
+
+
+def _report(label: str, rows: int, timings: list[float]) -> None:
+    seconds = _median(timings)
+    runs = "(" + ", ".join(f"{t:.2f}" for t in timings) + ")" if len(timings) > 1 else ""
+    print(f"{label:<38}{seconds:7.2f} s  {rows / seconds:>10,.0f} rows/s  {runs}")
 
 
 if __name__ == "__main__":
