@@ -177,19 +177,19 @@ class FastPath:
         """`process` for a decoded text of whole lines, each ending in \n (or \r\n)."""
         return self.process(line_array(text), first_line_no, meta, unicodedata.is_normalized("NFKC", text))
 
-    def _checks(self, fields: pa.Array, stable: bool) -> tuple[np.ndarray, dict[str, pa.Array]]:
-        """Per-column checks beyond shape; returns the row mask and each column's strings.
+    def _checks(self, fields: pa.Array, stable: bool) -> np.ndarray:
+        """Per-column checks beyond shape: which rows pass them.
 
         `stable`: the whole block is NFKC-stable, so every text cell is (a comma or line end
         never composes with its neighbours) and the per-cell normalisation can be skipped.
         """
         ok = np.ones(len(fields), dtype=bool)
-        columns: dict[str, pa.Array] = {}
         for position, column in enumerate(self.file_columns):
+            if column.type not in ("text", "date", "timestamp", "id_number") or (column.type == "text" and stable):
+                continue
             values = pc.list_element(fields, position)
-            columns[column.name] = values
-            if column.type == "text" and not column.accepted:
-                if not stable:
+            if column.type == "text":
+                if not column.accepted:
                     ok &= pc.equal(pc.utf8_normalize(values, "NFKC"), values).to_numpy(zero_copy_only=False)
             elif column.type in ("date", "timestamp"):
                 present = pc.not_equal(values, "").to_numpy(zero_copy_only=False)
@@ -203,7 +203,7 @@ class FastPath:
                 valid = np.zeros(len(values), dtype=bool)
                 valid[present] = _valid_ids(blob)
                 ok &= valid | ~present
-        return ok, columns
+        return ok
 
     def process(
         self, lines: list[str] | pa.Array, first_line_no: int, meta: dict[str, str], stable: bool | None = None
@@ -218,36 +218,38 @@ class FastPath:
         array = lines if isinstance(lines, pa.Array) else pa.array(lines, pa.string())
         shaped = pc.match_substring_regex(array, self.pattern).to_numpy(zero_copy_only=False)
         candidates = pc.filter(array, shaped)
-        ok, columns = self._checks(pc.split_pattern(candidates, ","), stable)
+        fields = pc.split_pattern(candidates, ",")
+        ok = self._checks(fields, stable)
         line_numbers = np.arange(first_line_no, first_line_no + len(lines))
         fast_lines = line_numbers[shaped][ok]
         slow_mask = np.ones(len(lines), dtype=bool)
         slow_mask[np.flatnonzero(shaped)[ok]] = False
         slow = [(int(first_line_no + i), _text(lines, i)) for i in np.flatnonzero(slow_mask)]
-        table = self._table(columns, ok, fast_lines, meta)
+        table = self._table(pc.filter(fields, pa.array(ok)), fast_lines, meta)
         sink = io.BytesIO()
         if table.num_rows:
             plain = not any(c in meta["_file_name"] for c in ',"\r\n')
             pcsv.write_csv(table, sink, self.options if plain else self.quoted)
         return Block(sink.getvalue(), table.num_rows, slow)
 
-    def _table(self, columns: dict[str, pa.Array], ok: np.ndarray, line_nos: np.ndarray, meta: dict) -> pa.Table:
-        mask = pa.array(ok)
+    def _table(self, fields: pa.Array, line_nos: np.ndarray, meta: dict) -> pa.Table:
+        """The staging rows of the fast rows' fields; empty optional cells become nulls."""
         rows = len(line_nos)
         out: dict[str, pa.Array] = {}
         for column in self.contract.columns:
-            if column.name not in columns:
+            if column.name not in self.position:
                 out[column.name] = pa.nulls(rows, pa.string())
                 continue
-            values = pc.filter(columns[column.name], mask)
-            values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+            values = pc.list_element(fields, self.position[column.name])
+            if not column.required:  # a required cell matched a non-empty shape
+                values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
             if column.type == "bool":
                 values = pc.take(pa.array(list(_BOOLS.values())), pc.index_in(values, pa.array(list(_BOOLS))))
             elif column.type == "timestamp":
                 values = pc.binary_join_element_wise(values, pa.scalar("+08"), "")
             out[column.name] = values
         for id_column, key_column in self.contract.key_columns:
-            out[key_column] = self._keys(out[id_column]) if id_column in columns else pa.nulls(rows, pa.string())
+            out[key_column] = self._keys(out[id_column]) if id_column in self.position else pa.nulls(rows, pa.string())
         out["_ds"] = pa.repeat(pa.scalar(meta["_ds"]), rows)
         out["_batch_id"] = pa.repeat(pa.scalar(meta["_batch_id"]), rows)
         out["_file_name"] = pa.repeat(pa.scalar(meta["_file_name"]), rows)
