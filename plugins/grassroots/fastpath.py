@@ -4,7 +4,7 @@ Most rows a department delivers are already canonical: ISO dates, upper-case 18-
 ID numbers, plain text. For a block of lines, one RE2 pass picks the lines whose every
 field has its canonical shape; Arrow and NumPy then check what a regular expression
 cannot (check digits, calendar dates, NFKC-stable text) for the whole block at once, and
-the accepted rows are written to COPY as CSV by Arrow's writer. Every other line goes
+the accepted rows are written in COPY text format by Arrow's CSV writer. Every other line goes
 to the row parser (`loader._FileLoader.parse`), which normalises or quarantines it. The
 fast path accepts a row only when the row parser would load it with the same values;
 `tests/integration/test_fastpath.py` loads dirty feeds both ways and compares the tables.
@@ -151,9 +151,9 @@ def _valid_ids(blob: bytes) -> np.ndarray:
 
 @dataclass
 class Block:
-    """One block's outcome: CSV bytes for COPY, how many rows they hold, lines for the row parser."""
+    """One block's outcome: COPY text-format rows, how many they are, lines for the row parser."""
 
-    csv: bytes
+    data: bytes
     rows: int
     slow: list[tuple[int, str]]
 
@@ -168,10 +168,9 @@ class FastPath:
         self.contract = contract
         self.pattern = "^" + ",".join(_fragment(c) for c in self.file_columns) + "$"
         self.keys = hmac_hex_many_factory(secret)
-        # Fast rows hold no delimiter, quote or line end (the shapes exclude them), so nothing
-        # needs quoting; Arrow's "needed" style would quote every string and slow COPY down.
-        self.options = pcsv.WriteOptions(include_header=False, quoting_style="none")
-        self.quoted = pcsv.WriteOptions(include_header=False, quoting_style="needed")
+        # COPY text format: fast rows hold no tab, backslash, quote or line end (the shapes
+        # exclude them), so nothing needs escaping; nulls are written as \N.
+        self.options = pcsv.WriteOptions(include_header=False, quoting_style="none", delimiter="\t")
 
     def process_text(self, text: str, first_line_no: int, meta: dict[str, str]) -> Block:
         """`process` for a decoded text of whole lines, each ending in \n (or \r\n)."""
@@ -208,7 +207,7 @@ class FastPath:
     def process(
         self, lines: list[str] | pa.Array, first_line_no: int, meta: dict[str, str], stable: bool | None = None
     ) -> Block:
-        """Split a block into fast rows (as COPY CSV) and lines left for the row parser.
+        """Split a block into fast rows (COPY text format) and lines left for the row parser.
 
         `lines` are Python strings or an Arrow string array; `stable` says whether they are all
         NFKC-normalised when the caller knows (else it is checked here, for Python strings).
@@ -228,8 +227,7 @@ class FastPath:
         table = self._table(pc.filter(fields, pa.array(ok)), fast_lines, meta)
         sink = io.BytesIO()
         if table.num_rows:
-            plain = not any(c in meta["_file_name"] for c in ',"\r\n')
-            pcsv.write_csv(table, sink, self.options if plain else self.quoted)
+            pcsv.write_csv(table, sink, self.options)
         return Block(sink.getvalue(), table.num_rows, slow)
 
     def _table(self, fields: pa.Array, line_nos: np.ndarray, meta: dict) -> pa.Table:
@@ -253,6 +251,7 @@ class FastPath:
         out["_ds"] = pa.repeat(pa.scalar(meta["_ds"]), rows)
         out["_batch_id"] = pa.repeat(pa.scalar(meta["_batch_id"]), rows)
         out["_file_name"] = pa.repeat(pa.scalar(meta["_file_name"]), rows)
+        out = {name: pc.fill_null(values, "\\N") for name, values in out.items()}
         out["_row_no"] = pa.array(line_nos, pa.int64())
         return pa.table(out)
 
@@ -296,6 +295,13 @@ def _default(kind: str) -> str:
     return {"date": "2000-01-01", "timestamp": "2000-01-01 00:00:00"}.get(kind, "")
 
 
+def plain_text(value: str) -> bool:
+    """Whether `value` can go into COPY text format as it is (the fast path writes file names so)."""
+    return not any(c in value for c in '\t\n\r\\"')
+
+
 def meta_strings(ds: dt.date, batch_id: int, file_name: str) -> dict[str, str]:
     """Loader columns as the text COPY reads (`_loaded_at` comes from the column's default)."""
+    if not plain_text(file_name):
+        raise ValueError("the fast path needs a file name without tab, line end, backslash or quote")
     return {"_ds": ds.isoformat(), "_batch_id": str(batch_id), "_file_name": file_name}
