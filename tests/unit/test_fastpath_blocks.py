@@ -1,0 +1,22 @@
+"""The fast path's Arrow building blocks give what the row parser gives."""
+
+import pyarrow as pa
+
+from grassroots.contracts import get_contract
+from grassroots.fastpath import FastPath, line_array
+from grassroots.identity import person_key
+from grassroots.readers import text_lines
+
+
+def test_arrow_lines_equal_python_lines_for_every_line_end() -> None:
+    text = "a,b\n\n王芳,䶮\r\nx\r\r\n\r\n\ry,z\n,\n"
+    assert line_array(text).to_pylist() == text_lines(text)[0]
+    assert line_array("plain\n").to_pylist() == ["plain"]
+
+
+def test_block_person_keys_equal_the_reference_and_keep_nulls() -> None:
+    contract = get_contract("population_registry")
+    fast = FastPath(contract, contract.column_names, b"secret")
+    ids = ["11010519491231002X", None, "110105194912310037", None]
+    assert fast._keys(pa.array(ids, pa.string())).to_pylist() == [person_key(b"secret", v) if v else None for v in ids]
+    assert fast._keys(pa.array([None, None], pa.string())).to_pylist() == [None, None]
