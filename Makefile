@@ -27,7 +27,7 @@ lint: setup
 	$(BIN)/ruff format --check plugins dags tests bench
 
 bench: setup
-	$(BIN)/python bench/loader_throughput.py
+	$(BIN)/python bench/loader_throughput.py --repeat 3
 
 stop:
 	$(BIN)/python -m grassroots db stop
