@@ -12,6 +12,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,37 @@ def airflow_db() -> None:
     from grassroots import pipeline
 
     pipeline.migrate_metadata_db()
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """The demo day through the three DAGs, once per session, in a database of its own."""
+
+    dsn: str
+    reports: Path
+
+
+@pytest.fixture(scope="session")
+def demo_run(server_dsn: str, demo_landing: Path, airflow_db: None) -> Iterator[DemoRun]:
+    """One real run shared by the tests that only read what it built (roles, BI access, KPI pages).
+
+    Tests that change a run's data, or watch the run itself (reruns, logs), run their own.
+    """
+    from grassroots import db, feedapi, pipeline
+
+    name = f"grassroots_test_{uuid.uuid4().hex[:10]}"
+    db.ensure_database(server_dsn, name)
+    run = DemoRun(db.with_database(server_dsn, name), _SESSION_DIR / "demo-run-reports")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WAREHOUSE_DSN", run.dsn)
+        patch.setenv("GRASSROOTS_LANDING_DIR", str(demo_landing))
+        patch.setenv("GRASSROOTS_REPORTS_DIR", str(run.reports))
+        server, url = feedapi.serve(demo_landing)
+        patch.setenv("GRASSROOTS_API_URL", url)
+        try:
+            states = pipeline.run_day(DEMO_DAY, Path(__file__).resolve().parents[1] / "dags")
+        finally:
+            server.shutdown()
+    assert [state for _, state in states] == ["success"] * 3, states
+    yield run
+    db.drop_database(server_dsn, name)

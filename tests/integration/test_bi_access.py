@@ -3,40 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from grassroots import db, feedapi, pipeline, security
+from grassroots import db, security
 from grassroots.quality.audit import HISTORY
 from grassroots.scoring import access
-from tests.conftest import DEMO_DAY
+from tests.conftest import DemoRun
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 ID_OR_MOBILE = r"(^|[^0-9A-Za-z])(\d{17}[\dXx]|\d{15}|1[3-9]\d{9})([^0-9A-Za-z]|$)"
 
 
 @pytest.fixture(scope="module")
-def built(server_dsn: str, demo_landing: Path, airflow_db: None) -> Iterator[str]:
-    """One demo day through the three DAGs, in a database of this module's own."""
-    name = f"grassroots_test_{uuid.uuid4().hex[:10]}"
-    db.ensure_database(server_dsn, name)
-    dsn = db.with_database(server_dsn, name)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WAREHOUSE_DSN", dsn)
-        patch.setenv("GRASSROOTS_LANDING_DIR", str(demo_landing))
-        server, url = feedapi.serve(demo_landing)
-        patch.setenv("GRASSROOTS_API_URL", url)
-        try:
-            states = pipeline.run_day(DEMO_DAY, DAGS)
-        finally:
-            server.shutdown()
-    assert all(state == "success" for _, state in states) and len(states) == 3
-    yield dsn
-    db.drop_database(server_dsn, name)
+def built(demo_run: DemoRun) -> str:
+    """The session's demo day through the three DAGs (tests/conftest.py)."""
+    return demo_run.dsn
 
 
 def _as(dsn: str, role: str, query: sql.Composable | str) -> list[tuple]:

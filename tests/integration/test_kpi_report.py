@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from grassroots import feedapi, kpi_report, pipeline
-from tests.conftest import DEMO_DAY
+from grassroots import kpi_report
+from tests.conftest import DEMO_DAY, DemoRun
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -19,20 +19,9 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 
 
 @pytest.fixture
-def report_dir(
-    warehouse_dsn: str, demo_landing: Path, airflow_db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    """One demo day through every DAG; the scoring DAG writes the report under a private reports folder."""
-    monkeypatch.setenv("GRASSROOTS_LANDING_DIR", str(demo_landing))
-    monkeypatch.setenv("GRASSROOTS_REPORTS_DIR", str(tmp_path / "reports"))
-    server, url = feedapi.serve(demo_landing)
-    monkeypatch.setenv("GRASSROOTS_API_URL", url)
-    try:
-        states = pipeline.run_day(DEMO_DAY, DAGS)
-    finally:
-        server.shutdown()
-    assert states[-1] == ("grassroots_scoring", "success"), states
-    return tmp_path / "reports" / "kpi"
+def report_dir(demo_run: DemoRun) -> Path:
+    """The KPI pages the scoring DAG wrote for the session's demo day (tests/conftest.py)."""
+    return demo_run.reports / "kpi"
 
 
 def _chromium(tmp_path: Path, *args: str) -> str:
@@ -55,7 +44,7 @@ def _latest_values(dsn: str, district: str) -> list[str]:
     return [kpi_report._fmt(float(r[0])) for r in rows if r[0] is not None]
 
 
-def test_kpi_report_renders_with_charts_and_latest_values(report_dir: Path, warehouse_dsn: str, tmp_path: Path) -> None:
+def test_kpi_report_renders_with_charts_and_latest_values(report_dir: Path, demo_run: DemoRun, tmp_path: Path) -> None:
     pages = sorted(p.name for p in report_dir.glob("*.html"))
     assert "index.html" in pages and len(pages) == 4, pages  # index + three districts
     district = "330102"
@@ -65,7 +54,7 @@ def test_kpi_report_renders_with_charts_and_latest_values(report_dir: Path, ware
 
     dom = _chromium(tmp_path, "--dump-dom", page.as_uri())
     assert "问题发现率" in dom and str(DEMO_DAY) in dom
-    latest = _latest_values(warehouse_dsn, district)
+    latest = _latest_values(demo_run.dsn, district)
     assert latest and all(value in dom for value in latest), "latest values are not on the page"
     assert dom.count("<img") >= len(charts) // 3, "the page does not show its charts"
     assert 'id="s330102001"' in dom and 'id="c330102001001"' in dom, "street/community drill-down missing"
