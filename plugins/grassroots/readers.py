@@ -110,12 +110,6 @@ def read_csv_texts(path: Path, encoding: str) -> tuple[list[str], Iterator[tuple
     return header, data()
 
 
-def read_csv_blocks(path: Path, encoding: str) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    """Header and blocks of data lines of a CSV file (see `read_csv_texts`)."""
-    header, texts = read_csv_texts(path, encoding)
-    return header, ((start, text_lines(text)[0]) for start, text in texts)
-
-
 def csv_record(line_no: int, text: str, header: list[str]) -> Record | None:
     """One CSV line as a record (None for a blank line); a wrong field count is a record error."""
     if not text.strip():

@@ -154,15 +154,11 @@ def _target(entry: str) -> tuple[str, sql.Composable]:
     return schema, what
 
 
-def _creators(conn: psycopg.Connection, schema: str) -> list[str]:
-    """Roles that create tables in `schema`: the login running this, and the roles that write it."""
+def _default_privileges(conn: psycopg.Connection, login: str, schema: str, privileges: str, grantee: str) -> None:
+    """Tables created later in `schema` by any of its creators (the login running this, and the
+    roles that write the schema) carry the same grant."""
     writers = [role for role, entries in WRITE.items() if schema in entries]
-    return [conn.execute("select current_user").fetchone()[0], *writers]
-
-
-def _default_privileges(conn: psycopg.Connection, schema: str, privileges: str, grantee: str) -> None:
-    """Tables created later in `schema` by any of its creators carry the same grant."""
-    for creator in _creators(conn, schema):
+    for creator in (login, *writers):
         if creator != grantee:
             conn.execute(
                 sql.SQL(
@@ -172,6 +168,7 @@ def _default_privileges(conn: psycopg.Connection, schema: str, privileges: str, 
 
 
 def _grant_schemas(conn: psycopg.Connection, schemas: list[str]) -> None:
+    login = conn.execute("select current_user").fetchone()[0]
     for schema in schemas:
         conn.execute(sql.SQL("revoke all on schema {} from public").format(_ident(schema)))
         conn.execute(sql.SQL("revoke all on all tables in schema {} from public").format(_ident(schema)))
@@ -179,7 +176,7 @@ def _grant_schemas(conn: psycopg.Connection, schemas: list[str]) -> None:
         for schema in set(readable) & set(schemas):
             conn.execute(sql.SQL("grant usage on schema {} to {}").format(_ident(schema), _ident(role)))
             conn.execute(sql.SQL("grant select on all tables in schema {} to {}").format(_ident(schema), _ident(role)))
-            _default_privileges(conn, schema, "select", role)
+            _default_privileges(conn, login, schema, "select", role)
     for role, entries in WRITE.items():
         for entry in entries:
             schema, what = _target(entry)
@@ -197,7 +194,7 @@ def _grant_schemas(conn: psycopg.Connection, schemas: list[str]) -> None:
                 sql.SQL("grant usage on all sequences in schema {} to {}").format(_ident(schema), _ident(role))
             )
             if whole:
-                _default_privileges(conn, schema, dml, role)
+                _default_privileges(conn, login, schema, dml, role)
     for schema, table in AUDITOR_TABLES:
         if schema in schemas and _table_exists(conn, schema, table):
             conn.execute(sql.SQL("grant usage on schema {} to {}").format(_ident(schema), _ident(AUDITOR)))
@@ -264,9 +261,9 @@ def secure_table(conn: psycopg.Connection, schema: str, table: str, area_columns
 def grant_roles(conn: psycopg.Connection) -> int:
     """Roles and grants on every existing project schema (no row-level security); returns the schema count.
 
-    The caller holds the bootstrap lock (36900, 0): concurrent GRANTs on one object fail.
+    The caller holds the bootstrap lock (36900, 0): concurrent GRANTs on one object fail, and has
+    created the roles (`ensure_roles`).
     """
-    ensure_roles(conn)
     conn.execute("create schema if not exists meta")
     conn.execute(AREA_ACCESS_DDL)
     schemas = _existing_schemas(conn)
@@ -282,6 +279,7 @@ def apply(dsn: str, rls_schemas: tuple[str, ...] = ("marts",)) -> dict[str, int]
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("select pg_advisory_lock(36900, 0)")  # the bootstrap's lock: one grantor at a time
         try:
+            ensure_roles(conn)
             schemas = grant_roles(conn)
             secured = 0
             for schema in set(rls_schemas) & set(_existing_schemas(conn)):
