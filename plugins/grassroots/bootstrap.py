@@ -71,7 +71,12 @@ LEDGER_DDL = (
 
 
 def create_staging_table(conn: psycopg.Connection, contract: Contract) -> None:
-    """Create staging.<feed> from its contract, with an index on the load day.
+    """Create staging.<feed> from its contract, with a BRIN index on the load day.
+
+    A day's rows arrive together, so the day's block ranges are contiguous: BRIN finds them
+    for the day's delete and dbt's look-back at almost no cost to COPY (a btree on `_ds`
+    cost a fifth of the server's COPY time; tables from before keep working, their btree
+    is dropped here).
 
     A table created before `_loaded_at` had its default (now(), which the loader no longer
     sends) gets it; the check keeps a repeated bootstrap from taking the table's lock.
@@ -88,9 +93,13 @@ def create_staging_table(conn: psycopg.Connection, contract: Contract) -> None:
                 sql.Identifier("staging"), sql.Identifier(contract.feed)
             )
         )
+    table = sql.SQL("{}.{}").format(sql.Identifier("staging"), sql.Identifier(contract.feed))
     conn.execute(
-        sql.SQL("create index if not exists {} on {}.{} (_ds)").format(
-            sql.Identifier(f"{contract.feed}__ds"), sql.Identifier("staging"), sql.Identifier(contract.feed)
+        sql.SQL("drop index if exists {}.{}").format(sql.Identifier("staging"), sql.Identifier(f"{contract.feed}__ds"))
+    )
+    conn.execute(
+        sql.SQL("create index if not exists {} on {} using brin (_ds) with (autosummarize = on)").format(
+            sql.Identifier(f"{contract.feed}__ds_brin"), table
         )
     )
 

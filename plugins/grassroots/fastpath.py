@@ -4,7 +4,7 @@ Most rows a department delivers are already canonical: ISO dates, upper-case 18-
 ID numbers, plain text. For a block of lines, one RE2 pass picks the lines whose every
 field has its canonical shape; Arrow and NumPy then check what a regular expression
 cannot (check digits, calendar dates, NFKC-stable text) for the whole block at once, and
-the accepted rows are written in COPY text format by Arrow's CSV writer. Every other line goes
+the accepted rows are joined into COPY text format by Arrow. Every other line goes
 to the row parser (`loader._FileLoader.parse`), which normalises or quarantines it. The
 fast path accepts a row only when the row parser would load it with the same values;
 `tests/integration/test_fastpath.py` loads dirty feeds both ways and compares the tables.
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -23,7 +22,6 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pcsv
 
 from grassroots.contracts import Column, Contract
 from grassroots.identity import CHECK_CHARS, WEIGHTS
@@ -131,7 +129,7 @@ def _fixed_width(strings: pa.Array, width: int) -> tuple[bytes, np.ndarray]:
     offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset : strings.offset + len(strings) + 1]
     present = np.diff(offsets) > 0
     if strings.null_count:
-        present &= strings.is_valid().to_numpy(zero_copy_only=False)
+        present &= _bools(strings.is_valid())
     data = strings.buffers()[2]
     blob = b"" if data is None else data.to_pybytes()[offsets[0] : offsets[-1]]
     if len(blob) != width * int(present.sum()):
@@ -168,38 +166,32 @@ class FastPath:
         self.contract = contract
         self.pattern = "^" + ",".join(_fragment(c) for c in self.file_columns) + "$"
         self.keys = hmac_many_factory(secret)
-        # COPY text format: fast rows hold no tab, backslash, quote or line end (the shapes
-        # exclude them), so nothing needs escaping; nulls are written as \N.
-        self.options = pcsv.WriteOptions(include_header=False, quoting_style="none", delimiter="\t")
+        self._tails: dict[int, pa.Scalar] = {}
 
     def process_text(self, text: str, first_line_no: int, meta: dict[str, str]) -> Block:
         """`process` for a decoded text of whole lines, each ending in \n (or \r\n)."""
         return self.process(line_array(text), first_line_no, meta, unicodedata.is_normalized("NFKC", text))
 
-    def _checks(self, fields: pa.Array, stable: bool) -> np.ndarray:
-        """Per-column checks beyond shape: which rows pass them.
+    def _checks(self, values: list[pa.Array], stable: bool) -> np.ndarray:
+        """Per-column checks beyond shape (`values`: the cells of each file column): which rows pass.
 
         `stable`: the whole block is NFKC-stable, so every text cell is (a comma or line end
         never composes with its neighbours) and the per-cell normalisation can be skipped.
         """
-        ok = np.ones(len(fields), dtype=bool)
-        for position, column in enumerate(self.file_columns):
-            if column.type not in ("text", "date", "timestamp", "id_number") or (column.type == "text" and stable):
-                continue
-            values = pc.list_element(fields, position)
-            if column.type == "text":
-                if not column.accepted:
-                    ok &= pc.equal(pc.utf8_normalize(values, "NFKC"), values).to_numpy(zero_copy_only=False)
+        ok = np.ones(len(values[0]) if values else 0, dtype=bool)
+        for cells, column in zip(values, self.file_columns, strict=True):
+            if column.type == "text" and not (stable or column.accepted):
+                ok &= _bools(pc.equal(pc.utf8_normalize(cells, "NFKC"), cells))
             elif column.type in ("date", "timestamp"):
-                present = pc.not_equal(values, "").to_numpy(zero_copy_only=False)
-                filled = pc.if_else(present, values, pa.scalar(_default(column.type)))
+                present = _bools(pc.not_equal(cells, _EMPTY))
+                filled = pc.if_else(present, cells, _DEFAULTS[column.type]) if not present.all() else cells
                 valid = _valid_dates(filled, 0, 5, 8, 2)
                 if column.type == "timestamp":
                     valid &= _valid_times(filled)
                 ok &= ~present | valid
             elif column.type == "id_number":
-                blob, present = _fixed_width(values, 18)
-                valid = np.zeros(len(values), dtype=bool)
+                blob, present = _fixed_width(cells, 18)
+                valid = np.zeros(len(cells), dtype=bool)
                 valid[present] = _valid_ids(blob)
                 ok &= valid | ~present
         return ok
@@ -215,50 +207,59 @@ class FastPath:
         if stable is None:
             stable = isinstance(lines, list) and _nfkc_stable(lines)
         array = lines if isinstance(lines, pa.Array) else pa.array(lines, pa.string())
-        shaped = pc.match_substring_regex(array, self.pattern).to_numpy(zero_copy_only=False)
-        candidates = pc.filter(array, shaped)
+        shaped = _bools(pc.match_substring_regex(array, self.pattern))
+        candidates = array if shaped.all() else pc.filter(array, shaped)
+        if not len(candidates):
+            return Block(b"", 0, _slow_lines(lines, np.arange(len(lines)), first_line_no))
         fields = pc.split_pattern(candidates, ",")
-        ok = self._checks(fields, stable)
+        values = [pc.list_element(fields, position) for position in range(len(self.file_columns))]
+        ok = self._checks(values, stable)
         line_numbers = np.arange(first_line_no, first_line_no + len(lines))
-        fast_lines = line_numbers[shaped][ok]
+        rows = self._rows(values, line_numbers[shaped], meta)
         slow_mask = np.ones(len(lines), dtype=bool)
         slow_mask[np.flatnonzero(shaped)[ok]] = False
-        slow = [(int(first_line_no + i), _text(lines, i)) for i in np.flatnonzero(slow_mask)]
-        table = self._table(pc.filter(fields, pa.array(ok)), fast_lines, meta)
-        sink = io.BytesIO()
-        if table.num_rows:
-            pcsv.write_csv(table, sink, self.options)
-        return Block(sink.getvalue(), table.num_rows, slow)
+        slow = _slow_lines(lines, np.flatnonzero(slow_mask), first_line_no)
+        if not ok.all():
+            rows = pc.filter(rows, pa.array(ok))
+        return Block(_payload(rows), len(rows), slow)
 
-    def _table(self, fields: pa.Array, line_nos: np.ndarray, meta: dict) -> pa.Table:
-        """The staging rows of the fast rows' fields; empty optional cells become nulls."""
-        rows = len(line_nos)
-        out: dict[str, pa.Array] = {}
+    def _rows(self, values: list[pa.Array], line_nos: np.ndarray, meta: dict) -> pa.Array:
+        """Each candidate's staging row in COPY text format, line end included.
+
+        Empty optional cells become \\N (null), booleans t/f, timestamps get the +08 offset;
+        fast rows hold no tab, backslash, quote or line end (the shapes exclude them), so
+        nothing needs escaping.
+        """
+        out: dict[str, pa.Array | pa.Scalar] = {}
         for column in self.contract.columns:
             if column.name not in self.position:
-                out[column.name] = pa.nulls(rows, pa.string())
+                out[column.name] = _NULL_MARK
                 continue
-            values = pc.list_element(fields, self.position[column.name])
+            cells = values[self.position[column.name]]
             if not column.required:  # a required cell matched a non-empty shape
-                values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+                cells = pc.if_else(pc.equal(cells, _EMPTY), _NULL_TEXT, cells)
             if column.type == "bool":
-                values = pc.take(pa.array(list(_BOOLS.values())), pc.index_in(values, pa.array(list(_BOOLS))))
+                cells = pc.take(_BOOL_TEXT, pc.index_in(cells, _BOOL_INPUT))
             elif column.type == "timestamp":
-                values = pc.binary_join_element_wise(values, pa.scalar("+08"), "")
-            out[column.name] = values
+                cells = pc.binary_join_element_wise(cells, _TZ, "")  # null stays null
+            out[column.name] = cells
         for id_column, key_column in self.contract.key_columns:
-            out[key_column] = self._keys(out[id_column]) if id_column in self.position else pa.nulls(rows, pa.string())
-        out["_ds"] = pa.repeat(pa.scalar(meta["_ds"]), rows)
-        out["_batch_id"] = pa.repeat(pa.scalar(meta["_batch_id"]), rows)
-        out["_file_name"] = pa.repeat(pa.scalar(meta["_file_name"]), rows)
-        out = {name: pc.fill_null(values, "\\N") for name, values in out.items()}
-        out["_row_no"] = pa.array(line_nos, pa.int64())
-        return pa.table(out)
+            out[key_column] = self._keys(out[id_column]) if id_column in self.position else _NULL_MARK
+        out = {name: pc.fill_null(cells, _NULL_MARK) if _has_nulls(cells) else cells for name, cells in out.items()}
+        tail = self._tails.get(id(meta))
+        if tail is None:  # one per file: a Python scalar's conversion costs more than a block's join
+            tail = pa.scalar(f"{meta['_ds']}\t{meta['_batch_id']}\t{meta['_file_name']}\t", pa.string())
+            self._tails = {id(meta): tail}
+        numbers = pc.cast(pa.array(line_nos, pa.int64()), pa.string())
+        out["_tail"] = pc.binary_join_element_wise(tail, numbers, _NEWLINE, "")
+        return pc.binary_join_element_wise(*out.values(), _TAB)
 
-    def _keys(self, ids: pa.Array) -> pa.Array:
+    def _keys(self, ids: pa.Array | pa.Scalar) -> pa.Array | pa.Scalar:
         """Person keys (64 hex characters) of canonical ID numbers; null where the ID is null."""
+        if isinstance(ids, pa.Scalar):
+            return _NULL_MARK
         blob, present = _fixed_width(ids, 18)
-        hex_keys = self.keys([blob[start : start + 18] for start in range(0, len(blob), 18)]).hex().encode("ascii")
+        hex_keys = self.keys(np.frombuffer(blob, dtype="S18").tolist()).hex().encode("ascii")  # IDs hold no NUL
         count = len(hex_keys) // 64
         offsets = np.arange(0, 64 * count + 1, 64, dtype=np.int32)
         keys = pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(hex_keys))
@@ -268,7 +269,35 @@ class FastPath:
             return pa.nulls(len(ids), pa.string())
         positions = np.cumsum(present) - 1  # the key of row i is keys[positions[i]] where present
         placed = pc.take(keys, pa.array(np.maximum(positions, 0)))
-        return pc.if_else(pa.array(present), placed, pa.scalar(None, pa.string()))
+        return pc.if_else(pa.array(present), placed, _NULL_TEXT)
+
+
+_EMPTY = pa.scalar("", pa.string())
+_NULL_TEXT = pa.scalar(None, pa.string())
+_NULL_MARK = pa.scalar("\\N", pa.string())
+_TAB, _NEWLINE, _TZ = pa.scalar("\t"), pa.scalar("\n"), pa.scalar("+08")
+_DEFAULTS = {"date": pa.scalar("2000-01-01"), "timestamp": pa.scalar("2000-01-01 00:00:00")}
+_BOOL_INPUT, _BOOL_TEXT = pa.array(list(_BOOLS), pa.string()), pa.array(list(_BOOLS.values()), pa.string())
+
+
+def _has_nulls(cells: pa.Array | pa.Scalar) -> bool:
+    return cells.null_count > 0 if isinstance(cells, pa.Array) else not cells.is_valid
+
+
+def _bools(array: pa.Array) -> np.ndarray:
+    """A boolean Arrow array as NumPy, nulls as False (unpacks the bitmap: no pandas involved)."""
+    if array.null_count:
+        array = pc.fill_null(array, False)
+    bits = np.frombuffer(array.buffers()[1], dtype=np.uint8)
+    return np.unpackbits(bits, bitorder="little")[array.offset : array.offset + len(array)].view(bool)
+
+
+def _payload(rows: pa.Array) -> bytes:
+    """The bytes of a string array without nulls: its values back to back."""
+    if not len(rows):
+        return b""
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32)[rows.offset : rows.offset + len(rows) + 1]
+    return rows.buffers()[2].slice(offsets[0], offsets[-1] - offsets[0]).to_pybytes()
 
 
 def line_array(text: str) -> pa.Array:
@@ -291,13 +320,13 @@ def _nfkc_stable(lines: list[str]) -> bool:
     return unicodedata.is_normalized("NFKC", "\n".join(lines))
 
 
-def _text(lines: list[str] | pa.Array, index: int) -> str:
-    return lines[index] if isinstance(lines, list) else lines[int(index)].as_py()
-
-
-def _default(kind: str) -> str:
-    """A harmless canonical value standing in for empty cells while checking a column."""
-    return {"date": "2000-01-01", "timestamp": "2000-01-01 00:00:00"}.get(kind, "")
+def _slow_lines(lines: list[str] | pa.Array, indices: np.ndarray, first_line_no: int) -> list[tuple[int, str]]:
+    """(line number, text) of the lines at `indices`."""
+    if isinstance(lines, list):
+        texts = [lines[i] for i in indices]
+    else:
+        texts = pc.take(lines, pa.array(indices, pa.int64())).to_pylist()
+    return list(zip((first_line_no + indices).tolist(), texts, strict=True))
 
 
 def plain_text(value: str) -> bool:

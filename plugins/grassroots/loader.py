@@ -13,8 +13,9 @@ import hashlib
 import logging
 import queue
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
 from grassroots.contracts import Contract
-from grassroots.fastpath import FastPath, meta_strings, plain_text
+from grassroots.fastpath import Block, FastPath, meta_strings, plain_text
 from grassroots.identity import person_key
 from grassroots.readers import FileRejected, Record, csv_record, read_csv_texts, read_file, text_lines
 from grassroots.validate import PARSERS, FieldError
@@ -31,6 +32,7 @@ from grassroots.validate import PARSERS, FieldError
 log = logging.getLogger(__name__)
 LOCK_CLASS = 36901
 SAMPLE_ERRORS = 20
+FAST_THREADS = 2  # blocks in flight: memory stays a few blocks whatever the file size
 
 
 @dataclass
@@ -345,25 +347,40 @@ def _copy_file(conn: psycopg.Connection, loader: _FileLoader, batch_id: int, pat
 
 
 def _copy_csv(loader: _FileLoader, path: Path, target: _Target) -> None:
-    """CSV in blocks: canonical rows through the fast path, every other line through the row parser."""
+    """CSV in blocks: canonical rows through the fast path, every other line through the row parser.
+
+    Blocks are validated by two threads (Arrow's kernels run without the GIL, so one thread's
+    kernels overlap the other's decoding and hashing) and written in file order.
+    """
     header, texts = read_csv_texts(path, loader.contract.encoding)
     loader.check_header(header, path.name)
-    fast = None
-    if loader.fastpath and plain_text(path.name):  # else every row takes the row parser
-        fast = FastPath(loader.contract, [loader.header_map[h] for h in header], loader.secret)
-        meta = meta_strings(*target.meta)
-    for first, text in texts:
-        if fast is None:
-            slow = list(enumerate(text_lines(text)[0], start=first))
-        else:
-            block = fast.process_text(text, first, meta)
-            if block.data:
-                target.out.write(block.data)
-            target.result.rows_received += block.rows
-            target.result.rows_loaded += block.rows
-            slow = block.slow
-        records = (record for line_no, line in slow if (record := csv_record(line_no, line, header)) is not None)
-        _copy_records(loader, records, target)
+    if not (loader.fastpath and plain_text(path.name)):  # else every row takes the row parser
+        for first, text in texts:
+            _copy_slow(loader, header, list(enumerate(text_lines(text)[0], start=first)), target)
+        return
+    fast = FastPath(loader.contract, [loader.header_map[h] for h in header], loader.secret)
+    meta = meta_strings(*target.meta)
+    with ThreadPoolExecutor(max_workers=FAST_THREADS, thread_name_prefix="fastpath") as pool:
+        pending: deque[Future[Block]] = deque()
+        for first, text in texts:
+            pending.append(pool.submit(fast.process_text, text, first, meta))
+            if len(pending) > FAST_THREADS:
+                _copy_block(loader, header, pending.popleft().result(), target)
+        while pending:
+            _copy_block(loader, header, pending.popleft().result(), target)
+
+
+def _copy_block(loader: _FileLoader, header: list[str], block: Block, target: _Target) -> None:
+    if block.data:
+        target.out.write(block.data)
+    target.result.rows_received += block.rows
+    target.result.rows_loaded += block.rows
+    _copy_slow(loader, header, block.slow, target)
+
+
+def _copy_slow(loader: _FileLoader, header: list[str], lines: list[tuple[int, str]], target: _Target) -> None:
+    records = (record for line_no, line in lines if (record := csv_record(line_no, line, header)) is not None)
+    _copy_records(loader, records, target)
 
 
 def _copy_records(loader: _FileLoader, records: Iterator[Record], target: _Target) -> None:

@@ -12,7 +12,7 @@ def test_packaged_contracts_parse_and_map_chinese_headers() -> None:
     assert population.header_map()["公民身份号码"] == "id_number"
     assert ("id_number", "person_key") in population.key_columns
     staging = dict(population.staging_columns())
-    assert staging["person_key"] == "char(64)" and staging["_row_no"].startswith("integer")
+    assert staging["person_key"] == "text" and staging["_row_no"].startswith("integer")
 
 
 @pytest.mark.parametrize(
