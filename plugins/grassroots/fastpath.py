@@ -38,7 +38,7 @@ _SHAPES = {
     "numeric": r"-?(?:[1-9]\d{0,11}|0)(?:\.\d{1,2})?",
     "phone": r"1[3-9]\d{9}",
 }
-_BOOLS = {"1": "t", "true": "t", "是": "t", "0": "f", "false": "f", "否": "f"}
+_BOOLS = ("1", "true", "是", "0", "false", "否")  # 是/否 become t/f (`_pg_booleans`), the rest PostgreSQL reads
 _DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 _CHECK_CODES = np.frombuffer(CHECK_CHARS.encode("ascii"), dtype=np.uint8)
 _WEIGHTS = np.array(WEIGHTS, dtype=np.int64)
@@ -166,20 +166,31 @@ class FastPath:
         self.contract = contract
         self.pattern = "^" + ",".join(_fragment(c) for c in self.file_columns) + "$"
         self.keys = hmac_many_factory(secret)
+        self.copy_columns = copy_columns(contract, header_columns)
+        present_keys = sum(1 for id_column, _ in contract.key_columns if id_column in self.position)
+        self._absent = len(self.copy_columns) - len(header_columns) - present_keys - 4
         self._tails: dict[int, pa.Scalar] = {}
+        self._yes_no = [i for i, c in enumerate(self.file_columns) if c.type == "bool"]
 
     def process_text(self, text: str, first_line_no: int, meta: dict[str, str]) -> Block:
         """`process` for a decoded text of whole lines, each ending in \n (or \r\n)."""
         return self.process(line_array(text), first_line_no, meta, unicodedata.is_normalized("NFKC", text))
 
-    def _checks(self, values: list[pa.Array], stable: bool) -> np.ndarray:
-        """Per-column checks beyond shape (`values`: the cells of each file column): which rows pass.
+    def _extract(self, column: Column, stable: bool) -> bool:
+        """Whether a file column's cells are needed on their own: to check them, or for person keys."""
+        if column.type == "text":
+            return not (stable or column.accepted)
+        return column.type in ("date", "timestamp", "id_number")
+
+    def _checks(self, values: dict[int, pa.Array], stable: bool) -> np.ndarray:
+        """Per-column checks beyond shape (`values`: cells by file position): which rows pass.
 
         `stable`: the whole block is NFKC-stable, so every text cell is (a comma or line end
         never composes with its neighbours) and the per-cell normalisation can be skipped.
         """
-        ok = np.ones(len(values[0]) if values else 0, dtype=bool)
-        for cells, column in zip(values, self.file_columns, strict=True):
+        ok = np.ones(len(next(iter(values.values()))) if values else 0, dtype=bool)
+        for position, cells in values.items():
+            column = self.file_columns[position]
             if column.type == "text" and not (stable or column.accepted):
                 ok &= _bools(pc.equal(pc.utf8_normalize(cells, "NFKC"), cells))
             elif column.type in ("date", "timestamp"):
@@ -212,10 +223,10 @@ class FastPath:
         if not len(candidates):
             return Block(b"", 0, _slow_lines(lines, np.arange(len(lines)), first_line_no))
         fields = pc.split_pattern(candidates, ",")
-        values = [pc.list_element(fields, position) for position in range(len(self.file_columns))]
+        values = {p: pc.list_element(fields, p) for p, c in enumerate(self.file_columns) if self._extract(c, stable)}
         ok = self._checks(values, stable)
         line_numbers = np.arange(first_line_no, first_line_no + len(lines))
-        rows = self._rows(values, line_numbers[shaped], meta)
+        rows = self._rows(fields, values, line_numbers[shaped], meta)
         slow_mask = np.ones(len(lines), dtype=bool)
         slow_mask[np.flatnonzero(shaped)[ok]] = False
         slow = _slow_lines(lines, np.flatnonzero(slow_mask), first_line_no)
@@ -223,41 +234,31 @@ class FastPath:
             rows = pc.filter(rows, pa.array(ok))
         return Block(_payload(rows), len(rows), slow)
 
-    def _rows(self, values: list[pa.Array], line_nos: np.ndarray, meta: dict) -> pa.Array:
-        """Each candidate's staging row in COPY text format, line end included.
+    def _rows(self, fields: pa.ListArray, values: dict[int, pa.Array], line_nos: np.ndarray, meta: dict) -> pa.Array:
+        """Each candidate's staging row in COPY text format (columns in `copy_columns` order), line end included.
 
-        Empty optional cells become \\N (null), booleans t/f, timestamps get the +08 offset;
-        fast rows hold no tab, backslash, quote or line end (the shapes exclude them), so
-        nothing needs escaping.
+        Each row's cells are joined by tabs, empty cells as \\N (null) and 是/否 as PostgreSQL
+        booleans; timestamps stay as written, the loader's session time zone being +08. Fast
+        rows hold no tab, backslash, quote or line end (the shapes exclude them), so nothing
+        needs escaping. Then come the person keys and a tail of nulls and loader columns.
         """
-        out: dict[str, pa.Array | pa.Scalar] = {}
-        for column in self.contract.columns:
-            if column.name not in self.position:
-                out[column.name] = _NULL_MARK
-                continue
-            cells = values[self.position[column.name]]
-            if not column.required:  # a required cell matched a non-empty shape
-                cells = pc.if_else(pc.equal(cells, _EMPTY), _NULL_TEXT, cells)
-            if column.type == "bool":
-                cells = pc.take(_BOOL_TEXT, pc.index_in(cells, _BOOL_INPUT))
-            elif column.type == "timestamp":
-                cells = pc.binary_join_element_wise(cells, _TZ, "")  # null stays null
-            out[column.name] = cells
-        for id_column, key_column in self.contract.key_columns:
-            out[key_column] = self._keys(out[id_column]) if id_column in self.position else _NULL_MARK
-        out = {name: pc.fill_null(cells, _NULL_MARK) if _has_nulls(cells) else cells for name, cells in out.items()}
+        flat = _pg_booleans(fields.values, self._yes_no, len(self.file_columns))
+        flat = pc.if_else(pc.equal(flat, _EMPTY), _NULL_MARK, flat)  # required cells matched a non-empty shape
+        out = [pc.binary_join(pa.ListArray.from_arrays(fields.offsets, flat), _TAB)]
+        for id_column, _ in self.contract.key_columns:
+            if id_column in self.position:
+                out.append(pc.fill_null(self._keys(values[self.position[id_column]]), _NULL_MARK))
         tail = self._tails.get(id(meta))
         if tail is None:  # one per file: a Python scalar's conversion costs more than a block's join
-            tail = pa.scalar(f"{meta['_ds']}\t{meta['_batch_id']}\t{meta['_file_name']}\t", pa.string())
+            text = "\\N\t" * self._absent + f"{meta['_ds']}\t{meta['_batch_id']}\t{meta['_file_name']}\t"
+            tail = pa.scalar(text, pa.string())
             self._tails = {id(meta): tail}
         numbers = pc.cast(pa.array(line_nos, pa.int64()), pa.string())
-        out["_tail"] = pc.binary_join_element_wise(tail, numbers, _NEWLINE, "")
-        return pc.binary_join_element_wise(*out.values(), _TAB)
+        out.append(pc.binary_join_element_wise(tail, numbers, _NEWLINE, ""))
+        return pc.binary_join_element_wise(*out, _TAB)
 
-    def _keys(self, ids: pa.Array | pa.Scalar) -> pa.Array | pa.Scalar:
-        """Person keys (64 hex characters) of canonical ID numbers; null where the ID is null."""
-        if isinstance(ids, pa.Scalar):
-            return _NULL_MARK
+    def _keys(self, ids: pa.Array) -> pa.Array:
+        """Person keys (64 hex characters) of canonical ID numbers; null where the ID is empty."""
         blob, present = _fixed_width(ids, 18)
         hex_keys = self.keys(np.frombuffer(blob, dtype="S18").tolist()).hex().encode("ascii")  # IDs hold no NUL
         count = len(hex_keys) // 64
@@ -275,13 +276,48 @@ class FastPath:
 _EMPTY = pa.scalar("", pa.string())
 _NULL_TEXT = pa.scalar(None, pa.string())
 _NULL_MARK = pa.scalar("\\N", pa.string())
-_TAB, _NEWLINE, _TZ = pa.scalar("\t"), pa.scalar("\n"), pa.scalar("+08")
+_TAB, _NEWLINE = pa.scalar("\t"), pa.scalar("\n")
 _DEFAULTS = {"date": pa.scalar("2000-01-01"), "timestamp": pa.scalar("2000-01-01 00:00:00")}
-_BOOL_INPUT, _BOOL_TEXT = pa.array(list(_BOOLS), pa.string()), pa.array(list(_BOOLS.values()), pa.string())
 
 
-def _has_nulls(cells: pa.Array | pa.Scalar) -> bool:
-    return cells.null_count > 0 if isinstance(cells, pa.Array) else not cells.is_valid
+def _pg_booleans(cells: pa.Array, positions: list[int], width: int) -> pa.Array:
+    """The flat cells of rows `width` wide with 是/否 at `positions` spelled "t  "/"f  ".
+
+    The other accepted spellings (1/0, true/false) are PostgreSQL's own, and boolean input
+    ignores trailing blanks, so the three UTF-8 bytes are overwritten in place: no string moves.
+    """
+    offsets = np.frombuffer(cells.buffers()[1], dtype=np.int32)[cells.offset : cells.offset + len(cells) + 1]
+    data = None
+    for position in positions:
+        starts = offsets[position:-1:width]
+        three = starts[offsets[position + 1 :: width] - starts == 3].astype(np.int64)
+        if not len(three):
+            continue
+        if data is None:
+            data = np.frombuffer(cells.buffers()[2], dtype=np.uint8).copy()
+        word = (data[three].astype(np.int32) << 16) | (data[three + 1].astype(np.int32) << 8) | data[three + 2]
+        for spelled, letter in ((_YES, b"t"), (_NO, b"f")):
+            at = three[word == spelled]
+            data[at], data[at + 1], data[at + 2] = letter[0], 32, 32
+    if data is None:
+        return cells
+    return pa.StringArray.from_buffers(len(cells), cells.buffers()[1], pa.py_buffer(data), None, 0, cells.offset)
+
+
+_YES, _NO = (int.from_bytes(word.encode("utf-8"), "big") for word in ("是", "否"))
+
+
+def copy_columns(contract: Contract, file_columns: list[str]) -> list[str]:
+    """The staging columns in the order COPY receives them for a file with these columns.
+
+    The file's own columns first, in its order (so a fast row is its line with tabs for
+    commas), then the person keys of those, then the contract's columns and keys the file
+    lacks (always null), then the loader columns; `_loaded_at` is the column's default.
+    """
+    keys = [key for id_column, key in contract.key_columns if id_column in file_columns]
+    absent = [c.name for c in contract.columns if c.name not in file_columns]
+    absent += [key for id_column, key in contract.key_columns if id_column not in file_columns]
+    return [*file_columns, *keys, *absent, "_ds", "_batch_id", "_file_name", "_row_no"]
 
 
 def _bools(array: pa.Array) -> np.ndarray:

@@ -14,9 +14,10 @@ import logging
 import queue
 import zlib
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 import psycopg
@@ -24,7 +25,7 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
 from grassroots.contracts import Contract
-from grassroots.fastpath import Block, FastPath, meta_strings, plain_text
+from grassroots.fastpath import Block, FastPath, copy_columns, meta_strings, plain_text
 from grassroots.identity import person_key
 from grassroots.readers import FileRejected, Record, csv_record, read_csv_texts, read_file, text_lines
 from grassroots.validate import PARSERS, FieldError
@@ -196,6 +197,9 @@ def load_day(
     feed = contract.feed
     day_files = _day_files(files)
     with psycopg.connect(dsn) as conn:
+        conn.execute(
+            "set timezone = 'Etc/GMT-8'"
+        )  # fixed UTC+8 (POSIX sign): timestamps without offset are Beijing time
         conn.execute("select pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, _lock_id(feed, ds)))
         if not force and _already_loaded(conn, feed, ds, day_files, key_version):
             log.info("feed %s day %s: %d file(s) already loaded, nothing to do", feed, ds, len(day_files))
@@ -317,28 +321,48 @@ class _Target:
     result: FileResult
     rejects: list[tuple]
     meta: tuple  # (_ds, _batch_id, _file_name); _loaded_at is the column default, now()
+    order: Callable[[tuple], tuple]  # a parsed row (contract columns, keys) in the COPY's column order
 
 
-def _copy_sql(contract: Contract) -> sql.Composed:
+def _copy_sql(contract: Contract, columns: list[str]) -> sql.Composed:
     """COPY in text format: cheaper for the server to parse than csv (no quoting)."""
-    columns = [name for name, _ in contract.staging_columns() if name != "_loaded_at"]
     return sql.SQL("copy {}.{} ({}) from stdin").format(
         sql.Identifier("staging"), sql.Identifier(contract.feed), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
+
+
+def _reorder(contract: Contract, columns: list[str]) -> Callable[[tuple], tuple]:
+    """Maps the row parser's value order (contract columns, then keys) to `columns` less the loader columns."""
+    parsed = [c.name for c in contract.columns] + [key for _, key in contract.key_columns]
+    positions = [parsed.index(name) for name in columns[:-4]]
+    if positions == list(range(len(parsed))):
+        return lambda row: row
+    pick = itemgetter(*positions)
+    return lambda row: pick(row)
 
 
 def _copy_file(conn: psycopg.Connection, loader: _FileLoader, batch_id: int, path: Path, sha: str) -> FileResult:
     contract = loader.contract
     result = FileResult(path.name, sha, "loaded")
     rejects: list[tuple] = []
-    with conn.cursor() as cur, cur.copy(_copy_sql(contract), writer=_QueuedWriter(cur)) as copy:
-        target = _Target(copy, result, rejects, (loader.ds, batch_id, path.name))
-        if contract.format == "csv":
-            _copy_csv(loader, path, target)
+    if contract.format == "csv":
+        header, texts = read_csv_texts(path, contract.encoding)
+        records = None
+    else:
+        header, records = read_file(path, contract.format, contract.encoding)
+    if header is not None:
+        loader.check_header(header, path.name)
+    fast = None
+    if contract.format == "csv" and loader.fastpath and plain_text(path.name):  # else every row takes the row parser
+        fast = FastPath(contract, [loader.header_map[h] for h in header], loader.secret)
+        columns = fast.copy_columns
+    else:
+        columns = copy_columns(contract, [c.name for c in contract.columns])
+    with conn.cursor() as cur, cur.copy(_copy_sql(contract, columns), writer=_QueuedWriter(cur)) as copy:
+        target = _Target(copy, result, rejects, (loader.ds, batch_id, path.name), _reorder(contract, columns))
+        if records is None:
+            _copy_csv(loader, header, texts, fast, target)
         else:
-            header, records = read_file(path, contract.format, contract.encoding)
-            if header is not None:
-                loader.check_header(header, path.name)
             _copy_records(loader, records, target)
     if contract.format in ("csv", "xlsx") and result.rows_received == 0 and contract.load_mode == "snapshot":
         raise FileRejected("empty_file", 1, "a snapshot with a header and no rows")
@@ -346,19 +370,18 @@ def _copy_file(conn: psycopg.Connection, loader: _FileLoader, batch_id: int, pat
     return result
 
 
-def _copy_csv(loader: _FileLoader, path: Path, target: _Target) -> None:
+def _copy_csv(
+    loader: _FileLoader, header: list[str], texts: Iterator[tuple[int, str]], fast: FastPath | None, target: _Target
+) -> None:
     """CSV in blocks: canonical rows through the fast path, every other line through the row parser.
 
     Blocks are validated by two threads (Arrow's kernels run without the GIL, so one thread's
     kernels overlap the other's decoding and hashing) and written in file order.
     """
-    header, texts = read_csv_texts(path, loader.contract.encoding)
-    loader.check_header(header, path.name)
-    if not (loader.fastpath and plain_text(path.name)):  # else every row takes the row parser
+    if fast is None:
         for first, text in texts:
             _copy_slow(loader, header, list(enumerate(text_lines(text)[0], start=first)), target)
         return
-    fast = FastPath(loader.contract, [loader.header_map[h] for h in header], loader.secret)
     meta = meta_strings(*target.meta)
     with ThreadPoolExecutor(max_workers=FAST_THREADS, thread_name_prefix="fastpath") as pool:
         pending: deque[Future[Block]] = deque()
@@ -392,7 +415,7 @@ def _copy_records(loader: _FileLoader, records: Iterator[Record], target: _Targe
         if row is None:
             target.rejects.append((record.line_no, column, rule, record.raw))
             continue
-        target.out.write_row((*row, ds, batch_id, file_name, record.line_no))
+        target.out.write_row((*target.order(row), ds, batch_id, file_name, record.line_no))
         target.result.rows_loaded += 1
 
 
