@@ -9,6 +9,12 @@ residents as (
 
 ),
 
+load_batches as (
+
+    select * from {{ source('meta', 'load_batch') }}
+
+),
+
 assistance as (
 
     select * from {{ ref('stg_social_assistance__cases') }}
@@ -56,7 +62,10 @@ latest_registry as (
     select *
     from residents
     where snapshot_date = (
-        select max(snapshot_date) from residents where snapshot_date <= {{ run_day() }}
+        -- the ledger, not max() over the staging table: that has only a BRIN index on its day
+        select max(ds)
+        from load_batches
+        where feed = 'population_registry' and status = 'loaded' and rows_loaded > 0 and ds <= {{ run_day() }}
     )
 
 ),
