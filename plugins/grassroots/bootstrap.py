@@ -75,25 +75,25 @@ def create_staging_table(conn: psycopg.Connection, contract: Contract) -> None:
 
     A day's rows arrive together, so the day's block ranges are contiguous: BRIN finds them
     for the day's delete and dbt's look-back at almost no cost to COPY (a btree on `_ds`
-    cost a fifth of the server's COPY time; tables from before keep working, their btree
-    is dropped here).
+    cost a fifth of the server's COPY time).
 
-    A table created before `_loaded_at` had its default (now(), which the loader no longer
-    sends) gets it; the check keeps a repeated bootstrap from taking the table's lock.
+    Tables from earlier versions keep working: their `_ds` btree is dropped, `_loaded_at`
+    gets its default now() and `_file_name` (now only in the ledger) may stay null. The
+    catalog is read first, so a repeated bootstrap takes no lock on the table.
     """
     conn.execute(contract.staging_ddl())
-    missing_default = conn.execute(
-        "select 1 from information_schema.columns where table_schema = 'staging' and table_name = %s "
-        "and column_name = '_loaded_at' and column_default is null",
-        (contract.feed,),
-    ).fetchone()
-    if missing_default:
-        conn.execute(
-            sql.SQL("alter table {}.{} alter column _loaded_at set default now()").format(
-                sql.Identifier("staging"), sql.Identifier(contract.feed)
-            )
-        )
     table = sql.SQL("{}.{}").format(sql.Identifier("staging"), sql.Identifier(contract.feed))
+    columns = dict(
+        conn.execute(
+            "select column_name, column_default is null and is_nullable = 'NO' from information_schema.columns "
+            "where table_schema = 'staging' and table_name = %s and column_name in ('_loaded_at', '_file_name')",
+            (contract.feed,),
+        ).fetchall()
+    )
+    if columns.get("_loaded_at"):
+        conn.execute(sql.SQL("alter table {} alter column _loaded_at set default now()").format(table))
+    if columns.get("_file_name"):
+        conn.execute(sql.SQL("alter table {} alter column _file_name drop not null").format(table))
     conn.execute(
         sql.SQL("drop index if exists {}.{}").format(sql.Identifier("staging"), sql.Identifier(f"{contract.feed}__ds"))
     )

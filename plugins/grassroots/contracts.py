@@ -30,7 +30,6 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 META_COLUMNS = (
     ("_ds", "date not null"),
     ("_batch_id", "bigint not null"),
-    ("_file_name", "text not null"),
     ("_row_no", "integer not null"),
     ("_loaded_at", "timestamptz not null default now()"),
 )

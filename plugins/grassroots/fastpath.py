@@ -168,7 +168,7 @@ class FastPath:
         self.keys = hmac_many_factory(secret)
         self.copy_columns = copy_columns(contract, header_columns)
         present_keys = sum(1 for id_column, _ in contract.key_columns if id_column in self.position)
-        self._absent = len(self.copy_columns) - len(header_columns) - present_keys - 4
+        self._absent = len(self.copy_columns) - len(header_columns) - present_keys - len(LOADER_COLUMNS)
         self._tails: dict[int, pa.Scalar] = {}
         self._yes_no = [i for i, c in enumerate(self.file_columns) if c.type == "bool"]
 
@@ -250,7 +250,7 @@ class FastPath:
                 out.append(pc.fill_null(self._keys(values[self.position[id_column]]), _NULL_MARK))
         tail = self._tails.get(id(meta))
         if tail is None:  # one per file: a Python scalar's conversion costs more than a block's join
-            text = "\\N\t" * self._absent + f"{meta['_ds']}\t{meta['_batch_id']}\t{meta['_file_name']}\t"
+            text = "\\N\t" * self._absent + f"{meta['_ds']}\t{meta['_batch_id']}\t"
             tail = pa.scalar(text, pa.string())
             self._tails = {id(meta): tail}
         numbers = pc.cast(pa.array(line_nos, pa.int64()), pa.string())
@@ -307,17 +307,21 @@ def _pg_booleans(cells: pa.Array, positions: list[int], width: int) -> pa.Array:
 _YES, _NO = (int.from_bytes(word.encode("utf-8"), "big") for word in ("是", "否"))
 
 
+LOADER_COLUMNS = ("_ds", "_batch_id", "_row_no")
+
+
 def copy_columns(contract: Contract, file_columns: list[str]) -> list[str]:
     """The staging columns in the order COPY receives them for a file with these columns.
 
     The file's own columns first, in its order (so a fast row is its line with tabs for
     commas), then the person keys of those, then the contract's columns and keys the file
-    lacks (always null), then the loader columns; `_loaded_at` is the column's default.
+    lacks (always null), then the loader columns; `_loaded_at` is the column's default, and
+    the file's name is in the ledger row `_batch_id` points to.
     """
     keys = [key for id_column, key in contract.key_columns if id_column in file_columns]
     absent = [c.name for c in contract.columns if c.name not in file_columns]
     absent += [key for id_column, key in contract.key_columns if id_column not in file_columns]
-    return [*file_columns, *keys, *absent, "_ds", "_batch_id", "_file_name", "_row_no"]
+    return [*file_columns, *keys, *absent, *LOADER_COLUMNS]
 
 
 def _bools(array: pa.Array) -> np.ndarray:
@@ -365,13 +369,6 @@ def _slow_lines(lines: list[str] | pa.Array, indices: np.ndarray, first_line_no:
     return list(zip((first_line_no + indices).tolist(), texts, strict=True))
 
 
-def plain_text(value: str) -> bool:
-    """Whether `value` can go into COPY text format as it is (the fast path writes file names so)."""
-    return not any(c in value for c in '\t\n\r\\"')
-
-
-def meta_strings(ds: dt.date, batch_id: int, file_name: str) -> dict[str, str]:
+def meta_strings(ds: dt.date, batch_id: int) -> dict[str, str]:
     """Loader columns as the text COPY reads (`_loaded_at` comes from the column's default)."""
-    if not plain_text(file_name):
-        raise ValueError("the fast path needs a file name without tab, line end, backslash or quote")
-    return {"_ds": ds.isoformat(), "_batch_id": str(batch_id), "_file_name": file_name}
+    return {"_ds": ds.isoformat(), "_batch_id": str(batch_id)}

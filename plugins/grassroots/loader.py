@@ -25,7 +25,7 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
 from grassroots.contracts import Contract
-from grassroots.fastpath import Block, FastPath, copy_columns, meta_strings, plain_text
+from grassroots.fastpath import LOADER_COLUMNS, Block, FastPath, copy_columns, meta_strings
 from grassroots.identity import person_key
 from grassroots.readers import FileRejected, Record, csv_record, read_csv_texts, read_file, text_lines
 from grassroots.validate import PARSERS, FieldError
@@ -320,7 +320,7 @@ class _Target:
     out: psycopg.Copy  # COPY text format: rows from the row parser, ready blocks from the fast path
     result: FileResult
     rejects: list[tuple]
-    meta: tuple  # (_ds, _batch_id, _file_name); _loaded_at is the column default, now()
+    meta: tuple  # (_ds, _batch_id, file name); staging gets _ds and _batch_id, _loaded_at is its default now()
     order: Callable[[tuple], tuple]  # a parsed row (contract columns, keys) in the COPY's column order
 
 
@@ -334,7 +334,7 @@ def _copy_sql(contract: Contract, columns: list[str]) -> sql.Composed:
 def _reorder(contract: Contract, columns: list[str]) -> Callable[[tuple], tuple]:
     """Maps the row parser's value order (contract columns, then keys) to `columns` less the loader columns."""
     parsed = [c.name for c in contract.columns] + [key for _, key in contract.key_columns]
-    positions = [parsed.index(name) for name in columns[:-4]]
+    positions = [parsed.index(name) for name in columns[: -len(LOADER_COLUMNS)]]
     if positions == list(range(len(parsed))):
         return lambda row: row
     pick = itemgetter(*positions)
@@ -353,7 +353,7 @@ def _copy_file(conn: psycopg.Connection, loader: _FileLoader, batch_id: int, pat
     if header is not None:
         loader.check_header(header, path.name)
     fast = None
-    if contract.format == "csv" and loader.fastpath and plain_text(path.name):  # else every row takes the row parser
+    if contract.format == "csv" and loader.fastpath:  # else every row takes the row parser
         fast = FastPath(contract, [loader.header_map[h] for h in header], loader.secret)
         columns = fast.copy_columns
     else:
@@ -382,7 +382,7 @@ def _copy_csv(
         for first, text in texts:
             _copy_slow(loader, header, list(enumerate(text_lines(text)[0], start=first)), target)
         return
-    meta = meta_strings(*target.meta)
+    meta = meta_strings(*target.meta[:2])
     with ThreadPoolExecutor(max_workers=FAST_THREADS, thread_name_prefix="fastpath") as pool:
         pending: deque[Future[Block]] = deque()
         for first, text in texts:
@@ -408,14 +408,14 @@ def _copy_slow(loader: _FileLoader, header: list[str], lines: list[tuple[int, st
 
 def _copy_records(loader: _FileLoader, records: Iterator[Record], target: _Target) -> None:
     """Row parser: validate each record, write it to COPY or set it aside for quarantine."""
-    ds, batch_id, file_name = target.meta
+    ds, batch_id, _ = target.meta
     for record in records:
         target.result.rows_received += 1
         row, column, rule = loader.parse(record)
         if row is None:
             target.rejects.append((record.line_no, column, rule, record.raw))
             continue
-        target.out.write_row((*target.order(row), ds, batch_id, file_name, record.line_no))
+        target.out.write_row((*target.order(row), ds, batch_id, record.line_no))
         target.result.rows_loaded += 1
 
 

@@ -120,7 +120,7 @@ def test_canonical_rows_take_the_fast_path_and_dirty_ones_do_not() -> None:
     contract = get_contract("population_registry")
     header = [contract.header_map()[h] for h in HEADER.split(",")]
     lines = _population_lines()[1:15]  # one of each template, first id clean
-    meta = meta_strings(DAY, 1, "p.csv")
+    meta = meta_strings(DAY, 1)
     block = FastPath(contract, header, b"k").process(lines, 2, meta)
     slow_lines = [line_no for line_no, _ in block.slow]
     # Line 3 (empty optional cells) and line 8 (a leap day) are canonical. Line 2 has a wrong check

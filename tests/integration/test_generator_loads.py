@@ -95,7 +95,10 @@ def test_each_planted_defect_ends_where_the_truth_says(loaded: tuple[dict, str])
             elif defect["level"] == "header":
                 assert where not in quarantined_files, defect
             elif defect["expected"] == "loaded":
-                query = sql.SQL("select count(*) from staging.{} where _ds = %s and _file_name = %s and _row_no = %s")
+                query = sql.SQL(
+                    "select count(*) from staging.{} s join meta.load_batch b on b.batch_id = s._batch_id "
+                    "where s._ds = %s and b.file_name = %s and s._row_no = %s"
+                )
                 found = conn.execute(
                     query.format(sql.Identifier(defect["feed"])), (DAY, defect["file"], defect["line"])
                 )
@@ -122,9 +125,10 @@ def test_every_loaded_id_is_the_real_person_normalised(loaded: tuple[dict, str],
     with psycopg.connect(dsn) as conn:
         for feed, contract in all_contracts().items():
             for id_column, key_column in contract.key_columns:
-                query = sql.SQL("select _file_name, _row_no, {}, {} from staging.{} where _ds = %s").format(
-                    sql.Identifier(id_column), sql.Identifier(key_column), sql.Identifier(feed)
-                )
+                query = sql.SQL(
+                    "select b.file_name, s._row_no, s.{}, s.{} from staging.{} s "
+                    "join meta.load_batch b on b.batch_id = s._batch_id where s._ds = %s"
+                ).format(sql.Identifier(id_column), sql.Identifier(key_column), sql.Identifier(feed))
                 for file_name, row_no, id_number, key in conn.execute(query, (DAY,)):
                     real = identity[(feed, file_name, row_no)]
                     if id_number is None:  # sent without an ID number (an anonymous caller): no key

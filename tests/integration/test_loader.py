@@ -57,9 +57,10 @@ def quarantined_rows(dsn: str) -> list[tuple]:
 def staged(dsn: str, feed: str = "population_registry") -> list[dict]:
     with psycopg.connect(dsn, row_factory=psycopg.rows.dict_row) as conn:
         return conn.execute(
-            psycopg.sql.SQL("select * from staging.{} order by _file_name, _row_no").format(
-                psycopg.sql.Identifier(feed)
-            )
+            psycopg.sql.SQL(
+                "select s.* from staging.{} s join meta.load_batch b on b.batch_id = s._batch_id "
+                "order by b.file_name, s._row_no"
+            ).format(psycopg.sql.Identifier(feed))
         ).fetchall()
 
 
@@ -197,8 +198,8 @@ def _big_population_file(path: Path, rows: int) -> Path:
 def _data_columns(dsn: str) -> list[tuple]:
     with psycopg.connect(dsn) as conn:
         return conn.execute(
-            "select id_number, name, birth_date, person_key, _file_name, _row_no from staging.population_registry "
-            "order by _row_no"
+            "select s.id_number, s.name, s.birth_date, s.person_key, b.file_name, s._row_no "
+            "from staging.population_registry s join meta.load_batch b on b.batch_id = s._batch_id order by s._row_no"
         ).fetchall()
 
 
