@@ -102,10 +102,6 @@ def _fragment(column: Column) -> str:
     return f"(?:{shape})" if column.required else f"(?:{shape})?"
 
 
-def _ints(strings: pa.Array, start: int, stop: int) -> np.ndarray:
-    return pc.cast(pc.utf8_slice_codeunits(strings, start, stop), pa.int64()).to_numpy(zero_copy_only=False)
-
-
 def _calendar(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
     """Which (year, month, day) triples are calendar dates (leap years included)."""
     month_ok = (month >= 1) & (month <= 12)
@@ -114,14 +110,19 @@ def _calendar(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarra
     return month_ok & (year >= 1) & (day >= 1) & (day <= days)
 
 
-def _valid_dates(strings: pa.Array, y: int, m: int, d: int, width: int) -> np.ndarray:
-    """Calendar check of fixed-position year, month, day digits."""
-    return _calendar(_ints(strings, y, y + 4), _ints(strings, m, m + 2), _ints(strings, d, d + width))
-
-
-def _valid_times(strings: pa.Array) -> np.ndarray:
-    hour, minute, second = _ints(strings, 11, 13), _ints(strings, 14, 16), _ints(strings, 17, 19)
-    return (hour < 24) & (minute < 60) & (second < 60)
+def _valid_stamps(cells: pa.Array, width: int) -> np.ndarray:
+    """Calendar (and clock) check of canonical dates (YYYY-MM-DD, width 10) or timestamps
+    (YYYY-MM-DD HH:MM:SS, width 19) read from the cells' bytes; empty cells pass."""
+    blob, present = _fixed_width(cells, width)
+    digits = np.frombuffer(blob, dtype=np.uint8).reshape(-1, width).astype(np.int32) - 48
+    year = digits[:, 0:4] @ np.array([1000, 100, 10, 1], dtype=np.int32)
+    two = {start: digits[:, start] * 10 + digits[:, start + 1] for start in (5, 8, 11, 14, 17) if start < width}
+    valid = _calendar(year, two[5], two[8])
+    if width == 19:
+        valid &= (two[11] < 24) & (two[14] < 60) & (two[17] < 60)
+    ok = np.ones(len(cells), dtype=bool)
+    ok[present] = valid
+    return ok
 
 
 def _fixed_width(strings: pa.Array, width: int) -> tuple[bytes, np.ndarray]:
@@ -194,12 +195,7 @@ class FastPath:
             if column.type == "text" and not (stable or column.accepted):
                 ok &= _bools(pc.equal(pc.utf8_normalize(cells, "NFKC"), cells))
             elif column.type in ("date", "timestamp"):
-                present = _bools(pc.not_equal(cells, _EMPTY))
-                filled = pc.if_else(present, cells, _DEFAULTS[column.type]) if not present.all() else cells
-                valid = _valid_dates(filled, 0, 5, 8, 2)
-                if column.type == "timestamp":
-                    valid &= _valid_times(filled)
-                ok &= ~present | valid
+                ok &= _valid_stamps(cells, 10 if column.type == "date" else 19)
             elif column.type == "id_number":
                 blob, present = _fixed_width(cells, 18)
                 valid = np.zeros(len(cells), dtype=bool)
@@ -277,7 +273,6 @@ _EMPTY = pa.scalar("", pa.string())
 _NULL_TEXT = pa.scalar(None, pa.string())
 _NULL_MARK = pa.scalar("\\N", pa.string())
 _TAB, _NEWLINE = pa.scalar("\t"), pa.scalar("\n")
-_DEFAULTS = {"date": pa.scalar("2000-01-01"), "timestamp": pa.scalar("2000-01-01 00:00:00")}
 
 
 def _pg_booleans(cells: pa.Array, positions: list[int], width: int) -> pa.Array:
