@@ -158,9 +158,11 @@ class Block:
 
 
 class FastPath:
-    """Validates blocks of a CSV file's lines against one contract and header order."""
+    """Validates blocks of one CSV file's lines (its header order, its day and ledger batch)."""
 
-    def __init__(self, contract: Contract, header_columns: list[str], secret: bytes) -> None:
+    def __init__(
+        self, contract: Contract, header_columns: list[str], secret: bytes, ds: dt.date, batch_id: int
+    ) -> None:
         by_name = {c.name: c for c in contract.columns}
         self.file_columns = [by_name[name] for name in header_columns]
         self.position = {name: i for i, name in enumerate(header_columns)}
@@ -169,13 +171,15 @@ class FastPath:
         self.keys = hmac_many_factory(secret)
         self.copy_columns = copy_columns(contract, header_columns)
         present_keys = sum(1 for id_column, _ in contract.key_columns if id_column in self.position)
-        self._absent = len(self.copy_columns) - len(header_columns) - present_keys - len(LOADER_COLUMNS)
-        self._tails: dict[int, pa.Scalar] = {}
+        absent = len(self.copy_columns) - len(header_columns) - present_keys - len(LOADER_COLUMNS)
+        # After the file's cells and keys: nulls for the columns it lacks, then _ds and _batch_id
+        # (`_loaded_at` is the column's default now()); a scalar made once, not per block.
+        self._tail = pa.scalar("\\N\t" * absent + f"{ds.isoformat()}\t{batch_id}\t", pa.string())
         self._yes_no = [i for i, c in enumerate(self.file_columns) if c.type == "bool"]
 
-    def process_text(self, text: str, first_line_no: int, meta: dict[str, str]) -> Block:
+    def process_text(self, text: str, first_line_no: int) -> Block:
         """`process` for a decoded text of whole lines, each ending in \n (or \r\n)."""
-        return self.process(line_array(text), first_line_no, meta, unicodedata.is_normalized("NFKC", text))
+        return self.process(line_array(text), first_line_no, unicodedata.is_normalized("NFKC", text))
 
     def _extract(self, column: Column, stable: bool) -> bool:
         """Whether a file column's cells are needed on their own: to check them, or for person keys."""
@@ -192,7 +196,7 @@ class FastPath:
         ok = np.ones(len(next(iter(values.values()))) if values else 0, dtype=bool)
         for position, cells in values.items():
             column = self.file_columns[position]
-            if column.type == "text" and not (stable or column.accepted):
+            if column.type == "text":  # extracted only when its NFKC form needs checking
                 ok &= _bools(pc.equal(pc.utf8_normalize(cells, "NFKC"), cells))
             elif column.type in ("date", "timestamp"):
                 ok &= _valid_stamps(cells, 10 if column.type == "date" else 19)
@@ -203,9 +207,7 @@ class FastPath:
                 ok &= valid | ~present
         return ok
 
-    def process(
-        self, lines: list[str] | pa.Array, first_line_no: int, meta: dict[str, str], stable: bool | None = None
-    ) -> Block:
+    def process(self, lines: list[str] | pa.Array, first_line_no: int, stable: bool | None = None) -> Block:
         """Split a block into fast rows (COPY text format) and lines left for the row parser.
 
         `lines` are Python strings or an Arrow string array; `stable` says whether they are all
@@ -222,7 +224,7 @@ class FastPath:
         values = {p: pc.list_element(fields, p) for p, c in enumerate(self.file_columns) if self._extract(c, stable)}
         ok = self._checks(values, stable)
         line_numbers = np.arange(first_line_no, first_line_no + len(lines))
-        rows = self._rows(fields, values, line_numbers[shaped], meta)
+        rows = self._rows(fields, values, line_numbers[shaped])
         slow_mask = np.ones(len(lines), dtype=bool)
         slow_mask[np.flatnonzero(shaped)[ok]] = False
         slow = _slow_lines(lines, np.flatnonzero(slow_mask), first_line_no)
@@ -230,7 +232,7 @@ class FastPath:
             rows = pc.filter(rows, pa.array(ok))
         return Block(_payload(rows), len(rows), slow)
 
-    def _rows(self, fields: pa.ListArray, values: dict[int, pa.Array], line_nos: np.ndarray, meta: dict) -> pa.Array:
+    def _rows(self, fields: pa.ListArray, values: dict[int, pa.Array], line_nos: np.ndarray) -> pa.Array:
         """Each candidate's staging row in COPY text format (columns in `copy_columns` order), line end included.
 
         Each row's cells are joined by tabs, empty cells as \\N (null) and 是/否 as PostgreSQL
@@ -244,13 +246,8 @@ class FastPath:
         for id_column, _ in self.contract.key_columns:
             if id_column in self.position:
                 out.append(pc.fill_null(self._keys(values[self.position[id_column]]), _NULL_MARK))
-        tail = self._tails.get(id(meta))
-        if tail is None:  # one per file: a Python scalar's conversion costs more than a block's join
-            text = "\\N\t" * self._absent + f"{meta['_ds']}\t{meta['_batch_id']}\t"
-            tail = pa.scalar(text, pa.string())
-            self._tails = {id(meta): tail}
         numbers = pc.cast(pa.array(line_nos, pa.int64()), pa.string())
-        out.append(pc.binary_join_element_wise(tail, numbers, _NEWLINE, ""))
+        out.append(pc.binary_join_element_wise(self._tail, numbers, _NEWLINE, ""))
         return pc.binary_join_element_wise(*out, _TAB)
 
     def _keys(self, ids: pa.Array) -> pa.Array:
@@ -362,8 +359,3 @@ def _slow_lines(lines: list[str] | pa.Array, indices: np.ndarray, first_line_no:
     else:
         texts = pc.take(lines, pa.array(indices, pa.int64())).to_pylist()
     return list(zip((first_line_no + indices).tolist(), texts, strict=True))
-
-
-def meta_strings(ds: dt.date, batch_id: int) -> dict[str, str]:
-    """Loader columns as the text COPY reads (`_loaded_at` comes from the column's default)."""
-    return {"_ds": ds.isoformat(), "_batch_id": str(batch_id)}

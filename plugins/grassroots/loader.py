@@ -25,7 +25,7 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
 from grassroots.contracts import Contract
-from grassroots.fastpath import LOADER_COLUMNS, Block, FastPath, copy_columns, meta_strings
+from grassroots.fastpath import LOADER_COLUMNS, Block, FastPath, copy_columns
 from grassroots.identity import person_key
 from grassroots.readers import FileRejected, Record, csv_record, read_csv_texts, read_file, text_lines
 from grassroots.validate import PARSERS, FieldError
@@ -197,9 +197,8 @@ def load_day(
     feed = contract.feed
     day_files = _day_files(files)
     with psycopg.connect(dsn) as conn:
-        conn.execute(
-            "set timezone = 'Etc/GMT-8'"
-        )  # fixed UTC+8 (POSIX sign): timestamps without offset are Beijing time
+        # Fixed UTC+8 ("Etc/GMT-8" in POSIX sign): timestamps without offset are Beijing time.
+        conn.execute("set timezone = 'Etc/GMT-8'")
         conn.execute("select pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, _lock_id(feed, ds)))
         if not force and _already_loaded(conn, feed, ds, day_files, key_version):
             log.info("feed %s day %s: %d file(s) already loaded, nothing to do", feed, ds, len(day_files))
@@ -337,8 +336,7 @@ def _reorder(contract: Contract, columns: list[str]) -> Callable[[tuple], tuple]
     positions = [parsed.index(name) for name in columns[: -len(LOADER_COLUMNS)]]
     if positions == list(range(len(parsed))):
         return lambda row: row
-    pick = itemgetter(*positions)
-    return lambda row: pick(row)
+    return itemgetter(*positions)
 
 
 def _copy_file(conn: psycopg.Connection, loader: _FileLoader, batch_id: int, path: Path, sha: str) -> FileResult:
@@ -354,10 +352,10 @@ def _copy_file(conn: psycopg.Connection, loader: _FileLoader, batch_id: int, pat
         loader.check_header(header, path.name)
     fast = None
     if contract.format == "csv" and loader.fastpath:  # else every row takes the row parser
-        fast = FastPath(contract, [loader.header_map[h] for h in header], loader.secret)
+        fast = FastPath(contract, [loader.header_map[h] for h in header], loader.secret, loader.ds, batch_id)
         columns = fast.copy_columns
     else:
-        columns = copy_columns(contract, [c.name for c in contract.columns])
+        columns = copy_columns(contract, contract.column_names)
     with conn.cursor() as cur, cur.copy(_copy_sql(contract, columns), writer=_QueuedWriter(cur)) as copy:
         target = _Target(copy, result, rejects, (loader.ds, batch_id, path.name), _reorder(contract, columns))
         if records is None:
@@ -382,11 +380,10 @@ def _copy_csv(
         for first, text in texts:
             _copy_slow(loader, header, list(enumerate(text_lines(text)[0], start=first)), target)
         return
-    meta = meta_strings(*target.meta[:2])
     with ThreadPoolExecutor(max_workers=FAST_THREADS, thread_name_prefix="fastpath") as pool:
         pending: deque[Future[Block]] = deque()
         for first, text in texts:
-            pending.append(pool.submit(fast.process_text, text, first, meta))
+            pending.append(pool.submit(fast.process_text, text, first))
             if len(pending) > FAST_THREADS:
                 _copy_block(loader, header, pending.popleft().result(), target)
         while pending:

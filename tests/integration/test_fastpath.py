@@ -115,13 +115,12 @@ def test_fast_hmac_equals_the_reference_hmac() -> None:
 
 
 def test_canonical_rows_take_the_fast_path_and_dirty_ones_do_not() -> None:
-    from grassroots.fastpath import FastPath, meta_strings
+    from grassroots.fastpath import FastPath
 
     contract = get_contract("population_registry")
     header = [contract.header_map()[h] for h in HEADER.split(",")]
     lines = _population_lines()[1:15]  # one of each template, first id clean
-    meta = meta_strings(DAY, 1)
-    block = FastPath(contract, header, b"k").process(lines, 2, meta)
+    block = FastPath(contract, header, b"k", DAY, 1).process(lines, 2)
     slow_lines = [line_no for line_no, _ in block.slow]
     # Line 3 (empty optional cells) and line 8 (a leap day) are canonical. Line 2 has a wrong check
     # digit, line 9 writes 7 as "007", the others hold full-width text, spaces, quotes, impossible

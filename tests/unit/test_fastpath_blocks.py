@@ -1,5 +1,7 @@
 """The fast path's Arrow building blocks give what the row parser gives."""
 
+import datetime as dt
+
 import pyarrow as pa
 
 from grassroots.contracts import get_contract
@@ -16,7 +18,7 @@ def test_arrow_lines_equal_python_lines_for_every_line_end() -> None:
 
 def test_block_person_keys_equal_the_reference_and_keep_nulls() -> None:
     contract = get_contract("population_registry")
-    fast = FastPath(contract, contract.column_names, b"secret")
+    fast = FastPath(contract, contract.column_names, b"secret", dt.date(2026, 11, 24), 1)
     ids = ["11010519491231002X", None, "110105194912310037", None]
     assert fast._keys(pa.array(ids, pa.string())).to_pylist() == [person_key(b"secret", v) if v else None for v in ids]
     assert fast._keys(pa.array([None, None], pa.string())).to_pylist() == [None, None]
