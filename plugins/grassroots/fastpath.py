@@ -4,7 +4,8 @@ Most rows a department delivers are already canonical: ISO dates, upper-case 18-
 ID numbers, plain text. For a block of lines, one RE2 pass picks the lines whose every
 field has its canonical shape; Arrow and NumPy then check what a regular expression
 cannot (check digits, calendar dates, NFKC-stable text) for the whole block at once, and
-the accepted rows are joined into COPY text format by Arrow. Every other line goes
+a compiled kernel (`kernels`) writes the accepted rows in binary COPY format, with their
+person keys. Every other line goes
 to the row parser (`loader._FileLoader.parse`), which normalises or quarantines it. The
 fast path accepts a row only when the row parser would load it with the same values;
 `tests/integration/test_fastpath.py` loads dirty feeds both ways and compares the tables.
@@ -13,10 +14,8 @@ fast path accepts a row only when the row parser would load it with the same val
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +24,8 @@ import pyarrow.compute as pc
 
 from grassroots.contracts import Column, Contract
 from grassroots.identity import CHECK_CHARS, WEIGHTS
+from grassroots.kernels import KINDS, HmacSha256, copy_binary_rows
+from grassroots.readers import check_terminated, utf8_chunk
 
 _TEXT = (
     r'[^,"\\\s\x{FF01}-\x{FF5E}\x{3000}](?:[^,"\\\r\n\t\x{FF01}-\x{FF5E}\x{3000}]*[^,"\\\s\x{FF01}-\x{FF5E}\x{3000}])?'
@@ -38,58 +39,10 @@ _SHAPES = {
     "numeric": r"-?(?:[1-9]\d{0,11}|0)(?:\.\d{1,2})?",
     "phone": r"1[3-9]\d{9}",
 }
-_BOOLS = ("1", "true", "是", "0", "false", "否")  # 是/否 become t/f (`_pg_booleans`), the rest PostgreSQL reads
+_BOOLS = ("1", "true", "是", "0", "false", "否")  # as `validate.parse_bool` reads them
 _DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 _CHECK_CODES = np.frombuffer(CHECK_CHARS.encode("ascii"), dtype=np.uint8)
 _WEIGHTS = np.array(WEIGHTS, dtype=np.int64)
-
-
-def _builtin_sha256() -> Callable[[bytes], object]:
-    """CPython's own SHA-256 (`_sha2` from 3.12, `_sha256` before), else hashlib's OpenSSL one.
-
-    The built-in object copies as a plain struct; OpenSSL's EVP context copy costs about as
-    much as hashing a short message, and an HMAC per row copies two of them.
-    """
-    try:
-        from _sha2 import sha256  # type: ignore[import-not-found]
-    except ImportError:
-        try:
-            from _sha256 import sha256  # type: ignore[import-not-found,no-redef]
-        except ImportError:
-            sha256 = hashlib.sha256  # type: ignore[assignment]
-    return sha256
-
-
-def hmac_many_factory(secret: bytes) -> Callable[[Iterable[bytes]], bytes]:
-    """HMAC-SHA256 (RFC 2104) of many messages, the 32-byte digests back to back; key pads hashed once.
-
-    Each digest equals hmac.new(secret, message, sha256).digest(); copying the precomputed
-    pad states saves most of the per-call setup of the hmac module.
-    """
-    sha256 = _builtin_sha256()
-    key = hashlib.sha256(secret).digest() if len(secret) > 64 else secret
-    key = key.ljust(64, b"\0")
-    inner_copy = sha256(bytes(b ^ 0x36 for b in key)).copy
-    outer_copy = sha256(bytes(b ^ 0x5C for b in key)).copy
-
-    def many(messages: Iterable[bytes]) -> bytes:
-        digests: list[bytes] = []
-        append = digests.append
-        for message in messages:
-            inner = inner_copy()
-            inner.update(message)
-            outer = outer_copy()
-            outer.update(inner.digest())
-            append(outer.digest())
-        return b"".join(digests)
-
-    return many
-
-
-def hmac_hex_factory(secret: bytes) -> Callable[[str], str]:
-    """The HMAC of `hmac_many_factory` for one ASCII message, as hex."""
-    many = hmac_many_factory(secret)
-    return lambda message: many([message.encode("ascii")]).hex()
 
 
 def _fragment(column: Column) -> str:
@@ -150,9 +103,9 @@ def _valid_ids(blob: bytes) -> np.ndarray:
 
 @dataclass
 class Block:
-    """One block's outcome: COPY text-format rows, how many they are, lines for the row parser."""
+    """One block's outcome: binary COPY rows, how many they are, lines for the row parser."""
 
-    data: bytes
+    data: memoryview  # COPY sends it in slices without copying
     rows: int
     slow: list[tuple[int, str]]
 
@@ -168,18 +121,24 @@ class FastPath:
         self.position = {name: i for i, name in enumerate(header_columns)}
         self.contract = contract
         self.pattern = "^" + ",".join(_fragment(c) for c in self.file_columns) + "$"
-        self.keys = hmac_many_factory(secret)
+        self.keys = HmacSha256(secret)
         self.copy_columns = copy_columns(contract, header_columns)
-        present_keys = sum(1 for id_column, _ in contract.key_columns if id_column in self.position)
-        absent = len(self.copy_columns) - len(header_columns) - present_keys - len(LOADER_COLUMNS)
-        # After the file's cells and keys: nulls for the columns it lacks, then _ds and _batch_id
-        # (`_loaded_at` is the column's default now()); a scalar made once, not per block.
-        self._tail = pa.scalar("\\N\t" * absent + f"{ds.isoformat()}\t{batch_id}\t", pa.string())
-        self._yes_no = [i for i, c in enumerate(self.file_columns) if c.type == "bool"]
+        self.ds, self.batch_id = ds, batch_id
+        self._kinds = np.array([KINDS[c.type] for c in self.file_columns], np.int64)
+        self._key_cells = np.array(
+            [self.position[id_column] for id_column, _ in contract.key_columns if id_column in self.position], np.int64
+        )
+        # After the file's cells and keys come nulls for the columns it lacks, then the loader columns.
+        self._absent = len(self.copy_columns) - len(header_columns) - len(self._key_cells) - len(LOADER_COLUMNS)
 
-    def process_text(self, text: str, first_line_no: int) -> Block:
-        """`process` for a decoded text of whole lines, each ending in \n (or \r\n)."""
-        return self.process(line_array(text), first_line_no, unicodedata.is_normalized("NFKC", text))
+    def process_bytes(self, data: bytes, first_line_no: int, encoding: str) -> Block:
+        """`process` for raw whole lines of the file (after its header) in its encoding.
+
+        Decoding errors and a last line without line end reject the file (`FileRejected`).
+        """
+        check_terminated(first_line_no, data, encoding)
+        utf8, stable = utf8_chunk(data, encoding, first_line_no)
+        return self.process(line_array(utf8), first_line_no, stable)
 
     def _extract(self, column: Column, stable: bool) -> bool:
         """Whether a file column's cells are needed on their own: to check them, or for person keys."""
@@ -208,7 +167,7 @@ class FastPath:
         return ok
 
     def process(self, lines: list[str] | pa.Array, first_line_no: int, stable: bool | None = None) -> Block:
-        """Split a block into fast rows (COPY text format) and lines left for the row parser.
+        """Split a block into fast rows (binary COPY) and lines left for the row parser.
 
         `lines` are Python strings or an Arrow string array; `stable` says whether they are all
         NFKC-normalised when the caller knows (else it is checked here, for Python strings).
@@ -219,84 +178,42 @@ class FastPath:
         shaped = _bools(pc.match_substring_regex(array, self.pattern))
         candidates = array if shaped.all() else pc.filter(array, shaped)
         if not len(candidates):
-            return Block(b"", 0, _slow_lines(lines, np.arange(len(lines)), first_line_no))
+            return Block(memoryview(b""), 0, _slow_lines(lines, np.arange(len(lines)), first_line_no))
         fields = pc.split_pattern(candidates, ",")
         values = {p: pc.list_element(fields, p) for p, c in enumerate(self.file_columns) if self._extract(c, stable)}
         ok = self._checks(values, stable)
         line_numbers = np.arange(first_line_no, first_line_no + len(lines))
-        rows = self._rows(fields, values, line_numbers[shaped])
+        rows = self._rows(fields, values, line_numbers[shaped], ok)
         slow_mask = np.ones(len(lines), dtype=bool)
         slow_mask[np.flatnonzero(shaped)[ok]] = False
         slow = _slow_lines(lines, np.flatnonzero(slow_mask), first_line_no)
-        if not ok.all():
-            rows = pc.filter(rows, pa.array(ok))
-        return Block(_payload(rows), len(rows), slow)
+        return Block(memoryview(rows), int(ok.sum()), slow)
 
-    def _rows(self, fields: pa.ListArray, values: dict[int, pa.Array], line_nos: np.ndarray) -> pa.Array:
-        """Each candidate's staging row in COPY text format (columns in `copy_columns` order), line end included.
+    def _rows(
+        self, fields: pa.ListArray, values: dict[int, pa.Array], line_nos: np.ndarray, ok: np.ndarray
+    ) -> np.ndarray:
+        """The staging rows of the candidates that passed (`ok`) in binary COPY format, columns in
+        `copy_columns` order: the file's cells (empty ones null), person keys, nulls, loader columns.
 
-        Each row's cells are joined by tabs, empty cells as \\N (null) and 是/否 as PostgreSQL
-        booleans; timestamps stay as written, the loader's session time zone being +08. Fast
-        rows hold no tab, backslash, quote or line end (the shapes exclude them), so nothing
-        needs escaping. Then come the person keys and a tail of nulls and loader columns.
+        Binary rows spare the server the parsing of text; `kernels.copy_binary_rows` encodes them.
         """
-        flat = _pg_booleans(fields.values, self._yes_no, len(self.file_columns))
-        flat = pc.if_else(pc.equal(flat, _EMPTY), _NULL_MARK, flat)  # required cells matched a non-empty shape
-        out = [pc.binary_join(pa.ListArray.from_arrays(fields.offsets, flat), _TAB)]
-        for id_column, _ in self.contract.key_columns:
-            if id_column in self.position:
-                out.append(pc.fill_null(self._keys(values[self.position[id_column]]), _NULL_MARK))
-        numbers = pc.cast(pa.array(line_nos, pa.int64()), pa.string())
-        out.append(pc.binary_join_element_wise(self._tail, numbers, _NEWLINE, ""))
-        return pc.binary_join_element_wise(*out, _TAB)
+        cells = fields.values
+        offsets = np.frombuffer(cells.buffers()[1], dtype=np.int32)[cells.offset : cells.offset + len(cells) + 1]
+        data = np.frombuffer(cells.buffers()[2] or b"", dtype=np.uint8)
+        keys = np.stack([self._keys(values[int(p)]) for p in self._key_cells]) if len(self._key_cells) else _NO_KEYS
+        return copy_binary_rows(
+            data, offsets, self._kinds, ok, keys, self._key_cells, self._absent, self.ds, self.batch_id, line_nos
+        )
 
-    def _keys(self, ids: pa.Array) -> pa.Array:
-        """Person keys (64 hex characters) of canonical ID numbers; null where the ID is empty."""
+    def _keys(self, ids: pa.Array) -> np.ndarray:
+        """Person keys of canonical ID numbers as 64 hex characters per row (zeros where the ID is empty)."""
         blob, present = _fixed_width(ids, 18)
-        hex_keys = self.keys(np.frombuffer(blob, dtype="S18").tolist()).hex().encode("ascii")  # IDs hold no NUL
-        count = len(hex_keys) // 64
-        offsets = np.arange(0, 64 * count + 1, 64, dtype=np.int32)
-        keys = pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(hex_keys))
-        if present.all():
-            return keys
-        if not count:
-            return pa.nulls(len(ids), pa.string())
-        positions = np.cumsum(present) - 1  # the key of row i is keys[positions[i]] where present
-        placed = pc.take(keys, pa.array(np.maximum(positions, 0)))
-        return pc.if_else(pa.array(present), placed, _NULL_TEXT)
+        keys = np.zeros((len(ids), 64), np.uint8)
+        keys[present] = self.keys.hex_digests(np.frombuffer(blob, np.uint8).reshape(-1, 18))
+        return keys
 
 
-_EMPTY = pa.scalar("", pa.string())
-_NULL_TEXT = pa.scalar(None, pa.string())
-_NULL_MARK = pa.scalar("\\N", pa.string())
-_TAB, _NEWLINE = pa.scalar("\t"), pa.scalar("\n")
-
-
-def _pg_booleans(cells: pa.Array, positions: list[int], width: int) -> pa.Array:
-    """The flat cells of rows `width` wide with 是/否 at `positions` spelled "t  "/"f  ".
-
-    The other accepted spellings (1/0, true/false) are PostgreSQL's own, and boolean input
-    ignores trailing blanks, so the three UTF-8 bytes are overwritten in place: no string moves.
-    """
-    offsets = np.frombuffer(cells.buffers()[1], dtype=np.int32)[cells.offset : cells.offset + len(cells) + 1]
-    data = None
-    for position in positions:
-        starts = offsets[position:-1:width]
-        three = starts[offsets[position + 1 :: width] - starts == 3].astype(np.int64)
-        if not len(three):
-            continue
-        if data is None:
-            data = np.frombuffer(cells.buffers()[2], dtype=np.uint8).copy()
-        word = (data[three].astype(np.int32) << 16) | (data[three + 1].astype(np.int32) << 8) | data[three + 2]
-        for spelled, letter in ((_YES, b"t"), (_NO, b"f")):
-            at = three[word == spelled]
-            data[at], data[at + 1], data[at + 2] = letter[0], 32, 32
-    if data is None:
-        return cells
-    return pa.StringArray.from_buffers(len(cells), cells.buffers()[1], pa.py_buffer(data), None, 0, cells.offset)
-
-
-_YES, _NO = (int.from_bytes(word.encode("utf-8"), "big") for word in ("是", "否"))
+_NO_KEYS = np.zeros((0, 0, 64), np.uint8)
 
 
 LOADER_COLUMNS = ("_ds", "_batch_id", "_row_no")
@@ -324,25 +241,18 @@ def _bools(array: pa.Array) -> np.ndarray:
     return np.unpackbits(bits, bitorder="little")[array.offset : array.offset + len(array)].view(bool)
 
 
-def _payload(rows: pa.Array) -> bytes:
-    """The bytes of a string array without nulls: its values back to back."""
-    if not len(rows):
-        return b""
-    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32)[rows.offset : rows.offset + len(rows) + 1]
-    return rows.buffers()[2].slice(offsets[0], offsets[-1] - offsets[0]).to_pybytes()
-
-
-def line_array(text: str) -> pa.Array:
-    """The lines of a text whose every line ends in \n, without line ends, as an Arrow string array.
+def line_array(text: str | bytes) -> pa.Array:
+    """The lines of a text (or its UTF-8 bytes) whose every line ends in \n, without line ends,
+    as an Arrow string array.
 
     Offsets are found with NumPy on the UTF-8 bytes, so no Python string is made per line.
     """
-    data = text.encode("utf-8")
+    data = text.encode("utf-8") if isinstance(text, str) else text
     ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1
     offsets = np.concatenate(([0], ends)).astype(np.int32)
     with_ends = pa.StringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
     lines = pc.utf8_slice_codeunits(with_ends, 0, -1)
-    if "\r" in text:
+    if b"\r" in data:
         lines = pc.replace_substring_regex(lines, "\r$", "", max_replacements=1)
     return lines
 

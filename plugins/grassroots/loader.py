@@ -27,7 +27,17 @@ from psycopg.copy import QueuedLibpqWriter
 from grassroots.contracts import Contract
 from grassroots.fastpath import LOADER_COLUMNS, Block, FastPath, copy_columns
 from grassroots.identity import person_key
-from grassroots.readers import FileRejected, Record, csv_record, read_csv_texts, read_file, text_lines
+from grassroots.kernels import COPY_SIGNATURE, COPY_TRAILER
+from grassroots.readers import (
+    FileRejected,
+    Record,
+    check_terminated,
+    csv_record,
+    decode_chunk,
+    read_csv_chunks,
+    read_file,
+    text_lines,
+)
 from grassroots.validate import PARSERS, FieldError
 
 log = logging.getLogger(__name__)
@@ -197,8 +207,6 @@ def load_day(
     feed = contract.feed
     day_files = _day_files(files)
     with psycopg.connect(dsn) as conn:
-        # Fixed UTC+8 ("Etc/GMT-8" in POSIX sign): timestamps without offset are Beijing time.
-        conn.execute("set timezone = 'Etc/GMT-8'")
         conn.execute("select pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, _lock_id(feed, ds)))
         if not force and _already_loaded(conn, feed, ds, day_files, key_version):
             log.info("feed %s day %s: %d file(s) already loaded, nothing to do", feed, ds, len(day_files))
@@ -316,18 +324,25 @@ class _QueuedWriter(QueuedLibpqWriter):
 class _Target:
     """Where one file's rows go: the COPY stream, its ledger result, the rejects, the loader columns."""
 
-    out: psycopg.Copy  # COPY text format: rows from the row parser, ready blocks from the fast path
+    out: psycopg.Copy  # binary COPY: rows from the row parser, ready blocks from the fast path
     result: FileResult
     rejects: list[tuple]
     meta: tuple  # (_ds, _batch_id, file name); staging gets _ds and _batch_id, _loaded_at is its default now()
     order: Callable[[tuple], tuple]  # a parsed row (contract columns, keys) in the COPY's column order
+    parsed_rows: int = 0  # rows the row parser wrote (with psycopg's write_row)
 
 
 def _copy_sql(contract: Contract, columns: list[str]) -> sql.Composed:
-    """COPY in text format: cheaper for the server to parse than csv (no quoting)."""
-    return sql.SQL("copy {}.{} ({}) from stdin").format(
+    """COPY in binary format: the server reads values as they are, with no text to parse."""
+    return sql.SQL("copy {}.{} ({}) from stdin (format binary)").format(
         sql.Identifier("staging"), sql.Identifier(contract.feed), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
+
+
+def _copy_types(contract: Contract, columns: list[str]) -> list[str]:
+    """The PostgreSQL type names of `columns` for binary COPY (the row parser's rows are dumped to them)."""
+    declared = {name: pg_type.split()[0].split("(")[0] for name, pg_type in contract.staging_columns()}
+    return [declared[name] for name in columns]
 
 
 def _reorder(contract: Contract, columns: list[str]) -> Callable[[tuple], tuple]:
@@ -344,7 +359,7 @@ def _copy_file(conn: psycopg.Connection, loader: _FileLoader, batch_id: int, pat
     result = FileResult(path.name, sha, "loaded")
     rejects: list[tuple] = []
     if contract.format == "csv":
-        header, texts = read_csv_texts(path, contract.encoding)
+        header, chunks = read_csv_chunks(path, contract.encoding)
         records = None
     else:
         header, records = read_file(path, contract.format, contract.encoding)
@@ -357,11 +372,15 @@ def _copy_file(conn: psycopg.Connection, loader: _FileLoader, batch_id: int, pat
     else:
         columns = copy_columns(contract, contract.column_names)
     with conn.cursor() as cur, cur.copy(_copy_sql(contract, columns), writer=_QueuedWriter(cur)) as copy:
+        copy.set_types(_copy_types(contract, columns))
+        copy.write(COPY_SIGNATURE)
         target = _Target(copy, result, rejects, (loader.ds, batch_id, path.name), _reorder(contract, columns))
         if records is None:
-            _copy_csv(loader, header, texts, fast, target)
+            _copy_csv(loader, header, chunks, fast, target)
         else:
             _copy_records(loader, records, target)
+        if not target.parsed_rows:  # psycopg ends the stream itself once rows were written with write_row
+            copy.write(COPY_TRAILER)
     if contract.format in ("csv", "xlsx") and result.rows_received == 0 and contract.load_mode == "snapshot":
         raise FileRejected("empty_file", 1, "a snapshot with a header and no rows")
     _write_rejects(conn, loader, batch_id, path.name, rejects, result)
@@ -369,21 +388,24 @@ def _copy_file(conn: psycopg.Connection, loader: _FileLoader, batch_id: int, pat
 
 
 def _copy_csv(
-    loader: _FileLoader, header: list[str], texts: Iterator[tuple[int, str]], fast: FastPath | None, target: _Target
+    loader: _FileLoader, header: list[str], chunks: Iterator[tuple[int, bytes]], fast: FastPath | None, target: _Target
 ) -> None:
-    """CSV in blocks: canonical rows through the fast path, every other line through the row parser.
+    """CSV in chunks of raw lines: canonical rows through the fast path, every other line through the row parser.
 
-    Blocks are validated by two threads (Arrow's kernels run without the GIL, so one thread's
-    kernels overlap the other's decoding and hashing) and written in file order.
+    Chunks are decoded and validated by two threads (the compiled decoder and HMAC and Arrow's
+    kernels run without the GIL) and written in file order, so errors surface in file order too.
     """
+    encoding = loader.contract.encoding
     if fast is None:
-        for first, text in texts:
-            _copy_slow(loader, header, list(enumerate(text_lines(text)[0], start=first)), target)
+        for first, data in chunks:
+            check_terminated(first, data, encoding)
+            lines = text_lines(decode_chunk(data, encoding, first))[0]
+            _copy_slow(loader, header, list(enumerate(lines, start=first)), target)
         return
     with ThreadPoolExecutor(max_workers=FAST_THREADS, thread_name_prefix="fastpath") as pool:
         pending: deque[Future[Block]] = deque()
-        for first, text in texts:
-            pending.append(pool.submit(fast.process_text, text, first))
+        for first, data in chunks:
+            pending.append(pool.submit(fast.process_bytes, data, first, encoding))
             if len(pending) > FAST_THREADS:
                 _copy_block(loader, header, pending.popleft().result(), target)
         while pending:
@@ -414,6 +436,7 @@ def _copy_records(loader: _FileLoader, records: Iterator[Record], target: _Targe
             continue
         target.out.write_row((*target.order(row), ds, batch_id, record.line_no))
         target.result.rows_loaded += 1
+        target.parsed_rows += 1
 
 
 def _write_rejects(

@@ -6,9 +6,12 @@ import codecs
 import csv
 import itertools
 import json
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from grassroots.kernels import utf8_of_gb18030
 
 CHUNK = 1 << 20
 
@@ -33,14 +36,12 @@ class Record:
     error: str | None = None
 
 
-def decoded_texts(path: Path, encoding: str, chunk_size: int = CHUNK) -> Iterator[tuple[int, str]]:
-    """Decode a file in chunks cut at line ends: (first line number, text of whole lines).
+def raw_chunks(path: Path, chunk_size: int = CHUNK) -> Iterator[tuple[int, bytes]]:
+    """A file's bytes in chunks cut at line ends: (first line number, bytes of whole lines).
 
-    Only the last text may lack its final line end. A byte sequence invalid in `encoding`
-    rejects the file, naming the line it is on. Cutting at b"\n" is safe for the supported
-    encodings: no multi-byte character of UTF-8 or GB18030 contains that byte.
+    Only the last chunk may lack its final line end. Cutting at b"\n" is safe for the
+    supported encodings: no multi-byte character of UTF-8 or GB18030 contains that byte.
     """
-    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     line_no = 0
     carry = b""
     with path.open("rb") as fh:
@@ -49,16 +50,57 @@ def decoded_texts(path: Path, encoding: str, chunk_size: int = CHUNK) -> Iterato
             data = carry + chunk
             cut = data.rfind(b"\n") + 1 if chunk else len(data)
             data, carry = data[:cut], data[cut:]
-            try:
-                text = decoder.decode(data, final=not chunk)
-            except UnicodeDecodeError as exc:
-                bad_line = line_no + 1 + bytes(exc.object[: exc.start]).count(b"\n")
-                raise FileRejected("encoding", bad_line, f"not valid {encoding}: {exc.reason}") from exc
-            if text:
-                yield line_no + 1, text
-                line_no += text.count("\n") + (0 if text.endswith("\n") else 1)
+            if data:
+                yield line_no + 1, data
+                line_no += data.count(b"\n")
             if not chunk:
                 return
+
+
+def decode_chunk(data: bytes, encoding: str, first_line_no: int) -> str:
+    """Whole lines from line `first_line_no` on, decoded (a byte order mark only counts at line 1);
+    a byte sequence invalid in `encoding` rejects the file, naming its line."""
+    try:
+        return data.decode(encoding if first_line_no == 1 else _after_start(encoding))
+    except UnicodeDecodeError as exc:
+        bad_line = first_line_no + data[: exc.start].count(b"\n")
+        raise FileRejected("encoding", bad_line, f"not valid {encoding}: {exc.reason}") from exc
+
+
+def decoded_texts(path: Path, encoding: str, chunk_size: int = CHUNK) -> Iterator[tuple[int, str]]:
+    """`raw_chunks` decoded: (first line number, text of whole lines); only the last may lack its line end."""
+    for first, data in raw_chunks(path, chunk_size):
+        yield first, decode_chunk(data, encoding, first)
+
+
+def _after_start(encoding: str) -> str:
+    """The codec for bytes after a file's start: utf-8-sig strips a BOM, which only the start may hold."""
+    return "utf-8" if codecs.lookup(encoding).name == "utf-8-sig" else encoding
+
+
+def utf8_chunk(data: bytes, encoding: str, first_line_no: int) -> tuple[bytes, bool]:
+    """Whole lines from after a file's start as UTF-8, and whether they are NFKC-normalised for sure.
+
+    GB18030 goes through the compiled decoder (built from Python's codec); UTF-8 is checked
+    and kept as it is; where the decoder gives up, Python's codec decodes or names the error.
+    """
+    name = codecs.lookup(encoding).name
+    if name == "gb18030":
+        decoded = utf8_of_gb18030(data)
+        if decoded is not None:
+            return decoded
+    text = decode_chunk(data, encoding, first_line_no)
+    stable = unicodedata.is_normalized("NFKC", text)
+    return (data if name in ("utf-8", "utf-8-sig") else text.encode("utf-8")), stable
+
+
+def check_terminated(first_line_no: int, data: bytes, encoding: str) -> None:
+    """A chunk whose last line has no line end is a cut file (its bytes are decoded first, so an
+    encoding error in them is reported as such)."""
+    if data.endswith(b"\n"):
+        return
+    decode_chunk(data, encoding, first_line_no)
+    raise FileRejected("truncated_file", first_line_no + data.count(b"\n"), "last line has no line end")
 
 
 def text_lines(text: str) -> tuple[list[str], bool]:
@@ -84,30 +126,24 @@ def _decoded_lines(path: Path, encoding: str) -> Iterator[tuple[int, str]]:
             yield first + offset, line if (last and not terminated) else line + "\n"
 
 
-def read_csv_texts(path: Path, encoding: str) -> tuple[list[str], Iterator[tuple[int, str]]]:
-    """Header and texts of whole data lines (each ending in a line end) of a CSV file.
+def read_csv_chunks(path: Path, encoding: str) -> tuple[list[str], Iterator[tuple[int, bytes]]]:
+    """Header and the raw chunks of data lines of a CSV file (`raw_chunks` after the header line).
 
-    A last line without line end means the file was cut: the file is rejected.
+    The caller checks each chunk with `check_terminated`: a last line without line end means
+    the file was cut.
     """
-    texts = decoded_texts(path, encoding)
-    first = next(texts, None)
+    chunks = raw_chunks(path)
+    first = next(chunks, None)
     if first is None:
         raise FileRejected("empty_file", 0, "no bytes")
-    first_no, first_text = first
-    header_line, newline, rest = first_text.partition("\n")
+    first_no, first_data = first
+    header_bytes, newline, rest = first_data.partition(b"\n")
+    header_line = decode_chunk(header_bytes, encoding, first_no)
     header = [h.strip() for h in next(csv.reader([header_line.removesuffix("\r").lstrip("\ufeff")]))]
     if not newline:
         raise FileRejected("truncated_file", 1, "the header line has no line end")
-
-    def data() -> Iterator[tuple[int, str]]:
-        for start, text in itertools.chain([(first_no + 1, rest)], texts):
-            if not text.endswith("\n"):
-                if text:
-                    raise FileRejected("truncated_file", start + text.count("\n"), "last line has no line end")
-                continue
-            yield start, text
-
-    return header, data()
+    head = [(first_no + 1, rest)] if rest else []
+    return header, itertools.chain(head, chunks)
 
 
 def csv_record(line_no: int, text: str, header: list[str]) -> Record | None:

@@ -6,10 +6,11 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from grassroots.identity import IdNumberError, normalise_id_number
 
+_CENT, _NUMERIC_LIMIT = Decimal("0.01"), Decimal(10) ** 12  # contracts.PG_TYPES: numeric(14,2)
 SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 
 _DATE = re.compile(r"^(\d{4})(?:[-/.年](\d{1,2})[-/.月](\d{1,2})日?|(\d{2})(\d{2}))$")
@@ -63,21 +64,30 @@ def parse_timestamp(text: str) -> dt.datetime:
 
 
 def parse_int(text: str) -> int:
-    """An integer, full-width digits allowed."""
+    """An integer, full-width digits allowed, that fits the staging column (integer)."""
     try:
-        return int(_ascii(text))
+        value = int(_ascii(text))
     except ValueError as exc:
         raise FieldError("int_format") from exc
+    if not -(2**31) <= value < 2**31:
+        raise FieldError("int_range")
+    return value
 
 
 def parse_numeric(text: str) -> Decimal:
-    """A decimal amount; thousands separators and a ¥ sign are dropped."""
+    """A decimal amount that fits the staging column (numeric(14,2)); thousands separators and a ¥ sign are dropped."""
     try:
         value = Decimal(_ascii(text).replace(",", "").replace("¥", ""))
     except InvalidOperation as exc:
         raise FieldError("numeric_format") from exc
     if not value.is_finite():
         raise FieldError("numeric_format")
+    try:  # PostgreSQL rounds half away from zero to the column's scale, then checks its precision
+        cents = value.quantize(_CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation as exc:
+        raise FieldError("numeric_range") from exc
+    if abs(cents) >= _NUMERIC_LIMIT:
+        raise FieldError("numeric_range")
     return value
 
 

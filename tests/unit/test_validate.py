@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from grassroots.validate import FieldError, parse_bool, parse_date, parse_numeric, parse_timestamp
+from grassroots.validate import FieldError, parse_bool, parse_date, parse_int, parse_numeric, parse_timestamp
 
 
 @pytest.mark.parametrize("text", ["2026-11-01", "2026/11/1", "20261101", "2026年11月1日", "２０２６-１１-０１"])
@@ -31,3 +31,24 @@ def test_amounts_and_flags() -> None:
     assert parse_bool("是") is True and parse_bool("否") is False
     with pytest.raises(FieldError):
         parse_bool("maybe")
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "rule"),
+    [
+        (parse_int, "2147483648", "int_range"),
+        (parse_int, "-2147483649", "int_range"),
+        (parse_numeric, "1e12", "numeric_range"),
+        (parse_numeric, "999999999999.995", "numeric_range"),
+        (parse_numeric, "1e999999", "numeric_range"),
+    ],
+)
+def test_values_that_do_not_fit_their_staging_column_are_a_rule_not_a_failed_load(parse, text: str, rule: str) -> None:
+    with pytest.raises(FieldError) as info:
+        parse(text)
+    assert info.value.rule == rule
+
+
+def test_the_largest_values_that_fit_are_kept() -> None:
+    assert parse_int("2147483647") == 2**31 - 1 and parse_int("-2147483648") == -(2**31)
+    assert parse_numeric("999999999999.994") == Decimal("999999999999.994")
