@@ -7,6 +7,9 @@ not create schemas or roles.
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+
 import psycopg
 from psycopg import sql
 
@@ -15,6 +18,7 @@ from grassroots.contracts import Contract, all_contracts
 from grassroots.quality.audit import HISTORY, create_audit_tables
 from grassroots.scoring import access
 
+log = logging.getLogger(__name__)
 SCHEMAS = ("staging", "quarantine", "meta", "audit", "scoring")  # plus security.BUILD_SCHEMAS (the transformer's)
 
 LEDGER_DDL = (
@@ -71,37 +75,73 @@ LEDGER_DDL = (
 
 
 def create_staging_table(conn: psycopg.Connection, contract: Contract) -> None:
-    """Create staging.<feed> from its contract, with a BRIN index on the load day.
+    """Create staging.<feed> from its contract, partitioned by load day.
 
-    A day's rows arrive together, so the day's block ranges are contiguous: BRIN finds them
-    for the day's delete and dbt's look-back at almost no cost to COPY (a btree on `_ds`
-    cost a fifth of the server's COPY time).
+    The loader creates each day's partition with the day's first load and replaces a day by
+    truncating its partition: no index to maintain during COPY, no dead rows after a reload,
+    and a query for one day reads one partition.
 
-    Tables from earlier versions keep working: their `_ds` btree is dropped, `_loaded_at`
-    gets its default now() and `_file_name` (now only in the ledger) may stay null. The
-    catalog is read first, so a repeated bootstrap takes no lock on the table.
+    A table from an earlier version (not partitioned) is rebuilt as a partitioned one with
+    its rows; views on it (dbt's staging models) go with the old table and come back with
+    the next dbt build. The catalog is read first, so a repeated bootstrap takes no lock.
     """
-    conn.execute(contract.staging_ddl())
-    table = sql.SQL("{}.{}").format(sql.Identifier("staging"), sql.Identifier(contract.feed))
-    columns = dict(
+    kind = conn.execute(
+        "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where n.nspname = 'staging' and c.relname = %s",
+        (contract.feed,),
+    ).fetchone()
+    if kind is None:
+        conn.execute(contract.staging_ddl())
+    elif kind[0] == "r":
+        _partition_by_day(conn, contract)
+
+
+def _partition_by_day(conn: psycopg.Connection, contract: Contract) -> None:
+    """Rebuild an unpartitioned staging.<feed> as one partition per load day, rows kept."""
+    feed = contract.feed
+    old = sql.Identifier("staging", f"{feed}__unpartitioned")
+    with conn.transaction():
         conn.execute(
-            "select column_name, column_default is null and is_nullable = 'NO' from information_schema.columns "
-            "where table_schema = 'staging' and table_name = %s and column_name in ('_loaded_at', '_file_name')",
-            (contract.feed,),
-        ).fetchall()
+            sql.SQL("alter table {} rename to {}").format(
+                sql.Identifier("staging", feed), sql.Identifier(f"{feed}__unpartitioned")
+            )
+        )
+        conn.execute(contract.staging_ddl())
+        days = [row[0] for row in conn.execute(sql.SQL("select distinct _ds from {} order by 1").format(old))]
+        for ds in days:
+            create_day_partition(conn, contract, ds)
+        kept = {
+            row[0]
+            for row in conn.execute(
+                "select column_name from information_schema.columns where table_schema = 'staging' and table_name = %s",
+                (f"{feed}__unpartitioned",),
+            )
+        }
+        columns = sql.SQL(", ").join(sql.Identifier(name) for name, _ in contract.staging_columns() if name in kept)
+        conn.execute(
+            sql.SQL("insert into {} ({}) select {} from {}").format(
+                sql.Identifier("staging", feed), columns, columns, old
+            )
+        )
+        conn.execute(sql.SQL("drop table {} cascade").format(old))
+    log.warning(
+        "staging.%s now has a partition per load day (%d days); dbt's next build remakes its views", feed, len(days)
     )
-    if columns.get("_loaded_at"):
-        conn.execute(sql.SQL("alter table {} alter column _loaded_at set default now()").format(table))
-    if columns.get("_file_name"):
-        conn.execute(sql.SQL("alter table {} alter column _file_name drop not null").format(table))
+
+
+def create_day_partition(conn: psycopg.Connection, contract: Contract, ds: dt.date) -> sql.Composable:
+    """Create staging.<feed>'s partition for day `ds` unless it exists; return its name.
+
+    Creating a partition locks the parent table until the transaction ends, so only a day's
+    first load does it.
+    """
+    partition = sql.Identifier("staging", contract.day_partition(ds))
     conn.execute(
-        sql.SQL("drop index if exists {}.{}").format(sql.Identifier("staging"), sql.Identifier(f"{contract.feed}__ds"))
-    )
-    conn.execute(
-        sql.SQL("create index if not exists {} on {} using brin (_ds) with (autosummarize = on)").format(
-            sql.Identifier(f"{contract.feed}__ds_brin"), table
+        sql.SQL("create table if not exists {} partition of {} for values in ({})").format(
+            partition, sql.Identifier("staging", contract.feed), sql.Literal(ds)
         )
     )
+    return partition
 
 
 def bootstrap(dsn: str, contracts: dict[str, Contract] | None = None) -> None:
@@ -120,6 +160,7 @@ def bootstrap(dsn: str, contracts: dict[str, Contract] | None = None) -> None:
                 create_staging_table(conn, contract)
             create_audit_tables(conn)
             security.ensure_roles(conn)
+            security.give_relations(conn, "staging", security.LOADER)  # it adds each day's partition
             security.ensure_build_schemas(conn, HISTORY)
             access.ensure_grid_worker_access(conn)
             security.give_relations(conn, "scoring", security.SCORER, keep=access.LOGIN_RELATIONS)

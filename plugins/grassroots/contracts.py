@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -25,6 +26,7 @@ PG_TYPES = {
 FORMATS = {"csv", "jsonl", "xlsx", "api_json"}
 LOAD_MODES = {"snapshot", "delta"}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+MAX_FEED_NAME = 53  # its day partitions (<feed>__YYYYMMDD) stay within PostgreSQL's 63-character names
 # Columns the loader adds to every staging table. `_loaded_at` is the load transaction's
 # start (now()), filled by its default: COPY need not send and parse it on every row.
 META_COLUMNS = (
@@ -99,13 +101,18 @@ class Contract:
         return cols + list(META_COLUMNS)
 
     def staging_ddl(self) -> sql.Composed:
-        """`create table if not exists staging.<feed>` from the contract."""
+        """`create table if not exists staging.<feed>` from the contract, one partition per load day
+        (`day_partition`; the loader creates them)."""
         cols = sql.SQL(", ").join(
             sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(pg_type)) for name, pg_type in self.staging_columns()
         )
-        return sql.SQL("create table if not exists {}.{} ({})").format(
+        return sql.SQL("create table if not exists {}.{} ({}) partition by list (_ds)").format(
             sql.Identifier("staging"), sql.Identifier(self.feed), cols
         )
+
+    def day_partition(self, ds: dt.date) -> str:
+        """The name of staging.<feed>'s partition for load day `ds`: <feed>__YYYYMMDD."""
+        return f"{self.feed}__{ds:%Y%m%d}"
 
 
 def _column(raw: dict) -> Column:
@@ -137,8 +144,10 @@ def parse_contract(data: dict, source: str = "<contract>") -> Contract:
         columns = tuple(_column(c) for c in data["columns"])
     except (KeyError, TypeError) as exc:
         raise ContractError(f"{source}: missing {exc}") from exc
-    if not _NAME.match(feed):
-        raise ContractError(f"{source}: feed name {feed!r} is not a lowercase identifier")
+    if not _NAME.match(feed) or len(feed) > MAX_FEED_NAME:
+        raise ContractError(
+            f"{source}: feed name {feed!r} is not a lowercase identifier of at most {MAX_FEED_NAME} characters"
+        )
     if data.get("format") not in FORMATS or data.get("load_mode") not in LOAD_MODES:
         raise ContractError(f"{source}: format must be one of {FORMATS}, load_mode of {LOAD_MODES}")
     names = [c.name for c in columns]

@@ -24,6 +24,7 @@ import psycopg
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
+from grassroots.bootstrap import create_day_partition
 from grassroots.contracts import Contract
 from grassroots.fastpath import LOADER_COLUMNS, Block, FastPath, copy_columns
 from grassroots.identity import person_key
@@ -213,7 +214,7 @@ def load_day(
             conn.rollback()
             return DayResult(feed, ds, [], unchanged=True)
         loaded_at = conn.execute("select now()").fetchone()[0]
-        _clear_day(conn, feed, ds)
+        _clear_day(conn, contract, ds)
         seen: dict[str, str] = dict(
             conn.execute(
                 "select sha256, file_name from meta.load_batch where feed = %s and status = 'loaded' and ds <> %s",
@@ -232,10 +233,12 @@ def load_day(
     return day
 
 
-def _clear_day(conn: psycopg.Connection, feed: str, ds: dt.date) -> None:
-    conn.execute(
-        sql.SQL("delete from {}.{} where _ds = %s").format(sql.Identifier("staging"), sql.Identifier(feed)), (ds,)
-    )
+def _clear_day(conn: psycopg.Connection, contract: Contract, ds: dt.date) -> None:
+    """Empty the day's staging partition (if the day was loaded before), quarantine and ledger."""
+    feed = contract.feed
+    partition = conn.execute("select to_regclass(format('%%I.%%I', 'staging', %s::text))", (contract.day_partition(ds),))
+    if partition.fetchone()[0] is not None:
+        conn.execute(sql.SQL("truncate {}").format(sql.Identifier("staging", contract.day_partition(ds))))
     conn.execute("delete from quarantine.rows where feed = %s and ds = %s", (feed, ds))
     conn.execute("delete from quarantine.files where feed = %s and ds = %s", (feed, ds))
     conn.execute(
@@ -332,10 +335,10 @@ class _Target:
     parsed_rows: int = 0  # rows the row parser wrote (with psycopg's write_row)
 
 
-def _copy_sql(contract: Contract, columns: list[str]) -> sql.Composed:
+def _copy_sql(table: sql.Composable, columns: list[str]) -> sql.Composed:
     """COPY in binary format: the server reads values as they are, with no text to parse."""
-    return sql.SQL("copy {}.{} ({}) from stdin (format binary)").format(
-        sql.Identifier("staging"), sql.Identifier(contract.feed), sql.SQL(", ").join(map(sql.Identifier, columns))
+    return sql.SQL("copy {} ({}) from stdin (format binary)").format(
+        table, sql.SQL(", ").join(map(sql.Identifier, columns))
     )
 
 
@@ -371,7 +374,8 @@ def _copy_file(conn: psycopg.Connection, loader: _FileLoader, batch_id: int, pat
         columns = fast.copy_columns
     else:
         columns = copy_columns(contract, contract.column_names)
-    with conn.cursor() as cur, cur.copy(_copy_sql(contract, columns), writer=_QueuedWriter(cur)) as copy:
+    partition = create_day_partition(conn, contract, loader.ds)  # COPY straight into it: no routing per row
+    with conn.cursor() as cur, cur.copy(_copy_sql(partition, columns), writer=_QueuedWriter(cur)) as copy:
         copy.set_types(_copy_types(contract, columns))
         copy.write(COPY_SIGNATURE)
         target = _Target(copy, result, rejects, (loader.ds, batch_id, path.name), _reorder(contract, columns))
