@@ -1,9 +1,10 @@
 """Load one feed's files for one day into staging, quarantining what breaks the contract.
 
-One transaction per (feed, day) under an advisory lock: the day's staging rows,
-quarantine rows and ledger entries are replaced together, so a rerun or a killed
-load never leaves a half-loaded day. A day whose files were all loaded before
-(same names, same sha256) is left untouched.
+One transaction per (feed, day) under an advisory lock: the day's staging partition
+(truncated, then filled by COPY), quarantine rows and ledger entries are replaced
+together, so a rerun or a killed load never leaves a half-loaded day; readers of the
+day wait for the load to commit. A day whose files were all loaded before (same names,
+same sha256) is left untouched.
 """
 
 from __future__ import annotations

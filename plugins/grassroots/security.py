@@ -4,7 +4,7 @@ Group roles (NOLOGIN; people and services get LOGIN roles that are members of th
 
 | role        | may                                                                              |
 |-------------|----------------------------------------------------------------------------------|
-| loader      | write staging, quarantine and the load ledger (the ingest DAG's load tasks)      |
+| loader      | own staging (a partition per load day); write quarantine and the load ledger    |
 | transformer | read staging, quarantine, meta; own and build stg, int, warehouse,               |
 |             | marts_candidate, marts (dbt, publication); append to audit (quality checks)      |
 | scorer      | read warehouse and marts; write scoring (the scoring DAG)                        |
