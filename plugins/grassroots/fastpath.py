@@ -4,10 +4,10 @@ Most rows a department delivers are already canonical: ISO dates, upper-case 18-
 ID numbers, plain text. For a block of lines, one RE2 pass picks the lines whose every
 field has its canonical shape; Arrow and NumPy then check what a regular expression
 cannot (check digits, calendar dates, NFKC-stable text) for the whole block at once, and
-a compiled kernel (`kernels`) writes the accepted rows in binary COPY format, with their
-person keys. Every other line goes
-to the row parser (`loader._FileLoader.parse`), which normalises or quarantines it. The
-fast path accepts a row only when the row parser would load it with the same values;
+compiled kernels (`grassroots.kernels`) compute the person keys and write the accepted
+rows in binary COPY format. Every other line goes to the row parser
+(`loader._FileLoader.parse`), which normalises or quarantines it. The fast path accepts
+a row only when the row parser would load it with the same values;
 `tests/integration/test_fastpath.py` loads dirty feeds both ways and compares the tables.
 """
 

@@ -1,11 +1,13 @@
-"""Compiled kernels for the loader's two byte-level hot loops: HMAC-SHA256 and GB18030 decoding.
+"""Compiled kernels for the loader's byte-level hot loops: HMAC-SHA256, GB18030 decoding, binary COPY rows.
 
-Both run in Numba-compiled code without the GIL, so the loader's validation threads use
-both cores. Each kernel is checked against the standard library: `hmac` for the person
-keys (tests/unit/test_kernels.py, many secrets and lengths) and Python's own `gb18030`
-codec, whose tables the decoder is built from (every two-byte code and the four-byte
-ranges are compared). The first call compiles the kernels (about three seconds); Numba
-caches the machine code beside this file, so later processes load it in milliseconds.
+They run in Numba-compiled code without the GIL, so the loader's validation threads use
+both cores. The first two are checked against the standard library
+(tests/unit/test_kernels.py): `hmac` for the person keys, over many secrets and lengths,
+and Python's own `gb18030` codec, whose tables the decoder is built from (every two-byte
+code and the four-byte ranges are compared). The row writer is checked through the fast
+path, whose tables must equal the row parser's (tests/integration/test_fastpath.py). The
+first call compiles a kernel (a few seconds in all); Numba caches the machine code beside
+this file (or in the user's cache folder), so later processes load it in a fraction of a second.
 """
 
 from __future__ import annotations
