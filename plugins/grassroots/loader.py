@@ -236,10 +236,9 @@ def load_day(
 
 def _clear_day(conn: psycopg.Connection, contract: Contract, ds: dt.date) -> None:
     """Empty the day's staging partition (if the day was loaded before), quarantine and ledger."""
-    feed = contract.feed
-    partition = conn.execute("select to_regclass(format('%%I.%%I', 'staging', %s::text))", (contract.day_partition(ds),))
-    if partition.fetchone()[0] is not None:
-        conn.execute(sql.SQL("truncate {}").format(sql.Identifier("staging", contract.day_partition(ds))))
+    feed, partition = contract.feed, contract.day_partition(ds)
+    if conn.execute("select to_regclass(format('%%I.%%I', 'staging', %s::text))", (partition,)).fetchone()[0]:
+        conn.execute(sql.SQL("truncate {}").format(sql.Identifier("staging", partition)))
     conn.execute("delete from quarantine.rows where feed = %s and ds = %s", (feed, ds))
     conn.execute("delete from quarantine.files where feed = %s and ds = %s", (feed, ds))
     conn.execute(
