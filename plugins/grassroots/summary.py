@@ -11,10 +11,13 @@ HISTORY_SCHEMAS = ("audit",)
 
 
 def tables(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
-    """(schema, name, kind) of every table and view in the project's schemas."""
+    """(schema, name, kind) of every table and view in the project's schemas; a partitioned
+    table stands for its partitions (staging's per-day ones), which are not listed again."""
     return conn.execute(
-        "select table_schema, table_name, table_type from information_schema.tables "
-        "where table_schema = any(%s) order by 1, 2",
+        "select t.table_schema, t.table_name, t.table_type from information_schema.tables t "
+        "join pg_namespace n on n.nspname = t.table_schema "
+        "join pg_class c on c.relnamespace = n.oid and c.relname = t.table_name "
+        "where t.table_schema = any(%s) and not c.relispartition order by 1, 2",
         (list(SCHEMAS),),
     ).fetchall()
 

@@ -64,5 +64,7 @@ def test_one_day_end_to_end_matches_the_generator_truth(
     assert scored == truth["residents"]
 
     first = summary.table_stats(warehouse_dsn)
+    assert first["staging.population_registry"]["rows"] == truth["rows"]["population_registry"]
+    assert not [name for name in first if name.startswith("staging.") and "__" in name], "partitions count once"
     assert pipeline.run_day(DEMO_DAY, DAGS)[-1] == ("grassroots_scoring", "success")
     assert summary.table_stats(warehouse_dsn) == first, "a rerun of the same day changed tables"
