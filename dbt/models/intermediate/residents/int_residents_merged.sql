@@ -62,7 +62,7 @@ latest_registry as (
     select *
     from residents
     where snapshot_date = (
-        -- the ledger, not max() over the staging table: that has only a BRIN index on its day
+        -- the ledger, not max() over the staging table, which would read a partition per day
         select max(ds)
         from load_batches
         where feed = 'population_registry' and status = 'loaded' and rows_loaded > 0 and ds <= {{ run_day() }}
