@@ -6,8 +6,8 @@ both cores. The first two are checked against the standard library
 and Python's own `gb18030` codec, whose tables the decoder is built from (every two-byte
 code and the four-byte ranges are compared). The row writer is checked through the fast
 path, whose tables must equal the row parser's (tests/integration/test_fastpath.py). The
-first call compiles a kernel (a few seconds in all); Numba caches the machine code beside
-this file (or in the user's cache folder), so later processes load it in a fraction of a second.
+first call compiles a kernel (about nine seconds for all three); Numba caches the machine
+code beside this file (or in the user's cache folder), so later processes load it in about half a second.
 """
 
 from __future__ import annotations
