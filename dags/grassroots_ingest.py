@@ -2,17 +2,20 @@
 ### grassroots_ingest
 
 Daily extract of every department feed into `staging.<feed>`. The `bootstrap` setup task
-creates roles, schemas, tables and grants; then one task per feed
-contract (`plugins/grassroots/contracts/*.yml`); adding a department is adding a
-contract. Each task pulls API feeds, validates every row, loads good rows with COPY,
-quarantines the rest with feed, file, line and rule, records the batch in
-`meta.load_batch`, and announces the feed's staging Asset with the day it loaded.
-Then `validate_<feed>` runs the feed's Great Expectations suite (`expectations/`) on
-the day's staging rows and appends results and load counts to `audit`. Load tasks work as
-the `loader` role, validation as `transformer` (see SECURITY.md).
+creates roles, schemas, tables and grants; then one task per feed contract
+(`plugins/grassroots/contracts/*.yml`); adding a department is adding a contract. Each
+`load_<feed>` pulls API feeds, validates every row, loads good rows with COPY, quarantines the
+rest with feed, file, line and rule, records the batch in `meta.load_batch` (a missing or
+failed delivery is recorded too) and announces the feed's staging Asset. `validate_<feed>`
+runs the feed's suite on the day whatever the load did (`all_done`): its fail-severity checks
+decide whether the warehouse may use the delivery (missing, lost file, drifted or emptied
+column, shrunk snapshot, bulk quarantine). `close_day` then announces the day's deliveries
+Asset, so the warehouse builds every day, complete or not; `all_feeds_loaded` fails the run
+(and alerts) when a feed is not usable. Load tasks work as `loader`, the others as
+`transformer` (see SECURITY.md).
 
-Rerun one day with `{"ds": "YYYY-MM-DD"}` as run conf; `{"force": true}` reloads
-files that were already loaded.
+Rerun one day with `{"ds": "YYYY-MM-DD"}` as run conf; `{"force": true}` reloads files that
+were already loaded.
 """
 
 from __future__ import annotations
@@ -23,7 +26,15 @@ import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
 from grassroots.contracts import all_contracts
-from grassroots.orchestration import DEFAULT_ARGS, TIMEZONE, bootstrap_warehouse, staging_asset_uri
+from grassroots.orchestration import (
+    DEFAULT_ARGS,
+    DELIVERIES_ASSET_URI,
+    TIMEZONE,
+    bootstrap_warehouse,
+    staging_asset_uri,
+)
+
+SETTLED = {"trigger_rule": "all_done"}  # runs whatever the loads did: a missing feed is recorded, not skipped
 
 
 @task
@@ -38,9 +49,9 @@ def load_feed(feed: str, **context) -> dict:
     return result.summary()
 
 
-@task(retries=1, retry_delay=dt.timedelta(seconds=30))
+@task(retries=1, retry_delay=dt.timedelta(seconds=30), **SETTLED)
 def validate_feed(feed: str, **context) -> dict:
-    """Run the feed's suite on the day's staging rows; results go to `audit` (a failure here holds publication)."""
+    """Run the feed's suite on the day's delivery; results go to `audit` (fail checks make it unusable)."""
     from grassroots.db import role_dsn
     from grassroots.orchestration import partition_date
     from grassroots.quality.audit import RunInfo
@@ -48,6 +59,27 @@ def validate_feed(feed: str, **context) -> dict:
     from grassroots.security import TRANSFORMER
 
     return run_suite(role_dsn(TRANSFORMER), RunInfo.from_context(context, partition_date(context)), feed)
+
+
+@task(outlets=[Asset(DELIVERIES_ASSET_URI)], **SETTLED)
+def close_day(**context) -> dict:
+    """Announce that the day's deliveries are settled, usable or not: the warehouse builds the day."""
+    from grassroots.orchestration import announce, partition_date
+    from grassroots.quality.tasks import delivery_summary
+
+    ds = partition_date(context)
+    summary = delivery_summary(ds)
+    announce(context, DELIVERIES_ASSET_URI, ds, **summary)
+    return summary
+
+
+@task(retries=0, **SETTLED)
+def all_feeds_loaded(**context) -> None:
+    """Fail the run (and so alert) when a feed of the day is missing, lost a file or failed its checks."""
+    from grassroots.orchestration import partition_date
+    from grassroots.quality.tasks import check_deliveries
+
+    check_deliveries(partition_date(context))
 
 
 @dag(
@@ -63,9 +95,12 @@ def validate_feed(feed: str, **context) -> dict:
 )
 def grassroots_ingest() -> None:
     ready = bootstrap_warehouse()
+    validated = []
     for feed in all_contracts():
         loaded = load_feed.override(task_id=f"load_{feed}", outlets=[Asset(staging_asset_uri(feed))])(feed)
-        ready >> loaded >> validate_feed.override(task_id=f"validate_{feed}")(feed)
+        validated.append(validate_feed.override(task_id=f"validate_{feed}")(feed))
+        ready >> loaded >> validated[-1]
+    validated >> close_day() >> all_feeds_loaded()
 
 
 grassroots_ingest()

@@ -13,7 +13,7 @@ import logging
 import psycopg
 from psycopg import sql
 
-from grassroots import security
+from grassroots import locks, security
 from grassroots.contracts import Contract, all_contracts
 from grassroots.quality.audit import HISTORY, create_audit_tables
 from grassroots.scoring import access
@@ -45,6 +45,8 @@ LEDGER_DDL = (
     "alter table meta.load_batch add column if not exists key_version integer not null default 1",
     # The role that loaded the batch (`loader` when the ingest DAG ran it).
     "alter table meta.load_batch add column if not exists loaded_by text not null default current_user",
+    # The contract columns a loaded file carried (drift checks: grassroots.quality.delivery).
+    "alter table meta.load_batch add column if not exists columns_present text[]",
     """
     create table if not exists quarantine.rows (
         feed            text not null,
@@ -150,7 +152,7 @@ def bootstrap(dsn: str, contracts: dict[str, Contract] | None = None) -> None:
     contracts = all_contracts() if contracts is None else contracts
     with psycopg.connect(dsn, autocommit=True) as conn:
         # One grantor at a time (bootstraps of concurrent DAG runs, the `secure` task): concurrent GRANTs fail.
-        conn.execute("select pg_advisory_lock(36900, 0)")
+        conn.execute("select pg_advisory_lock(%s, %s)", locks.BOOTSTRAP)
         try:
             for schema in SCHEMAS:
                 conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
@@ -166,4 +168,4 @@ def bootstrap(dsn: str, contracts: dict[str, Contract] | None = None) -> None:
             security.give_relations(conn, "scoring", security.SCORER, keep=access.LOGIN_RELATIONS)
             security.grant_roles(conn)
         finally:
-            conn.execute("select pg_advisory_unlock(36900, 0)")
+            conn.execute("select pg_advisory_unlock(%s, %s)", locks.BOOTSTRAP)

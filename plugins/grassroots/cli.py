@@ -55,7 +55,7 @@ def _print_summary(dsn: str, states: list[tuple[str, str]]) -> None:
     print("\nRows per schema:")
     for schema, rows in summary.rows_per_schema(stats).items():
         print(f"  {schema:<12} {rows:>10,}")
-    print("\n问题发现率 proactive discovery rate, latest day (marts.kpi_incident_discovery_daily):")
+    print("\n问题发现率 proactive discovery rate, latest day (marts.kpi_proactive_discovery_daily):")
     for community, day, incidents, proactive, rate in summary.kpi_sample(dsn):
         print(f"  {community} {day}  {proactive:>3}/{incidents:<3} = {rate}")
     print("\nRisk tiers (scoring.resident_risk):")

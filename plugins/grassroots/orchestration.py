@@ -15,6 +15,9 @@ def staging_asset_uri(feed: str) -> str:
     return f"grassroots://warehouse/staging/{feed}"
 
 
+# A day's deliveries are settled (every feed loaded, missing or failed): the warehouse builds the day.
+DELIVERIES_ASSET_URI = "grassroots://warehouse/deliveries"
+# A day's marts are published (announced by publication, never by the build): scoring and KPI pages run.
 WAREHOUSE_ASSET_URI = "grassroots://warehouse/marts"
 SCORING_ASSET_URI = "grassroots://warehouse/scoring"
 

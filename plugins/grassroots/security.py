@@ -31,6 +31,8 @@ import logging
 import psycopg
 from psycopg import sql
 
+from grassroots import locks
+
 log = logging.getLogger(__name__)
 
 LOADER = "loader"
@@ -277,7 +279,7 @@ def grant_roles(conn: psycopg.Connection) -> int:
 def apply(dsn: str, rls_schemas: tuple[str, ...] = ("marts",)) -> dict[str, int]:
     """Roles, grants on every existing project schema, RLS on area tables; returns counts."""
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("select pg_advisory_lock(36900, 0)")  # the bootstrap's lock: one grantor at a time
+        conn.execute("select pg_advisory_lock(%s, %s)", locks.BOOTSTRAP)  # one grantor at a time
         try:
             ensure_roles(conn)
             schemas = grant_roles(conn)
@@ -287,7 +289,7 @@ def apply(dsn: str, rls_schemas: tuple[str, ...] = ("marts",)) -> dict[str, int]
                     secure_table(conn, schema, table, columns)
                     secured += 1
         finally:
-            conn.execute("select pg_advisory_unlock(36900, 0)")
+            conn.execute("select pg_advisory_unlock(%s, %s)", locks.BOOTSTRAP)
     log.info("security applied: %d schemas granted, %d tables under row-level security", schemas, secured)
     return {"schemas": schemas, "secured_tables": secured}
 

@@ -52,10 +52,10 @@ def kpi_sample(dsn: str, limit: int = 5) -> list[tuple]:
     """The latest day's proactive discovery rate for a few communities."""
     with psycopg.connect(dsn) as conn:
         return conn.execute(
-            "select community_code, reported_date, incidents, proactive_incidents, proactive_discovery_rate "
-            "from marts.kpi_incident_discovery_daily "
-            "where reported_date = (select max(reported_date) from marts.kpi_incident_discovery_daily) "
-            "order by community_code limit %s",
+            "select area_code, kpi_date, incidents, proactive_incidents, proactive_discovery_rate "
+            "from marts.kpi_proactive_discovery_daily where area_level = 'community' "
+            "and kpi_date = (select max(kpi_date) from marts.kpi_proactive_discovery_daily) "
+            "order by area_code limit %s",
             (limit,),
         ).fetchall()
 

@@ -15,7 +15,7 @@ from psycopg import sql
 from grassroots import feedapi, settings
 from grassroots.bootstrap import bootstrap
 from grassroots.contracts import all_contracts
-from grassroots.generator import generate
+from grassroots.generator import Dirt, generate
 from grassroots.identity import person_key
 from grassroots.ingest import ingest
 
@@ -27,7 +27,7 @@ SEED = 11
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("generated")
-    generate(out, DAY, 1, RESIDENTS, SEED)
+    generate(out, DAY, 1, RESIDENTS, SEED, Dirt.every())
     return out
 
 

@@ -126,8 +126,8 @@ def test_clean_dirt_plants_nothing(tmp_path: Path) -> None:
     assert not list((tmp_path / DAY.isoformat()).rglob("*_supplement*"))
 
 
-def test_default_dirt_plants_each_kind_where_the_pipeline_keeps_data(tmp_path: Path) -> None:
-    truth = generate(tmp_path, DAY, 1, 1000, 8)[0]
+def test_every_dirt_plants_each_kind_where_the_pipeline_keeps_data(tmp_path: Path) -> None:
+    truth = generate(tmp_path, DAY, 1, 1000, 8, Dirt.every())[0]
     by_kind: dict[str, list[dict]] = {}
     for defect in truth["defects"]:
         by_kind.setdefault(defect["kind"], []).append(defect)
@@ -183,3 +183,11 @@ def test_kpis_are_consistent_with_the_delivered_events(tmp_path: Path) -> None:
     for types in truth["kpi"]["service_duration"].values():
         for k in types.values():
             assert k["p90_hours"] >= k["median_hours"] > 0
+
+
+def test_an_ordinary_day_loses_no_file(tmp_path: Path) -> None:
+    """The default dirt leaves out the whole-file defects that lose records (operational faults)."""
+    truth = generate(tmp_path, DAY, 1, 400, 8)[0]
+    lossy = {"truncated_file", "wrong_encoding", "drifted_column"}
+    assert not [d for d in truth["defects"] if d["kind"] in lossy]
+    assert {d["kind"] for d in truth["defects"]} >= {"duplicate_delivery", "empty_file", "late_row"}

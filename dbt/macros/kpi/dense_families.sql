@@ -33,12 +33,14 @@ with
 cases as (
 
     select * from {{ ref('fct_service_cases') }}
+    where submitted_date >= {{ warehouse_first_day() }}
 
 ),
 
 complaints as (
 
     select * from {{ ref('fct_complaints') }}
+    where created_date >= {{ warehouse_first_day() }}
 
 ),
 
@@ -154,6 +156,7 @@ with
 participation as (
 
     select * from {{ ref('fct_participation') }}
+    where activity_date >= {{ warehouse_first_day() }}
 
 ),
 
@@ -250,6 +253,7 @@ with
 resources as (
 
     select * from {{ ref('fct_community_resources') }}
+    where snapshot_date >= {{ warehouse_first_day() }}
 
 ),
 

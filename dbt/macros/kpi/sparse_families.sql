@@ -7,6 +7,7 @@ with
 incidents as (
 
     select * from {{ ref('fct_grid_incidents') }}
+    where reported_date >= {{ warehouse_first_day() }}
 
 ),
 
@@ -58,6 +59,7 @@ with
 incidents as (
 
     select * from {{ ref('fct_grid_incidents') }}
+    where reported_date >= {{ warehouse_first_day() }}
 
 ),
 
@@ -112,6 +114,7 @@ with
 responses as (
 
     select * from {{ ref('fct_satisfaction_responses') }}
+    where surveyed_date >= {{ warehouse_first_day() }}
 
 ),
 
@@ -164,6 +167,7 @@ with
 cases as (
 
     select * from {{ ref('fct_service_cases') }}
+    where submitted_date >= {{ warehouse_first_day() }}
 
 ),
 

@@ -26,11 +26,18 @@ class Dirt:
     invalid_values: float = 0.004  # impossible date, bad phone, value not accepted, required blank (quarantined)
     late_rows: float = 0.03  # events delivered 1-3 days after their day (delta feeds)
     renamed_column: bool = True  # a header renamed to a known alias (loads)
-    drifted_column: bool = True  # a supplementary file whose header drifted (file quarantined: unknown_column)
+    # Whole-file defects that lose records are operational faults, off on an ordinary day: each one
+    # makes its feed's delivery unusable, so the KPIs it feeds are held (grassroots.quality.delivery).
+    drifted_column: bool = False  # a supplementary file whose header drifted (file quarantined: unknown_column)
     duplicate_delivery: bool = True  # a second copy of a file under another name (duplicate_delivery)
-    truncated_file: bool = True  # a supplementary file cut mid-line (truncated_file)
-    wrong_encoding: bool = True  # a GBK supplementary file in a UTF-8 feed (encoding)
+    truncated_file: bool = False  # a supplementary file cut mid-line (truncated_file)
+    wrong_encoding: bool = False  # a GBK supplementary file in a UTF-8 feed (encoding)
     empty_file: bool = True  # a 0-byte supplementary file (empty_file)
+
+    @classmethod
+    def every(cls) -> Dirt:
+        """Every defect the generator can plant, the lossy whole-file ones included (loader tests)."""
+        return cls(drifted_column=True, truncated_file=True, wrong_encoding=True)
 
     @classmethod
     def none(cls) -> Dirt:

@@ -102,6 +102,32 @@ AUDIT_DDL = (
         decided_at        timestamptz not null default now()
     )
     """,
+    # Older deployments knew only published and held.
+    "alter table audit.publication drop constraint if exists publication_status_check",
+    "alter table audit.publication add constraint publication_status_check "
+    "check (status in ('published', 'partial', 'held'))",
+    """
+    create table if not exists audit.publication_hold (
+        publication_id    bigint not null references audit.publication (publication_id),
+        relation          text not null,
+        period_grain      text not null check (period_grain in ('day', 'month', 'table')),
+        period_start      date,
+        reason            text not null
+    )
+    """,
+    "create index if not exists publication_hold_id on audit.publication_hold (publication_id)",
+    """
+    create table if not exists audit.build_lineage (
+        invocation_id     text not null,
+        ds                date not null,
+        relation          text not null,
+        node              text not null,
+        feeds             text[] not null,
+        upstream          text[] not null,
+        recorded_at       timestamptz not null default now(),
+        primary key (invocation_id, relation)
+    )
+    """,
     """
     create or replace view audit.published_days as
     select distinct on (ds) ds, run_id, decided_at as published_at
@@ -143,6 +169,10 @@ class RunInfo:
     dag_id: str
     task_id: str
     ds: dt.date
+
+    def with_ds(self, ds: dt.date) -> RunInfo:
+        """The same run and task, validating another day (a late delivery found by a later run)."""
+        return RunInfo(self.run_id, self.dag_id, self.task_id, ds)
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any], ds: dt.date) -> RunInfo:

@@ -11,7 +11,7 @@ from psycopg import sql
 
 from grassroots import settings
 from grassroots.contracts import get_contract
-from grassroots.quality import audit, gx_runner
+from grassroots.quality import audit, delivery, gx_runner
 from grassroots.quality.suites import Check, Suite, feed_suite, mart_suites
 
 log = logging.getLogger(__name__)
@@ -73,11 +73,18 @@ def load_check(conn: psycopg.Connection, feed: str, ds: dt.date, check: Check) -
     """Evaluate a ledger/quarantine check (see suites.LOAD_CHECKS) on the feed's day."""
     ledger = _ledger(conn, feed, ds)
     received = ledger[0]
-    success, observed, unexpected = _evaluate(conn, feed, ds, check, ledger)
+    detail = None
+    if check.type in delivery.EVALUATORS:
+        outcome = delivery.EVALUATORS[check.type](conn, feed, ds, check.kwargs)
+        success, observed, unexpected, detail = outcome.success, outcome.observed, outcome.unexpected, outcome.detail
+    else:
+        success, observed, unexpected = _evaluate(conn, feed, ds, check, ledger)
+        if not success:
+            detail = f"{check.type} {observed} (limit {check.kwargs})"
     percent = None if unexpected is None else (0.0 if received == 0 else 100.0 * unexpected / received)
     return audit.CheckResult(
         check.id, "load", check.type, check.kwargs.get("column"), check.severity, success, observed, received,
-        unexpected, percent,
+        unexpected, percent, detail,
     )  # fmt: skip
 
 
@@ -120,14 +127,12 @@ def _summary(suite: Suite, rows: int | None, results: list[audit.CheckResult]) -
     }
 
 
-def stale_feeds(dsn: str, ds: dt.date, feeds: list[str]) -> list[str]:
-    """Feeds whose latest load of ds is newer than their latest validation of ds (or never validated)."""
+def stale_feed_days(dsn: str) -> list[tuple[str, dt.date]]:
+    """(feed, day) of every delivery recorded since the feed-day's latest validation (or never validated)."""
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(
-            "select f.feed from unnest(%s::text[]) as f(feed) "
-            "where coalesce((select max(loaded_at) from meta.load_batch b where b.feed = f.feed and b.ds = %s), "
-            "'-infinity') >= coalesce((select max(checked_at) from audit.validation_run v "
-            "where v.kind = 'feed' and v.target = f.feed and v.ds = %s), '-infinity')",
-            (feeds, ds, ds),
+            "select b.feed, b.ds from meta.load_batch b group by b.feed, b.ds "
+            "having max(b.loaded_at) >= coalesce((select max(v.checked_at) from audit.validation_run v "
+            "where v.kind = 'feed' and v.target = b.feed and v.ds = b.ds), '-infinity') order by 2, 1"
         ).fetchall()
-    return [r[0] for r in rows]
+    return [(feed, ds) for feed, ds in rows]

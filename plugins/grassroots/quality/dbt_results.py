@@ -45,3 +45,49 @@ def record_run_results(dsn: str, ds: dt.date, command: str, path: Path, since: f
             [(r[0], ds, *r[1:]) for r in rows],
         )
     return len(rows)
+
+
+IGNORED_SOURCES = ("meta", "audit")  # the pipeline's own tables, not department feeds
+
+
+def lineage(manifest: dict, schema: str) -> list[tuple[str, str, list[str], list[str]]]:
+    """(relation, node, feeds, upstream) for every model built into `schema`.
+
+    feeds: the department feeds (dbt source names) the model reads, directly or through any
+    ancestor; upstream: every ancestor model and seed and every test on them or on the model
+    itself, so a failed or skipped one can hold what depends on it.
+    """
+    parents, children = manifest["parent_map"], manifest["child_map"]
+    out = []
+    for node_id, node in manifest["nodes"].items():
+        if node.get("resource_type") != "model" or node.get("schema") != schema:
+            continue
+        ancestors: set[str] = set()
+        pending = list(parents.get(node_id, []))
+        while pending:
+            parent = pending.pop()
+            if parent not in ancestors:
+                ancestors.add(parent)
+                pending.extend(parents.get(parent, []))
+        feeds = sorted({
+            manifest["sources"][a]["source_name"] for a in ancestors
+            if a.startswith("source.") and manifest["sources"][a]["source_name"] not in IGNORED_SOURCES
+        })  # fmt: skip
+        built = {a for a in ancestors if a.startswith(("model.", "seed."))} | {node_id}
+        tests = {child for b in built for child in children.get(b, []) if child.startswith("test.")}
+        out.append((node.get("alias") or node["name"], node_id, feeds, sorted((built - {node_id}) | tests)))
+    return sorted(out)
+
+
+def record_lineage(dsn: str, ds: dt.date, manifest_path: Path, schema: str) -> int:
+    """Append the lineage of the models built into `schema` under the last invocation's id; return rows."""
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    invocation = manifest.get("metadata", {}).get("invocation_id", "")
+    rows = lineage(manifest, schema)
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        cur.executemany(
+            "insert into audit.build_lineage (invocation_id, ds, relation, node, feeds, upstream) "
+            "values (%s, %s, %s, %s, %s, %s) on conflict do nothing",
+            [(invocation, ds, *row) for row in rows],
+        )
+    return len(rows)

@@ -15,7 +15,23 @@ SEVERITIES = ("fail", "warn")
 # from the ledger, not staging: a re-sent identical snapshot is a duplicate delivery (rows received,
 # none loaded), which is not a missing feed.
 ROW_COUNT_CHANGE = "row_count_change_at_most"
-LOAD_CHECKS = ("quarantine_share_at_most", "id_validity_rate_at_least", ROW_COUNT_CHANGE, "rows_received_at_least")
+# What makes a delivery unusable (fail severity): nothing loaded, a file lost, the columns drifted,
+# a column emptied, a snapshot shrunk, values stopped parsing in bulk. See grassroots.quality.checks.
+DELIVERY_CHECKS = (
+    "delivery_loaded",
+    "files_complete",
+    "columns_delivered",
+    "columns_not_emptied",
+    "row_count_drop_at_most",
+)
+LOAD_CHECKS = (
+    "quarantine_share_at_most", "id_validity_rate_at_least", ROW_COUNT_CHANGE, "rows_received_at_least",
+    *DELIVERY_CHECKS,
+)  # fmt: skip
+# A snapshot that loses more than this share of yesterday's rows is a truncated delivery, not churn.
+SNAPSHOT_MAX_DROP = 0.2
+# Values that stop parsing in bulk: above this share of a day's records quarantined the day is held.
+MAX_QUARANTINE_SHARE = 0.05
 
 
 class SuiteError(ValueError):
@@ -62,9 +78,16 @@ def default_feed_checks(contract: Contract) -> list[Check]:
     """What every feed's staging day must satisfy, derived from its contract alone."""
     columns = [name for name, _ in contract.staging_columns()]
     not_null = "expect_column_values_to_not_be_null"
-    checks = [Check("schema", "expect_table_columns_to_match_set", {"column_set": columns, "exact_match": True})]
+    checks = [
+        Check("schema", "expect_table_columns_to_match_set", {"column_set": columns, "exact_match": True}),
+        Check("delivery.loaded", "delivery_loaded"),
+        Check("delivery.files_complete", "files_complete"),
+        Check("drift.columns", "columns_delivered"),
+        Check("drift.emptied", "columns_not_emptied"),
+    ]
     if contract.load_mode == "snapshot":
         checks.append(Check("row_count.min", "rows_received_at_least", {"min_rows": 1}, "warn"))
+        checks.append(Check("row_count.drop", "row_count_drop_at_most", {"max_drop": SNAPSHOT_MAX_DROP}))
     checks.append(Check("row_count.change", ROW_COUNT_CHANGE, {"max_change": 0.5}, "warn"))
     for column in contract.columns:
         if column.required:
@@ -83,7 +106,7 @@ def default_feed_checks(contract: Contract) -> list[Check]:
         required = next(c.required for c in contract.columns if c.name == id_column)
         if required:
             checks.append(Check(f"not_null.{key_column}", not_null, {"column": key_column}))
-    checks.append(Check("quarantine_share", "quarantine_share_at_most", {"max_share": 0.05}, "warn"))
+    checks.append(Check("quarantine_share", "quarantine_share_at_most", {"max_share": MAX_QUARANTINE_SHARE}))
     checks += _key_checks(contract)
     return checks
 

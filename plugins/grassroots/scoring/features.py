@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-RESIDENTS = ("warehouse", "dim_residents")
+# Residents as the warehouse knew them on a day (dbt model fct_resident_features, one as_of_date per build).
+RESIDENTS = ("warehouse", "fct_resident_features")
 PENSION_REFERENCE_YUAN = 3000  # roughly a city's average monthly urban employee pension
 ELDERLY_AGE = 65  # retirement ages vary (50–60): a missing pension just after 60 is often not yet claimed
 RECENT_DAYS = 30  # dbt var recent_days (dbt_project.yml): the window of recent_incidents/recent_complaints
@@ -149,7 +150,7 @@ def feature_query(names: tuple[str, ...]) -> sql.Composed:
     features = [BY_NAME[n] for n in names]
     return sql.SQL(
         "select r.person_key, r.community_code, r.grid_code, {columns} from {residents} as r "
-        "where r.person_key is not null order by r.person_key"
+        "where r.as_of_date = %s and r.person_key is not null order by r.person_key"
     ).format(
         columns=sql.SQL(", ").join(sql.SQL("{} as {}").format(f.sql(), sql.Identifier(f.name)) for f in features),
         residents=sql.Identifier(*RESIDENTS),
@@ -157,9 +158,9 @@ def feature_query(names: tuple[str, ...]) -> sql.Composed:
 
 
 def load(conn: psycopg.Connection, ds: dt.date, names: tuple[str, ...] = FEATURES) -> FeatureTable:
-    """Check the columns, then read every resident's features (dim_residents is already as of `ds`)."""
+    """Check the columns, then read every resident's features as of `ds` (the build of ds wrote them)."""
     check_columns(conn, names)
-    rows = conn.execute(feature_query(names)).fetchall()
+    rows = conn.execute(feature_query(names), (ds,)).fetchall()
     return FeatureTable(
         names=names,
         person_keys=[r[0] for r in rows],

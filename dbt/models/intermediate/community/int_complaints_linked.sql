@@ -1,10 +1,11 @@
 {# Hotline complaints linked to their caller (int_complaint_callers_matched), and to the service
-   case and grid incident they are about; the latest delivered version up to the run day. #}
+   case and grid incident they are about; the latest version over every usable delivery. #}
 with
 
 complaints as (
 
     select * from {{ ref('stg_hotline_complaints__complaints') }}
+    where {{ is_usable_delivery('hotline_complaints') }}
 
 ),
 
@@ -28,9 +29,10 @@ incidents as (
 
 latest as (
 
-    select distinct on (complaint_id) *
+    select distinct on (complaint_id)
+        *,
+        min(delivery_date) over (partition by complaint_id) as first_delivered_date
     from complaints
-    where delivery_date <= {{ run_day() }}
     order by complaint_id, delivery_date desc, batch_id desc
 
 ),
@@ -53,7 +55,8 @@ linked as (
         latest.closed_at,
         extract(epoch from latest.responded_at - latest.created_at) / 3600.0 as hours_to_respond,
         extract(epoch from latest.closed_at - latest.created_at) / 3600.0 as hours_to_close,
-        latest.delivery_date
+        latest.delivery_date,
+        latest.first_delivered_date
     from latest
     left join callers
         on latest.complaint_id = callers.complaint_id

@@ -1,10 +1,11 @@
 {# 议事 and 志愿服务 participation records with the resident each is linked to
-   (int_participants_matched); the latest delivered version of each record up to the run day. #}
+   (int_participants_matched); the latest version of each record over every usable delivery. #}
 with
 
 activities as (
 
     select * from {{ ref('stg_community_participation__activities') }}
+    where {{ is_usable_delivery('community_participation') }}
 
 ),
 
@@ -18,7 +19,6 @@ latest as (
 
     select distinct on (record_id) *
     from activities
-    where delivery_date <= {{ run_day() }}
     order by record_id, delivery_date desc, batch_id desc
 
 ),

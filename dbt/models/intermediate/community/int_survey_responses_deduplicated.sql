@@ -1,10 +1,11 @@
-{# Satisfaction responses, the latest delivered version of each up to the run day, with what
+{# Satisfaction responses, the latest version of each over every usable delivery, with what
    was rated (a service case or a grid incident). #}
 with
 
 surveys as (
 
     select * from {{ ref('stg_satisfaction_surveys__responses') }}
+    where {{ is_usable_delivery('satisfaction_surveys') }}
 
 ),
 
@@ -12,7 +13,6 @@ latest as (
 
     select distinct on (survey_id) *
     from surveys
-    where delivery_date <= {{ run_day() }}
     order by survey_id, delivery_date desc, batch_id desc
 
 ),

@@ -11,29 +11,42 @@ complaints as (
 residents as (
 
     select * from {{ ref('stg_population_registry__residents') }}
+    where {{ is_usable_delivery('population_registry', 'snapshot_date') }}
 
 ),
 
-registry as (
+{# Each delivery day is matched against the registry as it stood then: the latest usable
+   snapshot on or before it, so a later snapshot never changes an earlier day's links. #}
+registry_days as (
 
-    select distinct on (person_key)
-        person_key,
-        phone
-    from residents
-    where snapshot_date <= {{ run_day() }}
-    order by person_key, snapshot_date desc
+    select distinct snapshot_date from residents
+
+),
+
+matching_snapshots as (
+
+    select
+        delivery_days.delivery_date,
+        max(registry_days.snapshot_date) as snapshot_date
+    from (select distinct delivery_date from complaints) as delivery_days
+    inner join registry_days
+        on registry_days.snapshot_date <= delivery_days.delivery_date
+    group by delivery_days.delivery_date
 
 ),
 
 by_phone as (
 
     select
-        phone,
-        min(person_key) as person_key,
-        count(*) as candidates
-    from registry
-    where phone is not null
-    group by phone
+        residents.snapshot_date,
+        residents.phone,
+        min(residents.person_key) as person_key,
+        count(distinct residents.person_key) as candidates
+    from residents
+    where
+        residents.phone is not null
+        and residents.snapshot_date in (select matching_snapshots.snapshot_date from matching_snapshots)
+    group by residents.snapshot_date, residents.phone
 
 ),
 
@@ -59,8 +72,11 @@ matched as (
             else 0.00
         end::numeric(3, 2) as match_confidence
     from complaints
+    left join matching_snapshots
+        on complaints.delivery_date = matching_snapshots.delivery_date
     left join by_phone
-        on complaints.caller_phone = by_phone.phone
+        on matching_snapshots.snapshot_date = by_phone.snapshot_date
+        and complaints.caller_phone = by_phone.phone
 
 ),
 

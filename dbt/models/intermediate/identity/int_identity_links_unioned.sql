@@ -75,7 +75,6 @@ case_applicants as (
         case_id,
         applicant_person_key
     from cases
-    where delivery_date <= {{ run_day() }}
     order by case_id, delivery_date desc, batch_id desc
 
 ),
@@ -172,7 +171,6 @@ unioned as (
 final as (
 
     select * from unioned
-    where delivery_date <= {{ run_day() }}
 
 )
 

@@ -12,56 +12,81 @@ participation as (
 residents as (
 
     select * from {{ ref('stg_population_registry__residents') }}
+    where {{ is_usable_delivery('population_registry', 'snapshot_date') }}
+
+),
+
+{# Each delivery day is matched against the registry as it stood then: the latest usable
+   snapshot on or before it, so a later snapshot never changes an earlier day's links. #}
+registry_days as (
+
+    select distinct snapshot_date from residents
+
+),
+
+matching_snapshots as (
+
+    select
+        delivery_days.delivery_date,
+        max(registry_days.snapshot_date) as snapshot_date
+    from (select distinct delivery_date from participation) as delivery_days
+    inner join registry_days
+        on registry_days.snapshot_date <= delivery_days.delivery_date
+    group by delivery_days.delivery_date
 
 ),
 
 registry as (
 
-    select distinct on (person_key)
+    select distinct on (snapshot_date, person_key)
+        snapshot_date,
         person_key,
         resident_name,
         birth_date,
         phone
     from residents
-    where snapshot_date <= {{ run_day() }}
-    order by person_key, snapshot_date desc
+    where snapshot_date in (select matching_snapshots.snapshot_date from matching_snapshots)
+    order by snapshot_date, person_key, batch_id, row_no
 
 ),
 
 by_name_birth_date_phone as (
 
     select
+        snapshot_date,
         resident_name,
         birth_date,
         phone,
         min(person_key) as person_key,
         count(*) as candidates
     from registry
-    group by resident_name, birth_date, phone
+    group by snapshot_date, resident_name, birth_date, phone
 
 ),
 
 by_name_birth_date as (
 
     select
+        snapshot_date,
         resident_name,
         birth_date,
         min(person_key) as person_key,
         count(*) as candidates
     from registry
-    group by resident_name, birth_date
+    group by snapshot_date, resident_name, birth_date
 
 ),
 
 by_birth_date_phone as (
 
     select
+        snapshot_date,
         birth_date,
         phone,
         min(person_key) as person_key,
         count(*) as candidates
     from registry
-    group by birth_date, phone
+    group by snapshot_date, birth_date, phone
 
 ),
 
@@ -90,15 +115,20 @@ matched as (
             else 0.00
         end::numeric(3, 2) as match_confidence
     from participation
+    left join matching_snapshots
+        on participation.delivery_date = matching_snapshots.delivery_date
     left join by_name_birth_date_phone as full_match
-        on participation.participant_name = full_match.resident_name
+        on matching_snapshots.snapshot_date = full_match.snapshot_date
+        and participation.participant_name = full_match.resident_name
         and participation.birth_date = full_match.birth_date
         and participation.phone = full_match.phone
     left join by_name_birth_date as name_birth_match
-        on participation.participant_name = name_birth_match.resident_name
+        on matching_snapshots.snapshot_date = name_birth_match.snapshot_date
+        and participation.participant_name = name_birth_match.resident_name
         and participation.birth_date = name_birth_match.birth_date
     left join by_birth_date_phone as birth_phone_match
-        on participation.birth_date = birth_phone_match.birth_date
+        on matching_snapshots.snapshot_date = birth_phone_match.snapshot_date
+        and participation.birth_date = birth_phone_match.birth_date
         and participation.phone = birth_phone_match.phone
 
 ),

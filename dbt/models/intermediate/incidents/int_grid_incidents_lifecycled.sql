@@ -1,10 +1,12 @@
 {# Grid-incident lifecycles: source, dispatch, resolve, close, reopen, with the category's SLA;
-   the latest delivered version of each incident up to the run day. #}
+   the latest version of each incident over every usable delivery (late rows of any age land on
+   their own report day), and the day it was first delivered (what was known as of a day). #}
 with
 
 incidents as (
 
     select * from {{ ref('stg_grid_incidents__incidents') }}
+    where {{ is_usable_delivery('grid_incidents') }}
 
 ),
 
@@ -22,9 +24,10 @@ sources as (
 
 latest as (
 
-    select distinct on (incident_id) *
+    select distinct on (incident_id)
+        *,
+        min(delivery_date) over (partition by incident_id) as first_delivered_date
     from incidents
-    where delivery_date <= {{ run_day() }}
     order by incident_id, delivery_date desc, batch_id desc
 
 ),
@@ -53,7 +56,8 @@ lifecycled as (
         coalesce(
             extract(epoch from latest.resolved_at - latest.reported_at) / 3600.0 <= categories.sla_hours, false
         ) as is_resolved_within_sla,
-        latest.delivery_date
+        latest.delivery_date,
+        latest.first_delivered_date
     from latest
     left join categories
         on latest.category = categories.category

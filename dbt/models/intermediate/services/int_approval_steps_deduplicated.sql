@@ -1,15 +1,17 @@
-{# Approval steps, the latest delivered version of each (case, step) up to the run day. #}
+{# Approval steps, the latest version of each (case, step) over every usable delivery. #}
 with
 
 steps as (
 
     select * from {{ ref('stg_approval_steps__steps') }}
+    where {{ is_usable_delivery('approval_steps') }}
 
 ),
 
 cases as (
 
     select * from {{ ref('stg_service_applications__cases') }}
+    where {{ is_usable_delivery('service_applications') }}
 
 ),
 
@@ -17,7 +19,6 @@ known_cases as (
 
     select distinct case_id
     from cases
-    where delivery_date <= {{ run_day() }}
 
 ),
 
@@ -25,7 +26,6 @@ latest as (
 
     select distinct on (case_id, step_no) *
     from steps
-    where delivery_date <= {{ run_day() }}
     order by case_id, step_no, delivery_date desc, batch_id desc
 
 ),

@@ -1,10 +1,11 @@
 {# Service-case timelines: submitted → accepted → parallel approval steps → completed, with
-   visits, materials and channel; the latest delivered version of each case up to the run day. #}
+   visits, materials and channel; the latest version of each case over every usable delivery. #}
 with
 
 cases as (
 
     select * from {{ ref('stg_service_applications__cases') }}
+    where {{ is_usable_delivery('service_applications') }}
 
 ),
 
@@ -16,9 +17,10 @@ steps as (
 
 latest_cases as (
 
-    select distinct on (case_id) *
+    select distinct on (case_id)
+        *,
+        min(delivery_date) over (partition by case_id) as first_delivered_date
     from cases
-    where delivery_date <= {{ run_day() }}
     order by case_id, delivery_date desc, batch_id desc
 
 ),
@@ -68,7 +70,8 @@ timelined as (
         coalesce(step_summary.approval_steps_finished, 0) as approval_steps_finished,
         coalesce(step_summary.has_returned_step, false) as has_returned_step,
         step_summary.approval_departments,
-        latest_cases.delivery_date
+        latest_cases.delivery_date,
+        latest_cases.first_delivered_date
     from latest_cases
     left join step_summary
         on latest_cases.case_id = step_summary.case_id

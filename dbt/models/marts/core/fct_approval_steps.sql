@@ -1,7 +1,5 @@
 {# One row per parallel approval step of a service case, by the day the step started
-   (incremental strategy day_window). #}
-{{ config(materialized='incremental', incremental_strategy='day_window', day_column='started_date',
-          on_schema_change='fail') }}
+  . #}
 with
 
 steps as (
@@ -25,7 +23,6 @@ final as (
         step_hours::numeric(12, 4) as step_hours,
         delivery_date
     from steps
-    where {{ in_day_window("(started_at at time zone 'Asia/Shanghai')::date") }}
 
 )
 

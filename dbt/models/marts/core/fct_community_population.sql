@@ -1,12 +1,10 @@
-{# Registered population per community per registry snapshot day: the resident denominator of
-   the KPIs (incremental strategy day_window). #}
-{{ config(materialized='incremental', incremental_strategy='day_window', day_column='snapshot_date',
-          on_schema_change='fail') }}
+{# Registered population per community per usable registry day: the resident denominator of
+   the KPIs. #}
 with
 
 residents as (
 
-    select * from {{ ref('stg_population_registry__residents') }}
+    select * from {{ ref('int_residents_daily') }}
 
 ),
 
@@ -22,10 +20,9 @@ counted as (
         community_code,
         snapshot_date,
         count(distinct person_key) as residents,
-        count(distinct person_key) filter (where extract(year from age(snapshot_date, birth_date)) >= 60)
+        count(distinct person_key) filter (where age >= 60)
             as residents_aged_60_plus
     from residents
-    where {{ in_day_window('snapshot_date') }}
     group by community_code, snapshot_date
 
 ),

@@ -1,6 +1,4 @@
-{# Funds and staff per community per snapshot day, month to date (incremental strategy day_window). #}
-{{ config(materialized='incremental', incremental_strategy='day_window', day_column='snapshot_date',
-          on_schema_change='fail') }}
+{# Funds and staff per community per snapshot day, month to date. #}
 with
 
 resources as (
@@ -23,7 +21,6 @@ final as (
         monthly_salaries::numeric(14, 2) as monthly_salaries,
         training_hours::numeric(10, 1) as training_hours
     from resources
-    where {{ in_day_window('snapshot_date') }}
 
 )
 

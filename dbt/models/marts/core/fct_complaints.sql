@@ -1,7 +1,5 @@
 {# One row per 12345 hotline complaint by creation day, linked to caller, case and incident
-   (incremental strategy day_window). #}
-{{ config(materialized='incremental', incremental_strategy='day_window', day_column='created_date',
-          on_schema_change='fail') }}
+  . #}
 with
 
 complaints as (
@@ -28,9 +26,9 @@ final as (
         closed_at,
         hours_to_respond::numeric(12, 4) as hours_to_respond,
         hours_to_close::numeric(12, 4) as hours_to_close,
-        delivery_date
+        delivery_date,
+        first_delivered_date
     from complaints
-    where {{ in_day_window('created_date') }}
 
 )
 

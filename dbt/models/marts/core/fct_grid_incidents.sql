@@ -1,7 +1,5 @@
-{# One row per grid incident by report day; late incidents inside the look-back window land on
-   the next run (incremental strategy day_window, macros/incremental_day_window.sql). #}
-{{ config(materialized='incremental', incremental_strategy='day_window', day_column='reported_date',
-          on_schema_change='fail') }}
+{# One row per grid incident by report day, from every usable delivery: a late incident of any
+   age lands on its own report day with the next build. #}
 with
 
 incidents as (
@@ -32,9 +30,9 @@ final as (
         hours_to_close::numeric(12, 4) as hours_to_close,
         sla_hours,
         is_resolved_within_sla,
-        delivery_date
+        delivery_date,
+        first_delivered_date
     from incidents
-    where {{ in_day_window('reported_date') }}
 
 )
 

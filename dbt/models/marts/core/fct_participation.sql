@@ -1,7 +1,5 @@
 {# One row per 议事 / 志愿服务 participation record by activity day, with the matched resident
-   (incremental strategy day_window). #}
-{{ config(materialized='incremental', incremental_strategy='day_window', day_column='activity_date',
-          on_schema_change='fail') }}
+  . #}
 with
 
 records as (
@@ -27,7 +25,6 @@ final as (
         time_bank_points,
         delivery_date
     from records
-    where {{ in_day_window('activity_date') }}
 
 )
 

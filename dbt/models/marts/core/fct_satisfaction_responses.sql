@@ -1,6 +1,4 @@
-{# One row per satisfaction survey response by answer day (incremental strategy day_window). #}
-{{ config(materialized='incremental', incremental_strategy='day_window', day_column='surveyed_date',
-          on_schema_change='fail') }}
+{# One row per satisfaction survey response by answer day. #}
 with
 
 responses as (
@@ -25,7 +23,6 @@ final as (
         surveyed_date,
         delivery_date
     from responses
-    where {{ in_day_window('surveyed_date') }}
 
 )
 

@@ -1,6 +1,4 @@
-{# One row per service case by submission day (incremental strategy day_window). #}
-{{ config(materialized='incremental', incremental_strategy='day_window', day_column='submitted_date',
-          on_schema_change='fail') }}
+{# One row per service case by submission day. #}
 with
 
 cases as (
@@ -37,9 +35,9 @@ final as (
         approval_steps_finished::integer as approval_steps_finished,
         has_returned_step,
         approval_departments,
-        delivery_date
+        delivery_date,
+        first_delivered_date
     from cases
-    where {{ in_day_window('submitted_date') }}
 
 )
 

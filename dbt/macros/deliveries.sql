@@ -1,0 +1,30 @@
+{# Feeds and usable deliveries: which staging days the warehouse builds from.
+
+   feed_names(): the feeds (every dbt source but the pipeline's own `meta` and `audit`).
+   is_usable_delivery(feed): a predicate on a staging model's `delivery_date` (or the given
+   column): the feed's delivery of that day loaded and passed its fail-severity checks
+   (int_feed_days_assessed). Rows of any other delivery (failed checks, a drifted file, a
+   truncated snapshot) never reach a fact, so they cannot move a published number.
+   warehouse_first_day(): the first day of the warehouse's calendar; KPI periods start there. #}
+
+{% macro feed_names() -%}
+    {%- set names = [] -%}
+    {%- if not execute -%}{{ return(names) }}{%- endif -%}
+    {%- for node in graph.sources.values() -%}
+        {%- if node.source_name not in ('meta', 'audit') and node.source_name not in names -%}
+            {%- do names.append(node.source_name) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{- return(names | sort) -}}
+{%- endmacro %}
+
+{% macro is_usable_delivery(feed, day_column='delivery_date') -%}
+    {{ day_column }} in (
+        select usable.delivery_date from {{ ref('int_feed_days_assessed') }} as usable
+        where usable.feed = '{{ feed }}' and usable.is_usable
+    )
+{%- endmacro %}
+
+{% macro warehouse_first_day() -%}
+    (select min(calendar.delivery_date) from {{ ref('int_feed_days_assessed') }} as calendar)
+{%- endmacro %}

@@ -1,0 +1,211 @@
+{# The resident golden record per registry day: one row per person in each usable
+   population_registry snapshot, with every department's view of them as it stood on that day
+   (precedence per attribute in _residents__models.yml). Built from deliveries by their day,
+   never by run order, so running days out of order or twice gives the same rows. The history
+   (dim_resident_history), today's residents (dim_residents) and the scoring features
+   (fct_resident_features) read it. No names, phones, addresses or ID numbers. #}
+with
+
+residents as (
+
+    select * from {{ ref('stg_population_registry__residents') }}
+    where {{ is_usable_delivery('population_registry', 'snapshot_date') }}
+
+),
+
+assistance as (
+
+    select * from {{ ref('stg_social_assistance__cases') }}
+    where {{ is_usable_delivery('social_assistance') }}
+
+),
+
+pensions as (
+
+    select * from {{ ref('stg_pension_insurance__pensions') }}
+    where {{ is_usable_delivery('pension_insurance', 'snapshot_date') }}
+
+),
+
+health as (
+
+    select * from {{ ref('stg_health_records__health_records') }}
+    where {{ is_usable_delivery('health_records', 'snapshot_date') }}
+
+),
+
+disability as (
+
+    select * from {{ ref('stg_disability_registry__certificates') }}
+    where {{ is_usable_delivery('disability_registry', 'snapshot_date') }}
+
+),
+
+registry as (
+
+    select distinct on (snapshot_date, person_key) *
+    from residents
+    order by snapshot_date, person_key, batch_id, row_no
+
+),
+
+registry_days as (
+
+    select distinct snapshot_date from registry
+
+),
+
+{# For each registry day, the latest usable snapshot of the other snapshot feeds on or before it. #}
+source_days as (
+
+    select
+        registry_days.snapshot_date,
+        (select max(pensions.snapshot_date) from pensions
+         where pensions.snapshot_date <= registry_days.snapshot_date) as pension_date,
+        (select max(health.snapshot_date) from health
+         where health.snapshot_date <= registry_days.snapshot_date) as health_date,
+        (select max(disability.snapshot_date) from disability
+         where disability.snapshot_date <= registry_days.snapshot_date) as disability_date
+    from registry_days
+
+),
+
+{# Civil affairs cases are versioned by delivery: a version holds from its delivery day until
+   the case is delivered again. #}
+assistance_versions as (
+
+    select
+        *,
+        lead(delivery_date) over (partition by assistance_id order by delivery_date) as next_delivery_date
+    from (
+        select distinct on (assistance_id, delivery_date) *
+        from assistance
+        order by assistance_id, delivery_date, batch_id desc, row_no desc
+    ) as per_day
+
+),
+
+active_assistance as (
+
+    select
+        registry_days.snapshot_date,
+        assistance_versions.person_key,
+        sum(assistance_versions.monthly_amount) as assistance_amount,
+        string_agg(distinct assistance_versions.assistance_type, ',' order by assistance_versions.assistance_type)
+            as assistance_types,
+        bool_or(assistance_versions.assistance_type = '低保') as is_on_minimum_living_allowance
+    from registry_days
+    inner join assistance_versions
+        on assistance_versions.delivery_date <= registry_days.snapshot_date
+        and (
+            assistance_versions.next_delivery_date is null
+            or assistance_versions.next_delivery_date > registry_days.snapshot_date
+        )
+    where
+        assistance_versions.is_active
+        and (assistance_versions.start_date is null or assistance_versions.start_date <= registry_days.snapshot_date)
+        and (assistance_versions.end_date is null or assistance_versions.end_date >= registry_days.snapshot_date)
+    group by registry_days.snapshot_date, assistance_versions.person_key
+
+),
+
+pensions_then as (
+
+    select distinct on (source_days.snapshot_date, pensions.person_key)
+        source_days.snapshot_date,
+        pensions.person_key,
+        pensions.pension_monthly,
+        pensions.medical_insurance_status,
+        pensions.certification_date
+    from source_days
+    inner join pensions
+        on source_days.pension_date = pensions.snapshot_date
+    order by source_days.snapshot_date, pensions.person_key, pensions.batch_id, pensions.row_no
+
+),
+
+health_then as (
+
+    select distinct on (source_days.snapshot_date, health.person_key)
+        source_days.snapshot_date,
+        health.person_key,
+        health.community_code,
+        health.has_chronic_disease,
+        health.chronic_disease,
+        health.has_family_doctor,
+        health.elderly_checkup_date
+    from source_days
+    inner join health
+        on source_days.health_date = health.snapshot_date
+    order by source_days.snapshot_date, health.person_key, health.batch_id, health.row_no
+
+),
+
+disability_then as (
+
+    select distinct on (source_days.snapshot_date, disability.person_key)
+        source_days.snapshot_date,
+        disability.person_key,
+        disability.community_code,
+        disability.disability_type,
+        disability.disability_grade
+    from source_days
+    inner join disability
+        on source_days.disability_date = disability.snapshot_date
+    order by
+        source_days.snapshot_date, disability.person_key, disability.disability_grade, disability.disability_card_no
+
+),
+
+merged as (
+
+    select
+        registry.person_key,
+        registry.snapshot_date,
+        registry.gender,
+        registry.birth_date,
+        extract(year from age(registry.snapshot_date, registry.birth_date))::integer as age,
+        coalesce(registry.community_code, health_then.community_code, disability_then.community_code)
+            as community_code,
+        registry.grid_code,
+        registry.household_id,
+        registry.residence_type,
+        registry.attention_level,
+        registry.is_living_alone,
+        active_assistance.person_key is not null as is_on_assistance,
+        coalesce(active_assistance.is_on_minimum_living_allowance, false) as is_on_minimum_living_allowance,
+        active_assistance.assistance_types,
+        coalesce(active_assistance.assistance_amount, 0)::numeric(14, 2) as assistance_amount,
+        pensions_then.pension_monthly,
+        pensions_then.medical_insurance_status,
+        pensions_then.certification_date,
+        coalesce(health_then.has_chronic_disease, false) as has_chronic_disease,
+        health_then.chronic_disease,
+        coalesce(health_then.has_family_doctor, false) as has_family_doctor,
+        health_then.elderly_checkup_date,
+        disability_then.person_key is not null as has_disability,
+        disability_then.disability_type,
+        disability_then.disability_grade
+    from registry
+    left join active_assistance
+        on registry.snapshot_date = active_assistance.snapshot_date
+        and registry.person_key = active_assistance.person_key
+    left join pensions_then
+        on registry.snapshot_date = pensions_then.snapshot_date
+        and registry.person_key = pensions_then.person_key
+    left join health_then
+        on registry.snapshot_date = health_then.snapshot_date
+        and registry.person_key = health_then.person_key
+    left join disability_then
+        on registry.snapshot_date = disability_then.snapshot_date
+        and registry.person_key = disability_then.person_key
+
+),
+
+final as (
+
+    select * from merged
+
+)
+
+select * from final

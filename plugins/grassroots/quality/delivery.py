@@ -1,0 +1,155 @@
+"""Whether a feed's delivery for a day can be used: the checks that hold what the feed feeds.
+
+Each check reads the load ledger, quarantine and the day's staging partition, and returns an
+`Outcome` whose detail names files, contract columns and rules, never a value from a row:
+
+- delivery_loaded       at least one file of the day loaded (not missing, failed or rejected);
+- files_complete        no file of the day was rejected or failed with records in it (a lost
+                        file makes every number it feeds wrong; an empty file or a byte-identical
+                        re-send loses nothing);
+- columns_delivered     every loaded file carried every contract column, and no record carried a
+                        key the contract does not know (drift: missing, unknown or renamed columns);
+- columns_not_emptied   no column is entirely empty today where the previous delivery had it
+                        filled so often that an all-empty day is not chance (p < 1e-6);
+- row_count_drop_at_most  a full snapshot did not shrink by more than `max_drop` against the
+                        previous day's (a truncated registry would shrink every denominator).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from grassroots.contracts import get_contract
+
+CHANCE = 1e-6  # an all-empty column this unlikely under yesterday's fill rate is drift, not chance
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One evaluated delivery check: success, what was observed, how many records it concerns, why."""
+
+    success: bool
+    observed: str
+    unexpected: int | None = None
+    detail: str | None = None
+
+
+def _batches(conn: psycopg.Connection, feed: str, ds: dt.date) -> list[tuple]:
+    """(file name, status, rule, rows received, rows loaded, columns present) of the day's live ledger rows."""
+    return conn.execute(
+        "select coalesce(file_name, ''), status, rule, rows_received, rows_loaded, columns_present "
+        "from meta.load_batch where feed = %s and ds = %s and status <> 'superseded' order by batch_id",
+        (feed, ds),
+    ).fetchall()
+
+
+def delivery_loaded(conn: psycopg.Connection, feed: str, ds: dt.date, kwargs: dict) -> Outcome:
+    """At least one file of the day is loaded."""
+    batches = _batches(conn, feed, ds)
+    loaded = [b for b in batches if b[1] == "loaded"]
+    if loaded:
+        return Outcome(True, f"{len(loaded)} file(s) loaded")
+    if not batches:
+        return Outcome(False, "nothing recorded", detail=f"no delivery of {feed} recorded for {ds}")
+    states = ", ".join(f"{name or '-'}: {status} ({rule or 'no rule'})" for name, status, rule, *_ in batches)
+    return Outcome(False, "no file loaded", detail=f"no file of {feed} loaded for {ds}: {states}")
+
+
+def files_complete(conn: psycopg.Connection, feed: str, ds: dt.date, kwargs: dict) -> Outcome:
+    """No file of the day lost records (rejected with records in it, or failed)."""
+    lost = [
+        (name, status, rule, received)
+        for name, status, rule, received, *_ in _batches(conn, feed, ds)
+        if (status == "rejected" and received > 0) or status == "failed"
+    ]
+    if not lost:
+        return Outcome(True, "no file lost")
+    records = sum(received for *_, received in lost)
+    detail = "; ".join(
+        f"file {name}: {status}, rule {rule}, {received} record(s)" for name, status, rule, received in lost
+    )
+    return Outcome(False, f"{len(lost)} file(s) lost", records, detail)
+
+
+def columns_delivered(conn: psycopg.Connection, feed: str, ds: dt.date, kwargs: dict) -> Outcome:
+    """Every loaded file carried every contract column; no record carried an unknown key."""
+    contract = get_contract(feed)
+    problems = []
+    for name, status, _, _, _, present in _batches(conn, feed, ds):
+        if status == "loaded" and present is not None:
+            missing = [c for c in contract.column_names if c not in present]
+            problems += [f"contract column {column} missing from file {name}" for column in missing]
+    unknown = conn.execute(
+        "select file_name, column_name, count(*) from quarantine.rows where feed = %s and ds = %s "
+        "and rule = 'unknown_column' group by 1, 2 order by 1, 2",
+        (feed, ds),
+    ).fetchall()
+    problems += [f"{count} record(s) of file {name} carry a key not in the contract" for name, _, count in unknown]
+    if not problems:
+        return Outcome(True, "columns as contracted")
+    return Outcome(False, f"{len(problems)} drift(s)", sum(c for *_, c in unknown) or None, "; ".join(problems))
+
+
+def _fill_counts(conn: psycopg.Connection, feed: str, ds: dt.date, columns: list[str]) -> tuple[int, list[int]]:
+    """(rows, non-null count per column) of the feed's staging rows of day ds."""
+    counts = sql.SQL(", ").join(sql.SQL("count({})").format(sql.Identifier(c)) for c in columns)
+    query = sql.SQL("select count(*), {} from {} where _ds = %s").format(counts, sql.Identifier("staging", feed))
+    row = conn.execute(query, (ds,)).fetchone()
+    return int(row[0]), [int(v) for v in row[1:]]
+
+
+def columns_not_emptied(conn: psycopg.Connection, feed: str, ds: dt.date, kwargs: dict) -> Outcome:
+    """No optional column is entirely empty today where yesterday's fill rate makes that (almost) impossible."""
+    contract = get_contract(feed)
+    columns = [c.name for c in contract.columns if not c.required]
+    previous = conn.execute(
+        "select max(ds) from meta.load_batch where feed = %s and ds < %s and status = 'loaded' and rows_loaded > 0",
+        (feed, ds),
+    ).fetchone()[0]
+    if not columns or previous is None:
+        return Outcome(True, "nothing to compare")
+    rows, filled = _fill_counts(conn, feed, ds, columns)
+    before_rows, before_filled = _fill_counts(conn, feed, previous, columns)
+    emptied = []
+    for column, now, before in zip(columns, filled, before_filled, strict=True):
+        share = before / before_rows if before_rows else 0.0
+        if rows and now == 0 and share > 0 and (share >= 1 or rows * math.log1p(-share) < math.log(CHANCE)):
+            emptied.append(f"contract column {column} is empty in all {rows} rows ({share:.0%} filled on {previous})")
+    if not emptied:
+        return Outcome(True, f"no column emptied (vs {previous})")
+    return Outcome(False, f"{len(emptied)} column(s) emptied", rows, "; ".join(emptied))
+
+
+def row_count_drop_at_most(conn: psycopg.Connection, feed: str, ds: dt.date, kwargs: dict) -> Outcome:
+    """A snapshot keeps at least (1 - max_drop) of the previous day's loaded rows."""
+    max_drop = float(kwargs.get("max_drop", 0.2))
+    loaded = conn.execute(
+        "select ds, sum(rows_loaded) from meta.load_batch where feed = %s and ds <= %s and status = 'loaded' "
+        "group by ds order by ds desc limit 2",
+        (feed, ds),
+    ).fetchall()
+    today = next((rows for day, rows in loaded if day == ds), 0)
+    before = next(((day, rows) for day, rows in loaded if day < ds), None)
+    if before is None or not before[1]:
+        return Outcome(True, "no earlier snapshot")
+    drop = 1 - today / before[1]
+    observed = f"{drop:.4f} vs {before[0]}"
+    if drop <= max_drop:
+        return Outcome(True, observed)
+    detail = f"snapshot has {today} rows against {before[1]} on {before[0]} ({drop:.0%} fewer; at most {max_drop:.0%})"
+    return Outcome(False, observed, None, detail)
+
+
+EVALUATORS: dict[str, Callable[[psycopg.Connection, str, dt.date, dict], Outcome]] = {
+    "delivery_loaded": delivery_loaded,
+    "files_complete": files_complete,
+    "columns_delivered": columns_delivered,
+    "columns_not_emptied": columns_not_emptied,
+    "row_count_drop_at_most": row_count_drop_at_most,
+}
