@@ -105,6 +105,55 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _days(args: argparse.Namespace) -> list[dt.date]:
+    last = args.to or args.date
+    return [args.date + dt.timedelta(days=i) for i in range((last - args.date).days + 1)]
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    """Run days (in day order) through the DAGs on the files already in the landing folder."""
+    from grassroots import embedded, localenv
+
+    localenv.configure()
+    from_env = bool(os.environ.get("WAREHOUSE_DSN"))
+    from grassroots import feedapi, pipeline
+
+    server = None
+    if not os.environ.get("GRASSROOTS_API_URL"):  # the departments' API: serve pulled/generated pages locally
+        server, os.environ["GRASSROOTS_API_URL"] = feedapi.serve(settings.landing_dir())
+    only = tuple(args.only) if args.only else None
+    failed = False
+    try:
+        pipeline.migrate_metadata_db()
+        for day in _days(args):
+            states = pipeline.run_day(day, settings.project_root() / "dags", only=only, conf={"force": args.force})
+            print(f"{day}: " + ", ".join(f"{dag_id} {state}" for dag_id, state in states))
+            failed |= any(state != "success" for _, state in states)
+    finally:
+        if server is not None:
+            server.shutdown()
+        if not from_env:
+            embedded.stop(embedded.pgdata_dir(settings.state_dir()))
+    return 1 if failed else 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    """What the warehouse did with a day: each feed's delivery verdict and every held KPI period."""
+    from grassroots import embedded, localenv
+
+    localenv.configure()
+    from grassroots import db, summary
+
+    from_env = bool(os.environ.get("WAREHOUSE_DSN"))
+    try:
+        report = summary.day_status(db.warehouse_dsn(), args.date)
+    finally:
+        if not from_env:
+            embedded.stop(embedded.pgdata_dir(settings.state_dir()))
+    print(report)
+    return 0
+
+
 def _cmd_docs(args: argparse.Namespace) -> int:
     from grassroots import db, embedded, localenv
 
@@ -153,6 +202,15 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=DEMO_SEED)
     demo.add_argument("--keep-running", action="store_true", help="leave the embedded PostgreSQL up")
     demo.set_defaults(func=_cmd_demo)
+    run = sub.add_parser("run", help="run a day (or --to a range, in day order) through the DAGs on landed files")
+    run.add_argument("--date", type=dt.date.fromisoformat, required=True)
+    run.add_argument("--to", type=dt.date.fromisoformat, help="last day of a range (backfill)")
+    run.add_argument("--force", action="store_true", help="reload files that were already loaded")
+    run.add_argument("--only", action="append", metavar="DAG_ID", help="run only these DAGs (repeatable)")
+    run.set_defaults(func=_cmd_run)
+    status = sub.add_parser("status", help="a day's delivery verdicts and held KPI periods, with reasons")
+    status.add_argument("--date", type=dt.date.fromisoformat, required=True)
+    status.set_defaults(func=_cmd_status)
     docs = sub.add_parser("docs", help="build the dbt docs site (models, columns, tests, KPI formulas, lineage)")
     docs.add_argument("--date", type=dt.date.fromisoformat, default=DEMO_DAY)
     docs.set_defaults(func=_cmd_docs)

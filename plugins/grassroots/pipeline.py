@@ -83,25 +83,35 @@ def announced_by(run: object) -> set[str]:
     return {row[0] for row in rows}
 
 
-def run_day(ds: dt.date, dags_folder: Path) -> list[tuple[str, str]]:
+def run_day(
+    ds: dt.date, dags_folder: Path, *, only: tuple[str, ...] | None = None, conf: dict | None = None
+) -> list[tuple[str, str]]:
     """Run every DAG the day triggers for day `ds`; return (dag_id, state) of each run, in order.
 
-    A DAG whose Assets were not all announced by the day's earlier runs is not run (and not listed).
+    A DAG whose Assets were not all announced by the day's earlier runs is not run (and not listed);
+    `only` restricts the run to those DAGs; `conf` is added to every run's conf (e.g. {"force": true}).
     """
     dags = load_dags(dags_folder)
+    order = [dag_id for dag_id in run_order(dags) if only is None or dag_id in only]
+    produced = set().union(*(_produced(dags[dag_id]) for dag_id in order))
     logical = dt.datetime.combine(ds, dt.time(), ZoneInfo("Asia/Shanghai"))
     states = []
     announced: set[str] = set()
-    for dag_id in run_order(dags):
-        if _consumed(dags[dag_id]) - announced:
-            log.info("%s not triggered for %s: %s not announced", dag_id, ds, _consumed(dags[dag_id]) - announced)
+    for dag_id in order:
+        if (_consumed(dags[dag_id]) & produced) - announced:
+            log.info(
+                "%s not triggered for %s: %s not announced",
+                dag_id,
+                ds,
+                (_consumed(dags[dag_id]) & produced) - announced,
+            )
             continue
         log.info("running %s for %s", dag_id, ds)
         for task in dags[dag_id].tasks:
             # A local run reports a failure at once; retries (and their minutes of delay) are for
             # the scheduler, where a flaky department API deserves another try.
             task.retries = 0
-        run = dags[dag_id].test(logical_date=logical, run_conf={"ds": ds.isoformat()})
+        run = dags[dag_id].test(logical_date=logical, run_conf={**(conf or {}), "ds": ds.isoformat()})
         states.append((dag_id, str(getattr(run, "state", "unknown"))))
         announced |= announced_by(run)
     return states

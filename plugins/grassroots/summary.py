@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import psycopg
 from psycopg import sql
 
@@ -67,3 +69,35 @@ def tier_sizes(dsn: str) -> list[tuple]:
             "select risk_tier, count(*) from scoring.resident_risk "
             "where ds = (select max(ds) from scoring.resident_risk) group by 1 order by 2"
         ).fetchall()
+
+
+def day_status(dsn: str, ds: dt.date) -> str:
+    """A day's deliveries (usable or why not) and its publication (held periods with reasons), as text."""
+    with psycopg.connect(dsn) as conn:
+        feeds = conn.execute(
+            "select feed, delivery_status, coalesce(reason, '') from int.int_feed_days_assessed "
+            "where delivery_date = %s order by feed",
+            (ds,),
+        ).fetchall()
+        decision = conn.execute(
+            "select publication_id, status, decided_at from audit.publication where ds = %s "
+            "order by decided_at desc, publication_id desc limit 1",
+            (ds,),
+        ).fetchone()
+        holds = (
+            conn.execute(
+                "select relation, period_grain, period_start, reason from audit.publication_hold "
+                "where publication_id = %s order by period_start nulls first, relation",
+                (decision[0],),
+            ).fetchall()
+            if decision
+            else []
+        )
+    lines = [f"Deliveries of {ds}:"]
+    lines += [f"  {feed:<26} {status:<13} {reason}" for feed, status, reason in feeds] or ["  (none recorded)"]
+    if decision is None:
+        lines.append(f"Publication of {ds}: no decision recorded (the warehouse has not run the day)")
+    else:
+        lines.append(f"Publication of {ds}: {decision[1]} at {decision[2]:%Y-%m-%d %H:%M:%S %Z}")
+        lines += [f"  held {relation} {grain} {start or ''}: {reason}" for relation, grain, start, reason in holds]
+    return "\n".join(lines)

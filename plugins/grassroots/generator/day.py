@@ -231,7 +231,7 @@ def generate_day(
     finally:
         tracker.close()
     population = {code: len(people) for code, people in groups.items()}
-    kpis = day_kpis(source.day(ds), tracker, population, [values for _, _, values in resources])
+    kpis = day_kpis(source.day(ds), tracker.loaded_keys, population, [values for _, _, values in resources])
     totals = tracker.feed_totals()
     truth = {
         "ds": ds.isoformat(),
@@ -247,6 +247,9 @@ def generate_day(
         "dirt": dataclasses.asdict(dirt),
         "identity_file": f"{ds.isoformat()}.identity.csv",
         "defects": tracker.defects,
+        # Keys of the event records that loaded from this day's deliveries (late ones included):
+        # what a day's KPIs count once its later deliveries are in (grassroots.generator.scenarios).
+        "loaded_keys": {feed: sorted(keys) for feed, keys in sorted(tracker.loaded_keys.items())},
     }
     (truth_dir / f"{ds.isoformat()}.json").write_text(json.dumps(truth, ensure_ascii=False, indent=1, default=str))
     return truth

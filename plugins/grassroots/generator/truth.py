@@ -204,9 +204,9 @@ def resources_kpis(rows: list[dict], population: dict[str, int]) -> dict[str, di
     return result
 
 
-def day_kpis(events: DayEvents, tracker: Tracker, population: dict[str, int], resources: list[dict]) -> dict:
-    """True KPI values for the day per community, over the day's events that load on the day."""
-    loaded = tracker.loaded_keys
+def day_kpis(events: DayEvents, loaded: dict[str, set[str]], population: dict[str, int], resources: list[dict]) -> dict:
+    """True KPI values for a day per community, over the day's events whose records `loaded` holds
+    (feed → record keys: those loaded on the day itself, or in any usable delivery since)."""
     incidents = [i for i in events.incidents if i["incident_id"] in loaded["grid_incidents"]]
     cases = [c for c in events.cases if c["case_id"] in loaded["service_applications"]]
     complaints = [c for c in events.complaints if c["complaint_id"] in loaded["hotline_complaints"]]

@@ -56,9 +56,6 @@ def _evaluate(conn: psycopg.Connection, feed: str, ds: dt.date, check: Check, le
         ).fetchone()[0]
         rate = 1.0 if received == 0 else 1 - bad / received
         return rate >= float(kwargs.get("min_rate", 0.98)), f"{rate:.4f}", bad
-    if check.type == "quarantine_share_at_most":
-        share = 0.0 if fresh == 0 else quarantined / fresh
-        return share <= float(kwargs.get("max_share", 0.05)), f"{share:.4f}", quarantined
     if check.type == "rows_received_at_least":
         return received >= int(kwargs.get("min_rows", 1)), str(received), None
     previous_day = conn.execute(PREVIOUS_DAY_SQL, (feed, ds)).fetchone()[0]

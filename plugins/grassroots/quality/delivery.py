@@ -12,7 +12,14 @@ Each check reads the load ledger, quarantine and the day's staging partition, an
 - columns_not_emptied   no column is entirely empty today where the previous delivery had it
                         filled so often that an all-empty day is not chance (p < 1e-6);
 - row_count_drop_at_most  a full snapshot did not shrink by more than `max_drop` against the
-                        previous day's (a truncated registry would shrink every denominator).
+                        previous day's (a truncated registry would shrink every denominator);
+- quarantine_share_at_most  at most `max_share` of the records of the loaded files were
+                        quarantined (values that stop parsing in bulk), naming the columns and rules.
+
+The quarantine share has one definition, used here and in the auditor's report: records
+quarantined row by row in the day's loaded files, less repeated records (`duplicate_row`), over
+the records received in those files, less the same repeats. Whole files refused are counted by
+files_complete, not here.
 """
 
 from __future__ import annotations
@@ -146,10 +153,43 @@ def row_count_drop_at_most(conn: psycopg.Connection, feed: str, ds: dt.date, kwa
     return Outcome(False, observed, None, detail)
 
 
+def quarantine_share(conn: psycopg.Connection, feed: str, ds: dt.date) -> tuple[int, int, float]:
+    """(records quarantined, records received, share) of a feed's day, by the module's one definition."""
+    received, quarantined = conn.execute(
+        "select coalesce(sum(rows_received), 0), coalesce(sum(rows_quarantined), 0) from meta.load_batch "
+        "where feed = %s and ds = %s and status = 'loaded'",
+        (feed, ds),
+    ).fetchone()
+    repeats = conn.execute(
+        "select count(*) from quarantine.rows r join meta.load_batch b on b.batch_id = r.batch_id "
+        "where r.feed = %s and r.ds = %s and r.rule = 'duplicate_row' and b.status = 'loaded'",
+        (feed, ds),
+    ).fetchone()[0]
+    bad, total = int(quarantined) - int(repeats), int(received) - int(repeats)
+    return bad, total, (bad / total if total else 0.0)
+
+
+def quarantine_share_at_most(conn: psycopg.Connection, feed: str, ds: dt.date, kwargs: dict) -> Outcome:
+    """At most `max_share` of the loaded files' records quarantined; the detail names the worst columns."""
+    max_share = float(kwargs.get("max_share", 0.05))
+    bad, total, share = quarantine_share(conn, feed, ds)
+    if share <= max_share:
+        return Outcome(True, f"{share:.4f}", bad)
+    worst = conn.execute(
+        "select coalesce(column_name, '-'), rule, count(*) from quarantine.rows where feed = %s and ds = %s "
+        "and rule <> 'duplicate_row' group by 1, 2 order by 3 desc, 1, 2 limit 3",
+        (feed, ds),
+    ).fetchall()
+    columns = ", ".join(f"contract column {column} rule {rule} ({count})" for column, rule, count in worst)
+    detail = f"{bad} of {total} records quarantined ({share:.1%}; at most {max_share:.0%}): {columns}"
+    return Outcome(False, f"{share:.4f}", bad, detail)
+
+
 EVALUATORS: dict[str, Callable[[psycopg.Connection, str, dt.date, dict], Outcome]] = {
     "delivery_loaded": delivery_loaded,
     "files_complete": files_complete,
     "columns_delivered": columns_delivered,
     "columns_not_emptied": columns_not_emptied,
     "row_count_drop_at_most": row_count_drop_at_most,
+    "quarantine_share_at_most": quarantine_share_at_most,
 }

@@ -142,7 +142,7 @@ def _table_reasons(inputs: Inputs, relation: str) -> list[str]:
         return ["not built by the day's latest dbt build (no lineage recorded)"]
     _, upstream, node = inputs.lineage[relation]
     reasons = [
-        f"dbt {name.split('.')[-1]}: {inputs.statuses.get(name, 'not run')}"
+        f"dbt {name.split('.')[2] if name.count('.') >= 2 else name}: {inputs.statuses.get(name, 'not run')}"
         for name in (node, *upstream)
         if inputs.statuses.get(name, "not run") not in OK_STATUSES
     ]

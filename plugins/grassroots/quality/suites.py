@@ -18,16 +18,14 @@ ROW_COUNT_CHANGE = "row_count_change_at_most"
 # What makes a delivery unusable (fail severity): nothing loaded, a file lost, the columns drifted,
 # a column emptied, a snapshot shrunk, values stopped parsing in bulk. See grassroots.quality.checks.
 DELIVERY_CHECKS = (
+    "quarantine_share_at_most",
     "delivery_loaded",
     "files_complete",
     "columns_delivered",
     "columns_not_emptied",
     "row_count_drop_at_most",
 )
-LOAD_CHECKS = (
-    "quarantine_share_at_most", "id_validity_rate_at_least", ROW_COUNT_CHANGE, "rows_received_at_least",
-    *DELIVERY_CHECKS,
-)  # fmt: skip
+LOAD_CHECKS = ("id_validity_rate_at_least", ROW_COUNT_CHANGE, "rows_received_at_least", *DELIVERY_CHECKS)
 # A snapshot that loses more than this share of yesterday's rows is a truncated delivery, not churn.
 SNAPSHOT_MAX_DROP = 0.2
 # Values that stop parsing in bulk: above this share of a day's records quarantined the day is held.

@@ -1,0 +1,352 @@
+"""An operator's bad week through the real DAGs: every published KPI equals the truth, or is held with a reason.
+
+Five generated days with faults planted by the generator (grassroots.generator.scenarios): a
+department that sends nothing and sends it two days later, a renamed JSON key, a registry
+snapshot cut in half, amounts with a unit, a dropped optional column that is corrected after
+later days ran, an unknown column, a missing required column, an emptied column, files re-sent
+in other bytes, records four days late. The days run in order, then the late and corrected
+deliveries are rerun. Then the same deliveries run in another order, with a backfill run twice,
+in a fresh database: the warehouse, its history and its marts must come out the same. Two runs
+of one day at once must both succeed and change nothing; scoring an earlier day again must give
+the same tiers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from grassroots import db, feedapi, pipeline
+from grassroots.generator import Dirt, generate, scenarios
+from tests.kpi_truth import DAILY_MARTS, kpi_mismatches
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+DAYS = [dt.date(2026, 11, 21) + dt.timedelta(days=i) for i in range(5)]
+D21, D22, D23, D24, D25 = DAYS
+RESIDENTS = 300
+SEED = 5
+DAILY = ("grassroots_ingest", "grassroots_warehouse")
+# (feed, day) → the check that must refuse the delivery, for the faults still in place at the end.
+STILL_BAD = {
+    ("hotline_complaints", D22): "drift.columns",
+    ("population_registry", D23): "row_count.drop",
+    ("community_resources", D23): "quarantine_share",
+    ("satisfaction_surveys", D24): "delivery.files_complete",
+    ("community_participation", D24): "delivery.files_complete",
+    ("health_records", D24): "drift.emptied",
+}
+
+
+def plant(landing: Path) -> list[scenarios.Fault]:
+    """The week's faults; the two that are put right later are planted on copies kept aside."""
+    return [
+        scenarios.missing(landing, "grid_incidents", D22),
+        scenarios.rename_key(landing, "hotline_complaints", D22, "category", "complaint_type"),
+        scenarios.truncate_snapshot(landing, "population_registry", D23, keep=0.5),
+        scenarios.unit_suffix(landing, "community_resources", D23, "allocated_amount"),
+        scenarios.drop_column(landing, "grid_incidents", D23, "resolved_at"),
+        scenarios.extra_column(landing, "satisfaction_surveys", D24),
+        scenarios.drop_required_column(landing, "community_participation", D24, "activity_type"),
+        scenarios.empty_column(landing, "health_records", D24, "family_doctor_signed"),
+        scenarios.resend(landing, "community_resources", D24, "crlf"),
+        scenarios.resend(landing, "grid_incidents", D24, "quoting"),
+        scenarios.resend(landing, "hotline_complaints", D24, "key_order"),
+        scenarios.move_late(landing, "grid_incidents", D21, D25, count=2),
+    ]
+
+
+def put_right(landing: Path, pristine: Path, feed: str, day: dt.date) -> None:
+    """The department sends the day's file again, as it should have been."""
+    target = landing / day.isoformat() / feed
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(pristine / day.isoformat() / feed, target)
+
+
+def marts_rows(dsn: str) -> dict[str, list[tuple]]:
+    """Every marts table's rows, sorted (what BI sees)."""
+    with psycopg.connect(dsn) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "select table_name from information_schema.tables where table_schema = 'marts' "
+                "and table_type = 'BASE TABLE' and table_name like 'kpi%%' and table_name <> 'kpi_period_status' "
+                "order by 1"
+            )
+        ]
+        return {
+            t: sorted(conn.execute(sql.SQL("select * from {}").format(sql.Identifier("marts", t))).fetchall(), key=str)
+            for t in tables
+        }
+
+
+def warehouse_rows(dsn: str) -> dict[str, list[tuple]]:
+    """The warehouse's dims and facts (history included), sorted."""
+    with psycopg.connect(dsn) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "select table_name from information_schema.tables where table_schema = 'warehouse' "
+                "and table_type = 'BASE TABLE' and table_name <> 'fct_resident_features' order by 1"
+            )
+        ]
+        return {
+            t: sorted(
+                conn.execute(sql.SQL("select * from {}").format(sql.Identifier("warehouse", t))).fetchall(), key=str
+            )
+            for t in tables
+        }
+
+
+def period_status(dsn: str) -> dict[tuple[str, dt.date], tuple[str, str | None]]:
+    with psycopg.connect(dsn) as conn:
+        return {
+            (relation, start): (status, reason)
+            for relation, start, status, reason in conn.execute(
+                "select relation, period_start, status, reason from marts.kpi_period_status"
+            )
+        }
+
+
+def lineage(dsn: str) -> dict[str, set[str]]:
+    with psycopg.connect(dsn) as conn:
+        return {
+            relation: set(feeds)
+            for relation, feeds in conn.execute(
+                "select relation, feeds from audit.build_lineage where invocation_id = (select invocation_id "
+                "from audit.build_lineage order by recorded_at desc limit 1)"
+            )
+        }
+
+
+class World:
+    """A generated week in a landing folder, served to the API feeds, and a database per history."""
+
+    def __init__(self, root: Path, server_dsn: str) -> None:
+        self.root, self.server_dsn = root, server_dsn
+        self.pristine, self.landing = root / "pristine", root / "landing"
+        self.truths = generate(self.pristine, DAYS[0], len(DAYS), RESIDENTS, SEED, Dirt())
+        shutil.copytree(self.pristine, self.landing)
+        self.faults = plant(self.landing)
+        self.databases: list[str] = []
+
+    def database(self) -> str:
+        name = f"grassroots_test_{uuid.uuid4().hex[:10]}"
+        db.ensure_database(self.server_dsn, name)
+        self.databases.append(name)
+        return db.with_database(self.server_dsn, name)
+
+    def run(self, dsn: str, day: dt.date, only: tuple[str, ...] = DAILY) -> list[tuple[str, str]]:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("WAREHOUSE_DSN", dsn)
+            patch.setenv("GRASSROOTS_LANDING_DIR", str(self.landing))
+            return pipeline.run_day(day, DAGS, only=only)
+
+
+@pytest.fixture(scope="module")
+def world(server_dsn: str, airflow_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    world = World(tmp_path_factory.mktemp("fault-matrix"), server_dsn)
+    server, url = feedapi.serve(world.landing)
+    os.environ["GRASSROOTS_API_URL"] = url
+    try:
+        yield world
+    finally:
+        server.shutdown()
+        os.environ.pop("GRASSROOTS_API_URL", None)
+        for name in world.databases:
+            db.drop_database(server_dsn, name)
+
+
+@pytest.fixture(scope="module")
+def in_order(world: World) -> dict:
+    """The week in day order; then grid_incidents of D22 arrives and D23's is corrected, both rerun."""
+    dsn = world.database()
+    snapshots, states = {}, {}
+    for day in DAYS:
+        states[day] = world.run(dsn, day)
+        snapshots[day] = marts_rows(dsn)
+    after_week = {"marts": marts_rows(dsn), "status": period_status(dsn)}
+    put_right(world.landing, world.pristine, "grid_incidents", D22)
+    states["late D22"] = world.run(dsn, D22)
+    put_right(world.landing, world.pristine, "grid_incidents", D23)
+    states["corrected D23"] = world.run(dsn, D23)
+    return {
+        "dsn": dsn, "states": states, "snapshots": snapshots, "after_week": after_week,
+        "marts": marts_rows(dsn), "warehouse": warehouse_rows(dsn), "status": period_status(dsn),
+        "lineage": lineage(dsn),
+    }  # fmt: skip
+
+
+def usable(feed: str, day: dt.date) -> bool:
+    return (feed, day) not in STILL_BAD
+
+
+def test_every_published_daily_kpi_equals_the_truth(world: World, in_order: dict) -> None:
+    expected = scenarios.expected_kpis(world.truths, usable, RESIDENTS, SEED, Dirt().late_rows)
+    status = in_order["status"]
+    with psycopg.connect(in_order["dsn"]) as conn:
+        problems = []
+        for day in DAYS:
+            held = frozenset(m for m in DAILY_MARTS if status.get((m, day), ("held",))[0] != "published")
+            problems += kpi_mismatches(conn, expected[day], day, held)
+    assert problems == []
+
+
+def test_exactly_the_periods_fed_by_an_unusable_delivery_are_held_with_its_reason(in_order: dict) -> None:
+    status, feeds_of = in_order["status"], in_order["lineage"]
+    assert feeds_of, "the build recorded no lineage"
+    for relation, feeds in feeds_of.items():
+        grain_month = relation.endswith("_monthly")
+        for day in DAYS:
+            period = day.replace(day=1) if grain_month else day
+            days = DAYS if grain_month else [day]
+            bad = [(f, d, rule) for (f, d), rule in STILL_BAD.items() if f in feeds and d in days]
+            state, reason = status.get((relation, period), ("absent", None))
+            if bad:
+                assert state == "held", (relation, period)
+                for feed, bad_day, rule in bad:
+                    assert f"{feed} {bad_day}" in reason and rule in reason, (relation, period, reason)
+            elif (relation, period) in status:
+                assert state == "published", (relation, period, reason)
+
+
+def test_held_periods_keep_what_bi_saw_before(in_order: dict) -> None:
+    """A held month keeps the values published before the first bad day (D21's run), not zeros."""
+    final, first = in_order["marts"], in_order["snapshots"][D21]
+    for relation, rows in final.items():
+        if relation.endswith("_monthly") and in_order["status"].get((relation, D21.replace(day=1)))[0] == "held":
+            assert rows == first[relation], relation
+
+
+def test_a_missing_feed_gets_its_day_built_held_and_published_when_it_arrives(in_order: dict) -> None:
+    week = in_order["after_week"]["status"]
+    for relation, feeds in in_order["lineage"].items():
+        if "grid_incidents" in feeds and not relation.endswith("_monthly"):
+            state, reason = week[(relation, D22)]
+            assert state == "held" and "grid_incidents 2026-11-22" in reason and "delivery.loaded" in reason
+            if not (feeds & {"hotline_complaints"}):
+                assert in_order["status"][(relation, D22)][0] == "published", relation
+    warehouse_runs = [dict(s).get("grassroots_warehouse") for s in in_order["states"].values()]
+    assert None not in warehouse_runs, "a day got no warehouse build"
+
+
+def test_a_corrected_earlier_day_replaces_only_its_own_records(in_order: dict) -> None:
+    """D23's drifted grid file held its incident KPIs; corrected after D24 and D25, D23 publishes and
+    the later days' incidents (D25's late records of D21 included) are untouched."""
+    week, final = in_order["after_week"], in_order["status"]
+    assert week["status"][("kpi_incident_handling_daily", D23)][0] == "held"
+    assert "drift.columns" in week["status"][("kpi_incident_handling_daily", D23)][1]
+    assert "resolved_at" in week["status"][("kpi_incident_handling_daily", D23)][1]
+    assert final[("kpi_incident_handling_daily", D23)][0] == "published"
+    for day in (D24, D25):
+        before = [r for r in week["marts"]["kpi_incident_handling_daily"] if r[2] == day]
+        after = [r for r in in_order["marts"]["kpi_incident_handling_daily"] if r[2] == day]
+        assert before == after, day
+
+
+def test_late_records_four_days_late_land_on_their_own_day(world: World, in_order: dict) -> None:
+    incidents_21 = in_order["snapshots"][D21]["kpi_proactive_discovery_daily"]
+    final_21 = in_order["marts"]["kpi_proactive_discovery_daily"]
+    total = {r[1]: r[3] for r in incidents_21 if r[0] == "district" and r[2] == D21}
+    final = {r[1]: r[3] for r in final_21 if r[0] == "district" and r[2] == D21}
+    assert sum(final.values()) == sum(total.values()) + 2
+
+
+def test_resent_files_in_other_bytes_double_nothing(in_order: dict) -> None:
+    with psycopg.connect(in_order["dsn"]) as conn:
+        doubled = conn.execute(
+            "select count(*) from (select record_type, community_code, period_month, project_name, staff_id, _ds "
+            "from staging.community_resources where _ds = %s group by 1, 2, 3, 4, 5, 6 having count(*) > 1) d",
+            (D24,),
+        ).fetchone()[0]
+    assert in_order["status"][("kpi_community_resources_daily", D24)][0] == "published"
+    assert doubled == 0
+
+
+@pytest.fixture(scope="module")
+def out_of_order(world: World, in_order: dict) -> dict:
+    """The final deliveries run 21, 22, 24, 23, 25 in a fresh database, then 23..24 backfilled twice."""
+    dsn = world.database()
+    for day in (D21, D22, D24, D23, D25):
+        world.run(dsn, day)
+    shuffled = {"marts": marts_rows(dsn), "warehouse": warehouse_rows(dsn)}
+    backfills = []
+    for _ in range(2):
+        for day in (D23, D24):
+            world.run(dsn, day)
+        backfills.append({"marts": marts_rows(dsn), "warehouse": warehouse_rows(dsn)})
+    return {"dsn": dsn, "shuffled": shuffled, "backfills": backfills}
+
+
+def test_days_run_out_of_order_give_the_in_order_warehouse_and_marts(in_order: dict, out_of_order: dict) -> None:
+    assert out_of_order["shuffled"]["warehouse"] == in_order["warehouse"]
+    assert out_of_order["shuffled"]["marts"] == in_order["marts"]
+
+
+def test_a_backfill_run_twice_after_later_days_changes_nothing(in_order: dict, out_of_order: dict) -> None:
+    first, second = out_of_order["backfills"]
+    assert first == second
+    assert second["warehouse"] == in_order["warehouse"] and second["marts"] == in_order["marts"]
+    history = second["warehouse"]["dim_resident_history"]
+    assert history and all(r[2] is None or r[2] > r[1] for r in history)
+
+
+def test_two_runs_of_one_day_at_once_both_succeed_and_change_nothing(world: World, out_of_order: dict) -> None:
+    dsn, before = out_of_order["dsn"], marts_rows(out_of_order["dsn"])
+    script = (
+        "import datetime as dt, json, sys\n"
+        "from grassroots import localenv\nlocalenv.configure()\n"
+        "from grassroots import pipeline\n"
+        "pipeline.migrate_metadata_db()\n"
+        "states = pipeline.run_day(dt.date.fromisoformat(sys.argv[1]), __import__('pathlib').Path(sys.argv[2]),"
+        " only=('grassroots_warehouse',))\n"
+        "print(json.dumps(states))\n"
+    )
+    procs = []
+    for n in range(2):
+        env = {
+            **os.environ,
+            "WAREHOUSE_DSN": dsn,
+            "GRASSROOTS_LANDING_DIR": str(world.landing),
+            "AIRFLOW_HOME": str(world.root / f"airflow-{n}"),
+            "GRASSROOTS_STATE_DIR": str(world.root / f"state-{n}"),
+        }
+        env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
+        procs.append(subprocess.Popen([sys.executable, "-c", script, D25.isoformat(), str(DAGS)], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))  # fmt: skip
+    outputs = [json.loads(p.communicate(timeout=1800)[0].strip().splitlines()[-1]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert [dict(o)["grassroots_warehouse"] for o in outputs] == ["success", "success"], outputs
+    assert marts_rows(dsn) == before
+    with psycopg.connect(dsn) as conn:
+        decisions = conn.execute(
+            "select status from audit.publication where ds = %s order by publication_id desc limit 2", (D25,)
+        ).fetchall()
+    assert decisions == [("published",), ("published",)]
+
+
+def test_scoring_an_earlier_day_again_reproduces_its_tiers(world: World, out_of_order: dict) -> None:
+    dsn = out_of_order["dsn"]
+    scoring = ("grassroots_scoring",)
+
+    def tiers(day: dt.date) -> list[tuple]:
+        with psycopg.connect(dsn) as conn:
+            return conn.execute(
+                "select person_key, risk_tier, risk_score from scoring.resident_risk where ds = %s order by 1", (day,)
+            ).fetchall()
+
+    assert dict(world.run(dsn, D24, scoring))["grassroots_scoring"] == "success"
+    first = tiers(D24)
+    assert dict(world.run(dsn, D25, scoring))["grassroots_scoring"] == "success"
+    assert dict(world.run(dsn, D24, scoring))["grassroots_scoring"] == "success"
+    assert first and tiers(D24) == first
