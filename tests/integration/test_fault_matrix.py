@@ -310,7 +310,7 @@ def test_two_runs_of_one_day_at_once_both_succeed_and_change_nothing(world: Worl
         "pipeline.migrate_metadata_db()\n"
         "states = pipeline.run_day(dt.date.fromisoformat(sys.argv[1]), __import__('pathlib').Path(sys.argv[2]),"
         " only=('grassroots_warehouse',))\n"
-        "print(json.dumps(states))\n"
+        "print('RESULT ' + json.dumps(states), flush=True)\n"
     )
     procs = []
     for n in range(2):
@@ -322,10 +322,16 @@ def test_two_runs_of_one_day_at_once_both_succeed_and_change_nothing(world: Worl
             "GRASSROOTS_STATE_DIR": str(world.root / f"state-{n}"),
         }
         env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
-        procs.append(subprocess.Popen([sys.executable, "-c", script, D25.isoformat(), str(DAGS)], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))  # fmt: skip
-    outputs = [json.loads(p.communicate(timeout=1800)[0].strip().splitlines()[-1]) for p in procs]
-    assert all(p.returncode == 0 for p in procs)
+        log = (world.root / f"concurrent-{n}.log").open("w")  # a file, not a pipe: a full pipe would block the run
+        procs.append((subprocess.Popen([sys.executable, "-c", script, D25.isoformat(), str(DAGS)], env=env,
+                                       stdout=log, stderr=subprocess.STDOUT, text=True), log))  # fmt: skip
+    outputs = []
+    for n, (proc, log) in enumerate(procs):
+        proc.wait(timeout=1800)
+        log.close()
+        lines = (world.root / f"concurrent-{n}.log").read_text(encoding="utf-8").strip().splitlines()
+        assert proc.returncode == 0, lines[-20:]
+        outputs.append(json.loads(next(x for x in reversed(lines) if x.startswith("RESULT "))[7:]))
     assert [dict(o)["grassroots_warehouse"] for o in outputs] == ["success", "success"], outputs
     assert marts_rows(dsn) == before
     with psycopg.connect(dsn) as conn:
