@@ -156,7 +156,7 @@ def test_canonical_rows_take_the_fast_path_and_dirty_ones_do_not() -> None:
     header = [contract.header_map()[h] for h in HEADER.split(",")]
     lines = _population_lines()[1:15]  # one of each template, first id clean
     block = FastPath(contract, header, b"k", DAY, 1).process(lines, 2)
-    slow_lines = [line_no for line_no, _ in block.slow]
+    slow_lines = [line_no for line_no, _, _ in block.slow]
     # Line 3 (empty optional cells) and line 8 (a leap day) are canonical. Line 2 has a wrong check
     # digit, line 9 writes 7 as "007", the others hold full-width text, spaces, quotes, impossible
     # dates, unaccepted values, a short row, a backslash or nothing: all go to the row parser.
