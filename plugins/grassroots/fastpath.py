@@ -124,6 +124,7 @@ class Block:
     slow: list[tuple[int, str, bool]]
     keys: pa.Array | None = None
     key_lines: np.ndarray | None = None
+    key_hashes: np.ndarray | None = None
 
 
 class FastPath:
@@ -208,7 +209,7 @@ class FastPath:
         line_numbers = np.arange(first_line_no, first_line_no + len(lines))
         if not len(candidates):
             slow = _slow_records(lines, np.arange(len(lines)), first_line_no, spans, utf8)
-            return Block(memoryview(b""), 0, slow, pa.array([], pa.string()), np.zeros(0, np.int64))
+            return Block(memoryview(b""), 0, slow, None, None, None)
         fields = pc.split_pattern(candidates, ",")
         values = {p: pc.list_element(fields, p) for p, c in enumerate(self.file_columns) if self._extract(c, stable)}
         ok = self._checks(values, stable, len(candidates))
@@ -217,7 +218,7 @@ class FastPath:
         slow_mask[np.flatnonzero(shaped)[ok]] = False
         slow = _slow_records(lines, np.flatnonzero(slow_mask), first_line_no, spans, utf8)
         keys = self._primary_keys(fields, values, ok)
-        return Block(memoryview(rows), int(ok.sum()), slow, keys, line_numbers[shaped][ok])
+        return Block(memoryview(rows), int(ok.sum()), slow, keys, line_numbers[shaped][ok], key_hashes(keys))
 
     def _short(self, lines: pa.Array) -> np.ndarray:
         """Lines neither empty nor longer than a field may be: a long line may hold a field over
@@ -366,3 +367,52 @@ def _canonical(value: object) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)
+
+
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
+_POLY = np.uint64(0x100000001B3)  # FNV's 64-bit prime as the polynomial's base
+
+
+def key_hashes(keys: pa.Array) -> np.ndarray:
+    """A 64-bit hash of each key string (a function of the string alone, whichever rows it came with).
+
+    18-byte keys (ID numbers) are read as two 8-byte words and a 2-byte one and mixed; other
+    lengths get a polynomial over their bytes. NumPy does it a block at a time in the fast
+    path's threads; equal hashes are only candidates (loader._DayKeys compares the keys).
+    """
+    offsets = np.frombuffer(keys.buffers()[1], dtype=np.int64 if pa.types.is_large_string(keys.type) else np.int32)
+    offsets = offsets[keys.offset : keys.offset + len(keys) + 1].astype(np.int64)
+    data = np.frombuffer(keys.buffers()[2] or b"", dtype=np.uint8)
+    lengths = np.diff(offsets)
+    out = np.zeros(len(keys), dtype=np.uint64)
+    fixed = lengths == 18
+    if fixed.all():  # a block of ID numbers: their bytes are one 18-column matrix
+        cells = data[offsets[0] : offsets[-1]].reshape(-1, 18)
+    elif fixed.any():
+        cells = data[offsets[:-1][fixed, None] + np.arange(18)]
+    if fixed.any():
+        padded = np.zeros((len(cells), 24), dtype=np.uint8)
+        padded[:, :18] = cells
+        words = padded.view(np.uint64)
+        out[fixed] = words[:, 0] * _MIX[0] ^ words[:, 1] * _MIX[1] ^ words[:, 2] * _MIX[2]
+    other = np.flatnonzero(~fixed)
+    if len(other):
+        out[other] = _polynomial(data, offsets[other], lengths[other])
+    out ^= out >> np.uint64(29)
+    return out * _MIX[1]
+
+
+def _polynomial(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """sum((byte + 1) * base^position) mod 2^64 per string, then its length mixed in."""
+    hashes = lengths.astype(np.uint64) * _MIX[2]
+    present = lengths > 0
+    if not present.any():
+        return hashes
+    starts, lengths = starts[present], lengths[present]
+    first = np.cumsum(lengths) - lengths
+    position = np.arange(int(lengths.sum())) - np.repeat(first, lengths)
+    values = data[np.repeat(starts, lengths) + position].astype(np.uint64) + np.uint64(1)
+    with np.errstate(over="ignore"):
+        powers = np.cumprod(np.concatenate(([np.uint64(1)], np.full(int(lengths.max()) - 1, _POLY, np.uint64))))
+        hashes[present] ^= np.add.reduceat(values * powers[position], first)
+    return hashes

@@ -88,10 +88,10 @@ def _read_body(response: http.client.HTTPResponse, max_bytes: int, page: int) ->
     return b"".join(parts)
 
 
-def _shut(connection: http.client.HTTPConnection) -> None:
+def _shut(sock: socket.socket) -> None:
     """Called by the deadline timer: a read blocked on the socket returns at once."""
-    with contextlib.suppress(OSError, AttributeError):
-        connection.sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _request(url: str, page: int, limits: Limits, deadline: float) -> tuple[int, bytes]:
@@ -103,18 +103,24 @@ def _request(url: str, page: int, limits: Limits, deadline: float) -> tuple[int,
     kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     remaining = deadline - time.monotonic()
     connection = kind(parts.hostname, parts.port, timeout=min(limits.api_timeout_seconds, max(remaining, 0.001)))
-    timer = threading.Timer(max(remaining, 0), _shut, (connection,))
-    timer.start()
+    timer = None
     try:
+        connection.connect()
+        timer = threading.Timer(max(deadline - time.monotonic(), 0), _shut, (connection.sock,))
+        timer.start()
         connection.request("GET", urllib.parse.urlunsplit(("", "", parts.path, parts.query, "")))
         response = connection.getresponse()
-        return response.status, _read_body(response, limits.api_max_page_bytes, page)
+        body = _read_body(response, limits.api_max_page_bytes, page)
+        if time.monotonic() >= deadline:  # the timer cut the body short
+            raise PullFailed(f"api_deadline: the pull ran past its deadline at page {page}")
+        return response.status, body
     except (OSError, http.client.HTTPException) as exc:
         if time.monotonic() >= deadline:
             raise PullFailed(f"api_deadline: the pull ran past its deadline at page {page}") from None
         raise PullFailed(f"api_unreachable: {type(exc).__name__} at page {page}") from None
     finally:
-        timer.cancel()
+        if timer is not None:
+            timer.cancel()
         connection.close()
 
 
