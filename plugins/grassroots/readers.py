@@ -421,12 +421,16 @@ def read_csv_chunks(
 def _decoded_stream_lines(path: Path, encoding: str) -> Iterator[str]:
     """A file's lines (cut at LF, line ends kept), decoded with U+FFFD for bytes `encoding` rejects."""
     decoder = codecs.getincrementaldecoder(encoding)("replace")
+    pending = ""
     with path.open("rb") as fh:
         for line in fh:
-            yield decoder.decode(line)
-    tail = decoder.decode(b"", final=True)
-    if tail:
-        yield tail
+            pending += decoder.decode(line)
+            if pending.endswith("\n"):
+                yield pending
+                pending = ""
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        yield pending
 
 
 class _Taken:
