@@ -57,7 +57,7 @@ def test_chunks_of_any_size_give_the_records_a_whole_file_reader_counts(tmp_path
 
 def test_a_quoted_line_break_keeps_its_record_whole_across_chunks(tmp_path: Path) -> None:
     path = tmp_path / "f.csv"
-    path.write_bytes('a,b\n1,"x\r\ny"\n2,"\n\n"\n3,z\n'.encode())
+    path.write_bytes(b'a,b\n1,"x\r\ny"\n2,"\n\n"\n3,z\n')
     assert chunked_records(path, "utf-8", 2) == [(2, '1,"x\r\ny"'), (4, '2,"\n\n"'), (7, "3,z")]
     assert csv_record(2, '1,"x\r\ny"', ["a", "b"]).fields == {"a": "1", "b": "x\r\ny"}
 
