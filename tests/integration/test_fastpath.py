@@ -55,14 +55,14 @@ def _population_lines() -> list[str]:
         elif n % 19 == 0:
             id_number = id_number.lower()
         elif n % 23 == 0:
-            id_number = [_ID_CASES[(n // 23) % len(_ID_CASES)]][0]
+            id_number = _ID_CASES[(n // 23) % len(_ID_CASES)]
         lines.append(template.format(id=id_number))
     return lines
 
 
 # ID numbers each rule of identity.normalise_id_number turns away (the day is DAY): both paths must agree.
 _ID_CASES = [
-    "".join(chr(0x0660 + int(c)) for c in _id(1)),  # Arabic-Indic digits: id_charset
+    "".join(chr(0x0660 + int(c)) if c.isdigit() else c for c in _id(1)),  # Arabic-Indic digits: id_charset
     _id(2)[:3] + "¹" + _id(2)[4:],  # a superscript digit: id_charset
     _id(3, "20261125"),  # born after the delivery day: id_birth_date
     _id(4, "20261124"),  # born on it: loads
