@@ -178,7 +178,8 @@ def mutated(draw: st.DrawFn, data: bytes) -> bytes:
 
 
 def csv_count(data: bytes, encoding: str) -> int:
-    """RFC 4180 records as Python's csv reads them, lines cut at LF; the first is the header; blank lines are none."""
+    """RFC 4180 records as Python's csv reads them, lines cut at LF; the first is the header (even a blank
+    line); after it, blank lines are no records."""
     text = data.decode(encoding, "replace")
     lines = [line + "\n" for line in text.split("\n")]
     lines[-1] = lines[-1][:-1]
@@ -193,16 +194,18 @@ def csv_count(data: bytes, encoding: str) -> int:
             yield line
 
     reader = csv.reader(feed())
-    count = -1  # the header
+    count, header = 0, True
     while True:
         taken.clear()
         try:
             next(reader)
         except StopIteration:
-            return max(count, 0)
+            return count
         except csv.Error:
             pass
-        if not (len(taken) == 1 and not taken[0].strip()):
+        if header:  # the first record, blank or not
+            header = False
+        elif not (len(taken) == 1 and not taken[0].strip()):
             count += 1
 
 
