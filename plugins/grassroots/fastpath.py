@@ -235,7 +235,7 @@ class FastPath:
                 continue
             position = self.position[name]
             cells = values[position] if position in values else pc.list_element(fields, position)
-            parts.append(pc.filter(cells, pa.array(ok)))
+            parts.append(cells if ok.all() else pc.filter(cells, pa.array(ok)))
         if len(parts) == 1:
             return parts[0]
         return pc.binary_join_element_wise(*parts, KEY_SEPARATOR)
@@ -386,11 +386,13 @@ def key_hashes(keys: pa.Array) -> np.ndarray:
     lengths = np.diff(offsets)
     out = np.zeros(len(keys), dtype=np.uint64)
     fixed = lengths == 18
-    if fixed.all():  # a block of ID numbers: their bytes are one 18-column matrix
-        cells = data[offsets[0] : offsets[-1]].reshape(-1, 18)
+    if fixed.all() and len(keys):  # a block of ID numbers: three unaligned strided views, no copy
+        start, count = int(offsets[0]), len(keys)
+        words = [np.ndarray((count,), "<u8", data, start + at, (18,)) for at in (0, 8)]
+        words.append(np.ndarray((count,), "<u2", data, start + 16, (18,)).astype(np.uint64))
+        out = words[0] * _MIX[0] ^ words[1] * _MIX[1] ^ words[2] * _MIX[2]
     elif fixed.any():
         cells = data[offsets[:-1][fixed, None] + np.arange(18)]
-    if fixed.any():
         padded = np.zeros((len(cells), 24), dtype=np.uint8)
         padded[:, :18] = cells
         words = padded.view(np.uint64)

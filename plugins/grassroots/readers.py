@@ -383,7 +383,7 @@ def csv_record(line_no: int, text: str, header: list[str], open_: bool = False) 
     if open_:
         return Record(line_no, text, None, "unclosed_quote")
     try:
-        values = next(csv.reader(_record_lines(text)))
+        values = next(csv.reader(_record_lines(text) if "\n" in text else (text,)))
     except csv.Error as exc:
         return Record(line_no, text, None, "field_too_long" if "field limit" in str(exc) else "csv_format")
     if len(values) != len(header):
