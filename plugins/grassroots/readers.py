@@ -25,7 +25,7 @@ import unicodedata
 import zipfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +67,6 @@ class Record:
     raw: str
     fields: dict[str, str] | None  # None: the record could not be split into fields
     error: str | None = None
-    extra: list[str] = field(default_factory=list)  # JSON keys seen twice under one column (duplicate_column)
 
 
 def printable(text: str) -> str:
@@ -152,24 +151,25 @@ def opened_delivery(path: Path, fmt: str, limits: Limits) -> Iterator[Path]:
     if path.stat().st_size > limits.max_file_bytes:
         raise FileRejected("file_too_large", 0, f"more than {limits.max_file_bytes} bytes")
     kind = compression_of(path)
-    if kind is None or (kind == "zip" and fmt == "xlsx" and _is_workbook(path)):
-        yield path
+    if kind is None or (kind == "zip" and fmt == "xlsx" and not _zipped_file(path)):
+        yield path  # an xlsx (a zip itself; a broken one is the xlsx reader's unreadable_file)
         return
     if kind not in ("gzip", "zip"):
         raise FileRejected("compressed", 0, f"{kind} deliveries are not supported (gzip or zip only)")
     with tempfile.TemporaryDirectory(prefix="grassroots-unpack-") as folder:
-        target = Path(folder) / "content"
+        target = Path(folder) / f"content.{fmt}"  # openpyxl reads a workbook by its suffix
         (_gunzip if kind == "gzip" else _unzip)(path, target, limits)
         inner = compression_of(target)
-        if inner is not None and not (inner == "zip" and fmt == "xlsx" and _is_workbook(target)):
+        if inner is not None and not (inner == "zip" and fmt == "xlsx" and not _zipped_file(target)):
             raise FileRejected("compressed", 0, "a compressed file inside a compressed delivery")
         yield target
 
 
-def _is_workbook(path: Path) -> bool:
+def _zipped_file(path: Path) -> bool:
+    """A readable zip that is not an xlsx workbook (no [Content_Types].xml): a file zipped for delivery."""
     try:
         with zipfile.ZipFile(path) as archive:
-            return "[Content_Types].xml" in archive.namelist()
+            return "[Content_Types].xml" not in archive.namelist()
     except (zipfile.BadZipFile, OSError, ValueError):
         return False
 

@@ -446,3 +446,36 @@ def test_contract_limits_are_read_from_yaml_and_checked() -> None:
         Limits.parse({"api_max_pages": 0}, "test")
     with pytest.raises(contracts_module.ContractError):
         Limits.parse({"no_such_limit": 1}, "test")
+
+
+def _workbook(rows: list[list[object]]) -> bytes:
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Sheet1")
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+ASSISTANCE = [["救助编号", "身份证号", "救助类型", "状态"], ["SA1", make_id("19500304", 1), "低保", "在保"]]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "outcome"),
+    [
+        ("social_assistance_20261124.xlsx", _workbook(ASSISTANCE), ("loaded", None, 1)),
+        ("social_assistance_20261124.xlsx", _workbook(ASSISTANCE)[:-100], ("rejected", "unreadable_file", 0)),
+        ("social_assistance_20261124.xlsx.gz", gzip.compress(_workbook(ASSISTANCE)), ("loaded", None, 1)),
+        ("social_assistance_20261124.zip", _zip({"a.xlsx": _workbook(ASSISTANCE)}), ("loaded", None, 1)),
+        ("social_assistance_20261124.xlsx", b"\x00" * 100, ("rejected", "unreadable_file", 0)),
+    ],
+)
+def test_xlsx_deliveries_broken_or_compressed(landing: Path, warehouse_dsn: str, name: str, data: bytes, outcome):
+    deliver(landing, "social_assistance", name, data)
+
+    result = ingest("social_assistance", DAY, dsn=warehouse_dsn)
+
+    assert [(f.status, f.rule, f.rows_loaded) for f in result.files] == [outcome]
