@@ -167,10 +167,19 @@ class _FileLoader:
         """The contract columns of a header, in the contract's order. Every header must map to a
         contract column, once; required columns must be present. Rejections name positions and
         contract columns, never the header's text (a file without its header has data there)."""
-        seen: set[str] = set()
         mapped = {self.header_map[h] for h in header if h in self.header_map}
+        present = [c.name for c in self.columns if c.name in mapped]
+        try:
+            self._check_header(header, mapped)
+        except FileRejected as error:
+            error.columns_present = present  # the ledger keeps them for a rejected file too
+            raise
+        return present
+
+    def _check_header(self, header: list[str], mapped: set[str]) -> None:
         if not mapped:
             raise FileRejected("missing_header", 1, "the first line names no contract column")
+        seen: set[str] = set()
         for position, name in enumerate(header, start=1):
             column = self.header_map.get(name)
             if column is None:
@@ -183,7 +192,6 @@ class _FileLoader:
         missing = [c.name for c in self.columns if c.required and c.name not in seen]
         if missing:
             raise FileRejected("missing_column", 1, f"required columns missing: {', '.join(missing)}")
-        return [c.name for c in self.columns if c.name in seen]
 
     def _fields(self, record: Record) -> tuple[dict[str, str] | None, str | None, str | None]:
         """The record's values by contract column, or (None, column, rule)."""
@@ -383,6 +391,7 @@ def _reject_file(
     result = FileResult(batch.name, batch.sha, status, received, 0, received, error.rule)
     result.rules[error.rule] = received
     result.batch_id = batch.batch_id
+    result.columns_present = error.columns_present
     conn.execute(
         "insert into quarantine.files (feed, ds, batch_id, file_name, sha256, line_no, rule, detail) "
         "values (%s, %s, %s, %s, %s, %s, %s, %s)",

@@ -57,6 +57,7 @@ class FileRejected(Exception):
         self.rule = rule
         self.line = line
         self.detail = detail
+        self.columns_present: list[str] | None = None  # set when the header was read (loader)
 
 
 @dataclass
