@@ -386,7 +386,10 @@ def _reject_file(
     contract = loader.contract
     received = 0
     if readable is not None and error.rule not in UNCOUNTED_RULES:
-        received = count_records(readable, contract.format, contract.encoding, contract.limits)
+        try:
+            received = count_records(readable, contract.format, contract.encoding, contract.limits)
+        except FileRejected:  # a line too long to count records by
+            received = 0
     status = "duplicate" if error.rule == "duplicate_delivery" else "rejected"
     result = FileResult(batch.name, batch.sha, status, received, 0, received, error.rule)
     result.rules[error.rule] = received

@@ -419,12 +419,15 @@ def read_csv_chunks(
     return header, itertools.chain([rest] if rest.data else [], chunks)
 
 
-def _decoded_stream_lines(path: Path, encoding: str) -> Iterator[str]:
-    """A file's lines (cut at LF, line ends kept), decoded with U+FFFD for bytes `encoding` rejects."""
+def _decoded_stream_lines(path: Path, encoding: str, max_line: int = Limits.max_record_bytes) -> Iterator[str]:
+    """A file's lines (cut at LF, line ends kept), decoded with U+FFFD for bytes `encoding` rejects;
+    a line over `max_line` bytes stops it (`record_too_long`: the file's records are not counted)."""
     decoder = codecs.getincrementaldecoder(encoding)("replace")
     pending = ""
     with path.open("rb") as fh:
-        for line in fh:
+        while line := fh.readline(max_line + 1):
+            if len(line) > max_line:
+                raise FileRejected("record_too_long", 0, f"a line over {max_line} bytes")
             pending += decoder.decode(line)
             if pending.endswith("\n"):
                 yield pending
