@@ -17,8 +17,8 @@ SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 _DATE = re.compile(r"^(\d{4})(?:[-/.年](\d{1,2})[-/.月](\d{1,2})日?|(\d{2})(\d{2}))$", re.ASCII)
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$", re.ASCII)
 _PHONE = re.compile(r"^(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$", re.ASCII)
-# C0 controls but tab and line ends (a quoted CSV field may hold those), DEL and C1 controls.
 _SURROGATE = re.compile(r"[\ud800-\udfff]")  # lone surrogates: only a JSON escape makes them
+# C0 controls but tab and line ends (a quoted CSV field may hold those), DEL, C1 controls, surrogates.
 _UNLOADABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 MAX_FIELD_CHARS = 4096  # default of a contract's limits.max_field_chars
 _TRUE = {"1", "true", "t", "yes", "y", "是", "Y", "TRUE"}
