@@ -34,7 +34,7 @@ LEDGER_DDL = (
         rows_loaded       integer not null,
         rows_quarantined  integer not null,
         status            text not null
-            check (status in ('loaded', 'rejected', 'duplicate', 'superseded')),
+            check (status in ('loaded', 'rejected', 'duplicate', 'superseded', 'missing', 'failed')),
         rule              text,
         loaded_at         timestamptz not null,
         check (rows_received = rows_loaded + rows_quarantined)
@@ -45,8 +45,28 @@ LEDGER_DDL = (
     "alter table meta.load_batch add column if not exists key_version integer not null default 1",
     # The role that loaded the batch (`loader` when the ingest DAG ran it).
     "alter table meta.load_batch add column if not exists loaded_by text not null default current_user",
-    # The contract columns a loaded file carried (drift checks: grassroots.quality.delivery).
-    "alter table meta.load_batch add column if not exists columns_present text[]",
+    # Feed-day outcomes without a file (grassroots.loader.record_outcome): `missing` and `failed`
+    # rows have no file name or sha256, and say why in `reason`; `columns_present` lists the
+    # contract columns a file carried. Applied once to a ledger of an earlier version.
+    """
+    do $$
+    begin
+        if not exists (
+            select 1 from information_schema.columns
+            where table_schema = 'meta' and table_name = 'load_batch' and column_name = 'columns_present'
+        ) then
+            alter table meta.load_batch
+                alter column file_name drop not null,
+                alter column sha256 drop not null,
+                add column reason text,
+                add column columns_present text[],
+                drop constraint if exists load_batch_status_check,
+                add constraint load_batch_status_check
+                    check (status in ('loaded', 'rejected', 'duplicate', 'superseded', 'missing', 'failed'));
+        end if;
+    end
+    $$
+    """,
     """
     create table if not exists quarantine.rows (
         feed            text not null,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass, field
@@ -24,6 +25,12 @@ PG_TYPES = {
     "phone": "text",
 }
 FORMATS = {"csv", "jsonl", "xlsx", "api_json"}
+# Encodings a contract may declare: each keeps the bytes of `,` `"` CR and LF for those
+# characters alone (never inside a multi-byte character), which the loader's line and
+# record splitting relies on.
+ENCODINGS = {"utf-8", "utf-8-sig", "gb18030", "gbk", "gb2312"}
+# Primary-key columns are compared by their loaded text: types whose text is canonical.
+KEY_TYPES = {"text", "id_number", "date", "timestamp", "int", "phone"}
 LOAD_MODES = {"snapshot", "delta"}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 MAX_FEED_NAME = 53  # its day partitions (<feed>__YYYYMMDD) stay within PostgreSQL's 63-character names
@@ -60,6 +67,35 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Bounds on what one delivery may cost to read; each breach is a named rule (README: limits)."""
+
+    max_file_bytes: int = 4 << 30  # a delivered file (compressed as delivered): file_too_large
+    max_expanded_bytes: int = 4 << 30  # a decompressed delivery or the parts of an xlsx: decompression_bomb
+    max_expansion_ratio: int = 200  # expanded / compressed size, same rule
+    max_record_bytes: int = 64 << 20  # one CSV record or JSON line: record_too_long (file rejected)
+    max_field_chars: int = 4096  # one field: field_too_long (row quarantined)
+    max_xlsx_rows: int = 2_000_000  # rows of a worksheet, empty ones included: row_limit
+    api_max_pages: int = 10_000  # pages of one pull: api_page_cap (capture rejected)
+    api_max_page_bytes: int = 64 << 20  # one page: api_page_too_large (capture rejected)
+    api_deadline_seconds: float = 900  # one whole pull: api_deadline (feed-day failed)
+    api_timeout_seconds: float = 30  # one request's connect or read
+
+    @classmethod
+    def parse(cls, raw: object, source: str) -> Limits:
+        """Limits from a contract's `limits:` mapping (absent keys keep their defaults)."""
+        if raw is None:
+            return cls()
+        fields = {f.name: f.type for f in dataclasses.fields(cls)}
+        if not isinstance(raw, dict) or set(raw) - set(fields):
+            raise ContractError(f"{source}: limits must be a mapping of {', '.join(fields)}")
+        values = {name: (float if fields[name] == "float" else int)(value) for name, value in raw.items()}
+        if any(value <= 0 for value in values.values()):
+            raise ContractError(f"{source}: limits must be positive")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
 class Contract:
     """A department feed as the loader, the DAGs and dbt see it."""
 
@@ -74,6 +110,7 @@ class Contract:
     primary_key: tuple[str, ...] = ()
     freshness_hours: int = 36
     api_path: str | None = None
+    limits: Limits = field(default_factory=Limits)
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -137,7 +174,7 @@ def parse_contract(data: dict, source: str = "<contract>") -> Contract:
     """Validate a contract mapping and build the Contract."""
     known = {
         "feed", "department", "description", "delivery", "format", "encoding",
-        "load_mode", "columns", "primary_key", "freshness_hours", "api_path",
+        "load_mode", "columns", "primary_key", "freshness_hours", "api_path", "limits",
     }  # fmt: skip
     try:
         feed = str(data["feed"])
@@ -153,18 +190,26 @@ def parse_contract(data: dict, source: str = "<contract>") -> Contract:
     names = [c.name for c in columns]
     if len(set(names)) != len(names):
         raise ContractError(f"{source}: duplicate column names")
+    encoding = str(data.get("encoding", "utf-8")).lower()
+    if encoding not in ENCODINGS:
+        raise ContractError(f"{source}: encoding must be one of {sorted(ENCODINGS)}")
+    primary_key = tuple(str(name) for name in data.get("primary_key", ()))
+    types = {c.name: c.type for c in columns}
+    if not primary_key or any(types.get(name) not in KEY_TYPES for name in primary_key):
+        raise ContractError(f"{source}: primary_key must name columns of types {sorted(KEY_TYPES)}")
     return Contract(
         feed=feed,
         department=str(data.get("department", "")),
         description=str(data.get("description", "")).strip(),
         delivery=str(data.get("delivery", "file")),
         format=str(data["format"]),
-        encoding=str(data.get("encoding", "utf-8")),
+        encoding=encoding,
         load_mode=str(data["load_mode"]),
         columns=columns,
-        primary_key=tuple(data.get("primary_key", ())),
+        primary_key=primary_key,
         freshness_hours=int(data.get("freshness_hours", 36)),
         api_path=data.get("api_path"),
+        limits=Limits.parse(data.get("limits"), source),
         extra={k: v for k, v in data.items() if k not in known},
     )
 

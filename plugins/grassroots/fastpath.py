@@ -23,13 +23,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from grassroots.contracts import Column, Contract
-from grassroots.identity import CHECK_CHARS, WEIGHTS
+from grassroots.identity import CHECK_CHARS, EARLIEST_BIRTH, PROVINCES, WEIGHTS
 from grassroots.kernels import KINDS, HmacSha256, copy_binary_rows
-from grassroots.readers import check_terminated, utf8_chunk
+from grassroots.readers import Span, check_terminated, utf8_chunk
 
-_TEXT = (
-    r'[^,"\\\s\x{FF01}-\x{FF5E}\x{3000}](?:[^,"\\\r\n\t\x{FF01}-\x{FF5E}\x{3000}]*[^,"\\\s\x{FF01}-\x{FF5E}\x{3000}])?'
-)
+# A canonical text cell: no comma, quote or backslash; no full-width ASCII or ideographic space
+# (NFKC changes them); no control character (C0, DEL, C1: the row parser's `control_character`)
+# and none of the spaces Python's strip() removes that NFKC keeps (U+1680, U+2028, U+2029);
+# no white space at either end.
+_INNER = r',"\\\x00-\x1F\x7F-\x9F\x{1680}\x{2028}\x{2029}\x{3000}\x{FF01}-\x{FF5E}'
+_END = _INNER + r"\x20"
+_TEXT = rf"[^{_END}](?:[^{_INNER}]*[^{_END}])?"
 _SHAPES = {
     "text": _TEXT,
     "id_number": r"\d{17}[\dX]",
@@ -91,23 +95,36 @@ def _fixed_width(strings: pa.Array, width: int) -> tuple[bytes, np.ndarray]:
     return blob, present
 
 
-def _valid_ids(blob: bytes) -> np.ndarray:
-    """GB 11643 check digit and birth date of canonical 18-character ID numbers, back to back."""
+def _valid_ids(blob: bytes, latest_birth: dt.date) -> np.ndarray:
+    """GB 11643 checks of canonical 18-character ID numbers, back to back, as identity.normalise_id_number
+    makes them: province code, birth date (a calendar date from 1900-01-01 to `latest_birth`), check digit."""
     digits = np.frombuffer(blob, dtype=np.uint8).reshape(-1, 18)
     numbers = digits[:, :17].astype(np.int64) - 48
     checks = _CHECK_CODES[(numbers @ _WEIGHTS) % 11] == digits[:, 17]
     year = numbers[:, 6:10] @ np.array([1000, 100, 10, 1])
     month, day = numbers[:, 10] * 10 + numbers[:, 11], numbers[:, 12] * 10 + numbers[:, 13]
-    return checks & _calendar(year, month, day)
+    birth = year * 10000 + month * 100 + day
+    latest = latest_birth.year * 10000 + latest_birth.month * 100 + latest_birth.day
+    in_range = (birth >= _EARLIEST) & (birth <= latest)
+    return checks & _calendar(year, month, day) & in_range & _PROVINCES[numbers[:, 0] * 10 + numbers[:, 1]]
+
+
+_EARLIEST = EARLIEST_BIRTH.year * 10000 + EARLIEST_BIRTH.month * 100 + EARLIEST_BIRTH.day
+_PROVINCES = np.isin(np.arange(100), [int(code) for code in PROVINCES])
 
 
 @dataclass
 class Block:
-    """One block's outcome: binary COPY rows, how many they are, lines for the row parser."""
+    """One block's outcome: binary COPY rows, how many they are, records for the row parser
+    (first line number, text, quote still open at the end of the file), and the primary keys
+    of the rows written (`key_text`) with their line numbers."""
 
     data: memoryview  # COPY sends it in slices without copying
     rows: int
-    slow: list[tuple[int, str]]
+    slow: list[tuple[int, str, bool]]
+    keys: pa.Array | None = None
+    key_lines: np.ndarray | None = None
+    key_hashes: np.ndarray | None = None
 
 
 class FastPath:
@@ -131,14 +148,15 @@ class FastPath:
         # After the file's cells and keys come nulls for the columns it lacks, then the loader columns.
         self._absent = len(self.copy_columns) - len(header_columns) - len(self._key_cells) - len(LOADER_COLUMNS)
 
-    def process_bytes(self, data: bytes, first_line_no: int, encoding: str) -> Block:
-        """`process` for raw whole lines of the file (after its header) in its encoding.
+    def process_bytes(self, data: bytes, first_line_no: int, encoding: str, spans: list[Span] = ()) -> Block:
+        """`process` for raw whole records of the file (after its header) in its encoding.
 
-        Decoding errors and a last line without line end reject the file (`FileRejected`).
+        `spans`: the records that span lines (readers.CsvChunk). Decoding errors and a last
+        line without line end reject the file (`FileRejected`).
         """
         check_terminated(first_line_no, data, encoding)
         utf8, stable = utf8_chunk(data, encoding, first_line_no)
-        return self.process(line_array(utf8), first_line_no, stable)
+        return self.process(line_array(utf8), first_line_no, stable, spans, utf8)
 
     def _extract(self, column: Column, stable: bool) -> bool:
         """Whether a file column's cells are needed on their own: to check them, or for person keys."""
@@ -146,13 +164,13 @@ class FastPath:
             return not (stable or column.accepted)
         return column.type in ("date", "timestamp", "id_number")
 
-    def _checks(self, values: dict[int, pa.Array], stable: bool) -> np.ndarray:
+    def _checks(self, values: dict[int, pa.Array], stable: bool, rows: int) -> np.ndarray:
         """Per-column checks beyond shape (`values`: cells by file position): which rows pass.
 
         `stable`: the whole block is NFKC-stable, so every text cell is (a comma or line end
         never composes with its neighbours) and the per-cell normalisation can be skipped.
         """
-        ok = np.ones(len(next(iter(values.values()))) if values else 0, dtype=bool)
+        ok = np.ones(rows, dtype=bool)
         for position, cells in values.items():
             column = self.file_columns[position]
             if column.type == "text":  # extracted only when its NFKC form needs checking
@@ -162,32 +180,65 @@ class FastPath:
             elif column.type == "id_number":
                 blob, present = _fixed_width(cells, 18)
                 valid = np.zeros(len(cells), dtype=bool)
-                valid[present] = _valid_ids(blob)
+                valid[present] = _valid_ids(blob, self.ds)
                 ok &= valid | ~present
         return ok
 
-    def process(self, lines: list[str] | pa.Array, first_line_no: int, stable: bool | None = None) -> Block:
-        """Split a block into fast rows (binary COPY) and lines left for the row parser.
+    def process(
+        self,
+        lines: list[str] | pa.Array,
+        first_line_no: int,
+        stable: bool | None = None,
+        spans: list[Span] = (),
+        utf8: bytes | None = None,
+    ) -> Block:
+        """Split a block into fast rows (binary COPY) and records left for the row parser.
 
         `lines` are Python strings or an Arrow string array; `stable` says whether they are all
         NFKC-normalised when the caller knows (else it is checked here, for Python strings).
+        Lines of records that span lines (`spans`) go to the row parser as one record, cut
+        from `utf8` (the block's bytes) when given so that their inner line ends are kept.
         """
         if stable is None:
             stable = isinstance(lines, list) and _nfkc_stable(lines)
         array = lines if isinstance(lines, pa.Array) else pa.array(lines, pa.string())
-        shaped = _bools(pc.match_substring_regex(array, self.pattern))
+        shaped = _bools(pc.match_substring_regex(array, self.pattern)) & self._short(array)
+        for start, count, _ in spans:
+            shaped[start : start + count] = False
         candidates = array if shaped.all() else pc.filter(array, shaped)
+        line_numbers = np.arange(first_line_no, first_line_no + len(lines))
         if not len(candidates):
-            return Block(memoryview(b""), 0, _slow_lines(lines, np.arange(len(lines)), first_line_no))
+            slow = _slow_records(lines, np.arange(len(lines)), first_line_no, spans, utf8)
+            return Block(memoryview(b""), 0, slow, None, None, None)
         fields = pc.split_pattern(candidates, ",")
         values = {p: pc.list_element(fields, p) for p, c in enumerate(self.file_columns) if self._extract(c, stable)}
-        ok = self._checks(values, stable)
-        line_numbers = np.arange(first_line_no, first_line_no + len(lines))
+        ok = self._checks(values, stable, len(candidates))
         rows = self._rows(fields, values, line_numbers[shaped], ok)
         slow_mask = np.ones(len(lines), dtype=bool)
         slow_mask[np.flatnonzero(shaped)[ok]] = False
-        slow = _slow_lines(lines, np.flatnonzero(slow_mask), first_line_no)
-        return Block(memoryview(rows), int(ok.sum()), slow)
+        slow = _slow_records(lines, np.flatnonzero(slow_mask), first_line_no, spans, utf8)
+        keys = self._primary_keys(fields, values, ok)
+        return Block(memoryview(rows), int(ok.sum()), slow, keys, line_numbers[shaped][ok], key_hashes(keys))
+
+    def _short(self, lines: pa.Array) -> np.ndarray:
+        """Lines neither empty nor longer than a field may be: a long line may hold a field over
+        the contract's `max_field_chars`, which the row parser quarantines."""
+        length = pc.binary_length(lines).to_numpy(zero_copy_only=False)
+        return (length > 0) & (length <= self.contract.limits.max_field_chars)
+
+    def _primary_keys(self, fields: pa.ListArray, values: dict[int, pa.Array], ok: np.ndarray) -> pa.Array:
+        """The primary key of each written row as `key_text` makes it (a fast row's cells are canonical)."""
+        parts = []
+        for name in self.contract.primary_key:
+            if name not in self.position:
+                parts.append(pa.array([""] * int(ok.sum()), pa.string()))
+                continue
+            position = self.position[name]
+            cells = values[position] if position in values else pc.list_element(fields, position)
+            parts.append(cells if ok.all() else pc.filter(cells, pa.array(ok)))
+        if len(parts) == 1:
+            return parts[0]
+        return pc.binary_join_element_wise(*parts, KEY_SEPARATOR)
 
     def _rows(
         self, fields: pa.ListArray, values: dict[int, pa.Array], line_nos: np.ndarray, ok: np.ndarray
@@ -262,10 +313,108 @@ def _nfkc_stable(lines: list[str]) -> bool:
     return unicodedata.is_normalized("NFKC", "\n".join(lines))
 
 
-def _slow_lines(lines: list[str] | pa.Array, indices: np.ndarray, first_line_no: int) -> list[tuple[int, str]]:
-    """(line number, text) of the lines at `indices`."""
+def _slow_records(
+    lines: list[str] | pa.Array, indices: np.ndarray, first_line_no: int, spans: list[Span], utf8: bytes | None
+) -> list[tuple[int, str, bool]]:
+    """(first line number, text, open at the end of the file) of the records at line `indices`;
+    a record that spans lines comes once, with its inner line ends."""
     if isinstance(lines, list):
         texts = [lines[i] for i in indices]
     else:
         texts = pc.take(lines, pa.array(indices, pa.int64())).to_pylist()
-    return list(zip((first_line_no + indices).tolist(), texts, strict=True))
+    records = list(zip((first_line_no + indices).tolist(), texts, [False] * len(texts), strict=True))
+    if not spans:
+        return records
+    by_start = {start: (count, open_) for start, count, open_ in spans}
+    inside = {start + offset for start, count, _ in spans for offset in range(1, count)}
+    starts = _line_offsets(utf8) if utf8 is not None else None
+    out = []
+    for index, (line_no, text, _) in zip(indices.tolist(), records, strict=True):
+        if index in inside:
+            continue
+        if index in by_start:
+            count, open_ = by_start[index]
+            if starts is not None:
+                text = utf8[starts[index] : starts[index + count]].decode("utf-8").removesuffix("\n")
+            else:
+                text = "\n".join(lines[index : index + count])
+            out.append((line_no, text.removesuffix("\r"), open_))
+        else:
+            out.append((line_no, text, False))
+    return out
+
+
+def _line_offsets(data: bytes) -> np.ndarray:
+    """Where each line of `data` starts, then its end."""
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1
+    return np.concatenate(([0], ends)).astype(np.int64)
+
+
+KEY_SEPARATOR = "\x00"  # no loaded value holds NUL (validate.check_field), so joined keys cannot collide
+
+
+def key_text(values: list[object]) -> str:
+    """A row's primary key as one string: each value's canonical text (what the fast path sees in
+    a canonical cell), "" for null, joined by NUL. Equal keys mean equal loaded values."""
+    return KEY_SEPARATOR.join(_canonical(value) for value in values)
+
+
+def _canonical(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")[:19]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
+_POLY = np.uint64(0x100000001B3)  # FNV's 64-bit prime as the polynomial's base
+
+
+def key_hashes(keys: pa.Array) -> np.ndarray:
+    """A 64-bit hash of each key string (a function of the string alone, whichever rows it came with).
+
+    18-byte keys (ID numbers) are read as two 8-byte words and a 2-byte one and mixed; other
+    lengths get a polynomial over their bytes. NumPy does it a block at a time in the fast
+    path's threads; equal hashes are only candidates (loader._DayKeys compares the keys).
+    """
+    offsets = np.frombuffer(keys.buffers()[1], dtype=np.int64 if pa.types.is_large_string(keys.type) else np.int32)
+    offsets = offsets[keys.offset : keys.offset + len(keys) + 1].astype(np.int64)
+    data = np.frombuffer(keys.buffers()[2] or b"", dtype=np.uint8)
+    lengths = np.diff(offsets)
+    out = np.zeros(len(keys), dtype=np.uint64)
+    fixed = lengths == 18
+    if fixed.all() and len(keys):  # a block of ID numbers: three unaligned strided views, no copy
+        start, count = int(offsets[0]), len(keys)
+        words = [np.ndarray((count,), "<u8", data, start + at, (18,)) for at in (0, 8)]
+        words.append(np.ndarray((count,), "<u2", data, start + 16, (18,)).astype(np.uint64))
+        out = words[0] * _MIX[0] ^ words[1] * _MIX[1] ^ words[2] * _MIX[2]
+    elif fixed.any():
+        cells = data[offsets[:-1][fixed, None] + np.arange(18)]
+        padded = np.zeros((len(cells), 24), dtype=np.uint8)
+        padded[:, :18] = cells
+        words = padded.view(np.uint64)
+        out[fixed] = words[:, 0] * _MIX[0] ^ words[:, 1] * _MIX[1] ^ words[:, 2] * _MIX[2]
+    other = np.flatnonzero(~fixed)
+    if len(other):
+        out[other] = _polynomial(data, offsets[other], lengths[other])
+    out ^= out >> np.uint64(29)
+    return out * _MIX[1]
+
+
+def _polynomial(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """sum((byte + 1) * base^position) mod 2^64 per string, then its length mixed in."""
+    hashes = lengths.astype(np.uint64) * _MIX[2]
+    present = lengths > 0
+    if not present.any():
+        return hashes
+    starts, lengths = starts[present], lengths[present]
+    first = np.cumsum(lengths) - lengths
+    position = np.arange(int(lengths.sum())) - np.repeat(first, lengths)
+    values = data[np.repeat(starts, lengths) + position].astype(np.uint64) + np.uint64(1)
+    with np.errstate(over="ignore"):
+        powers = np.cumprod(np.concatenate(([np.uint64(1)], np.full(int(lengths.max()) - 1, _POLY, np.uint64))))
+        hashes[present] ^= np.add.reduceat(values * powers[position], first)
+    return hashes

@@ -6,14 +6,21 @@ import datetime as dt
 import hashlib
 import hmac
 import re
-import unicodedata
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARS = "10X98765432"
 KEY_VERSION = 1
-
-_ID18 = re.compile(r"^\d{17}[\dX]$")
-_ID15 = re.compile(r"^\d{15}$")
+EARLIEST_BIRTH = dt.date(1900, 1, 1)
+# Province-level codes of GB/T 2260 (the first two digits of an ID number), with Taiwan (71),
+# Hong Kong (81) and Macao (82).
+PROVINCES = frozenset(
+    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65 71 81 82".split()
+)
+# The only characters normalisation changes: full-width digits and x, lower-case x; spaces go.
+_FOLD = str.maketrans({**{chr(0xFF10 + d): str(d) for d in range(10)}, "ｘ": "X", "Ｘ": "X", "x": "X"})
+_SPACES = re.compile(r"[ \u3000]")
+_ID18 = re.compile(r"[0-9]{17}[0-9X]")
+_ID15 = re.compile(r"[0-9]{15}")
 
 
 class IdNumberError(ValueError):
@@ -30,23 +37,34 @@ def check_digit(first17: str) -> str:
     return CHECK_CHARS[total % 11]
 
 
-def normalise_id_number(raw: str) -> str:
-    """Return the canonical 18-character ID number or raise IdNumberError.
+def normalise_id_number(raw: str, latest_birth: dt.date | None = None) -> str:
+    """Return the canonical 18-character ID number or raise IdNumberError naming the rule.
 
-    Full-width digits and letters become ASCII (NFKC), spaces go, a lower-case x
-    becomes X, and the 15-digit legacy form (pre-1999, 19xx births) is widened to 18
-    digits with its check digit computed.
+    Normalisation, and nothing more: full-width digits and x become ASCII, a lower-case x
+    becomes X, ASCII and ideographic spaces go, and the 15-digit legacy form (births
+    1900-1999) is widened to 18 digits per GB 11643 (century 19, check digit computed).
+    Then, in this order: any other non-ASCII character (Arabic-Indic or superscript digits,
+    letters) is `id_charset`; not 18 digits (last may be X) is `id_format`; first two digits
+    not a GB/T 2260 province is `id_region`; a birth date that is not a calendar date
+    between 1900-01-01 and `latest_birth` (the delivery day; no upper bound when None) is
+    `id_birth_date`; a wrong check character is `id_check_digit`.
     """
-    text = unicodedata.normalize("NFKC", raw).strip().replace(" ", "").upper()
-    if _ID15.match(text):
+    text = _SPACES.sub("", raw.translate(_FOLD))
+    if not text.isascii():
+        raise IdNumberError("id_charset")
+    if _ID15.fullmatch(text):
         text = text[:6] + "19" + text[6:]
         text += check_digit(text)
-    if not _ID18.match(text):
+    if not _ID18.fullmatch(text):
         raise IdNumberError("id_format")
+    if text[:2] not in PROVINCES:
+        raise IdNumberError("id_region")
     try:
-        dt.date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
+        birth = birth_date_of(text)
     except ValueError as exc:
         raise IdNumberError("id_birth_date") from exc
+    if birth < EARLIEST_BIRTH or (latest_birth is not None and birth > latest_birth):
+        raise IdNumberError("id_birth_date")
     if check_digit(text[:17]) != text[17]:
         raise IdNumberError("id_check_digit")
     return text

@@ -1,20 +1,39 @@
-"""Ingest one feed for one day: find (or pull) its files, then load them."""
+"""Ingest one feed for one day: find (or pull) its files, then load them; every outcome lands in the ledger.
+
+Loaded, rejected and duplicate files are recorded by the loader. A day without a file is
+recorded as `missing` and raises `FeedMissing`; a pull or load that raises is rolled back,
+recorded as `failed` with its reason and raises `LoadFailed`. Neither message holds a field
+value: the reason is the exception's class and, for the project's own errors, their message.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import os
+import traceback
 from pathlib import Path
+
+import psycopg
 
 from grassroots import db, settings
 from grassroots.contracts import Contract, get_contract
-from grassroots.feedapi import fetch_to_jsonl
-from grassroots.loader import DayResult, load_day
+from grassroots.feedapi import PullFailed, PullRejected, fetch_to_jsonl
+from grassroots.loader import DayResult, load_day, record_outcome
+from grassroots.readers import FileRejected, printable
 from grassroots.security import LOADER
 
 log = logging.getLogger(__name__)
 FILE_SUFFIXES = {"csv": (".csv",), "jsonl": (".jsonl", ".json"), "xlsx": (".xlsx",), "api_json": (".jsonl",)}
+COMPRESSED_SUFFIXES = (".gz", ".zip")  # a delivery may come compressed (readers.opened_delivery)
+
+
+class FeedMissing(FileNotFoundError):
+    """No file was delivered for the feed's day (recorded as `missing`)."""
+
+
+class LoadFailed(RuntimeError):
+    """The feed's day could not be loaded (recorded as `failed`); the message holds no field value."""
 
 
 def feed_dir(contract: Contract, ds: dt.date, landing: Path | None = None) -> Path:
@@ -23,14 +42,28 @@ def feed_dir(contract: Contract, ds: dt.date, landing: Path | None = None) -> Pa
 
 
 def pull_api(contract: Contract, ds: dt.date, landing: Path | None = None) -> Path:
-    """Fetch an API feed's pages for the day into a JSON-lines capture in its landing folder."""
+    """Fetch an API feed's pages for the day into a JSON-lines capture in its landing folder.
+
+    Bounded by the contract's limits (feedapi); PullRejected leaves the partial capture.
+    """
     base_url = os.environ.get("GRASSROOTS_API_URL")
     if not base_url or not contract.api_path:
-        raise RuntimeError(f"feed {contract.feed}: set GRASSROOTS_API_URL to the departments' API base URL")
-    target = feed_dir(contract, ds, landing) / f"{contract.feed}_{ds:%Y%m%d}.jsonl"
-    count = fetch_to_jsonl(base_url, contract.api_path, ds.isoformat(), target)
+        raise LoadFailed(f"feed {contract.feed}: set GRASSROOTS_API_URL to the departments' API base URL")
+    target = capture_path(contract, ds, landing)
+    count = fetch_to_jsonl(base_url, contract.api_path, ds.isoformat(), target, limits=contract.limits)
     log.info("feed %s day %s: %d records pulled from the API", contract.feed, ds, count)
     return target
+
+
+def capture_path(contract: Contract, ds: dt.date, landing: Path | None = None) -> Path:
+    """Where an API feed's pull for the day is written."""
+    return feed_dir(contract, ds, landing) / f"{contract.feed}_{ds:%Y%m%d}.jsonl"
+
+
+def is_delivery(path: Path, contract: Contract) -> bool:
+    """A file of the contract's format by its name: `.csv`, `.csv.gz`, `.csv.zip`, a bare `.gz` or `.zip`."""
+    name = path.name.lower()
+    return name.endswith(COMPRESSED_SUFFIXES) or name.endswith(FILE_SUFFIXES[contract.format])
 
 
 def day_files(contract: Contract, ds: dt.date, landing: Path | None = None) -> list[Path]:
@@ -38,8 +71,20 @@ def day_files(contract: Contract, ds: dt.date, landing: Path | None = None) -> l
     folder = feed_dir(contract, ds, landing)
     if not folder.is_dir():
         return []
-    suffixes = FILE_SUFFIXES[contract.format]
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_delivery(p, contract))
+
+
+def safe_reason(exc: BaseException) -> str:
+    """An exception as a ledger reason and log text with no field value in it: the class, and the
+    message only for the project's own errors, whose messages name feeds, files, pages and rules."""
+    name = type(exc).__name__
+    if isinstance(exc, (FileRejected, PullFailed, PullRejected, LoadFailed)):
+        return printable(f"{name}: {exc}")[:500]
+    if isinstance(exc, psycopg.Error):
+        return f"{name}: SQLSTATE {exc.sqlstate}" if exc.sqlstate else name
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return f"{name}: errno {exc.errno}"
+    return name
 
 
 def ingest(feed: str, ds: dt.date, *, force: bool = False, dsn: str | None = None) -> DayResult:
@@ -49,11 +94,36 @@ def ingest(feed: str, ds: dt.date, *, force: bool = False, dsn: str | None = Non
     """
     contract = get_contract(feed)
     dsn = db.role_dsn(LOADER, dsn)
-    if contract.delivery == "api":
-        pull_api(contract, ds)
-    files = day_files(contract, ds)
-    if not files:
-        raise FileNotFoundError(f"feed {feed}: no file delivered for {ds} in {feed_dir(contract, ds)}")
-    return load_day(
-        dsn, contract, ds, files, settings.hmac_secret(), force=force, key_version=settings.hmac_key_version()
-    )
+    try:
+        rejections: dict[str, FileRejected] = {}
+        if contract.delivery == "api":
+            try:
+                pull_api(contract, ds)
+            except PullRejected as exc:
+                rejections[capture_path(contract, ds).name] = FileRejected(exc.rule, exc.page, exc.detail)
+        files = day_files(contract, ds)
+        if not files:
+            reason = f"no file delivered in {feed_dir(contract, ds)}"
+            record_outcome(dsn, contract, ds, "missing", "missing", reason)
+            raise FeedMissing(f"feed {feed}: {reason}")
+        return load_day(
+            dsn,
+            contract,
+            ds,
+            files,
+            settings.hmac_secret(),
+            force=force,
+            key_version=settings.hmac_key_version(),
+            rejections=rejections,
+        )
+    except FeedMissing:
+        raise
+    except Exception as exc:
+        reason = safe_reason(exc)
+        frames = "".join(traceback.format_tb(exc.__traceback__))  # where it failed; the message may hold values
+        log.error("feed %s day %s: load failed: %s\n%s", feed, ds, reason, frames)
+        try:
+            record_outcome(dsn, contract, ds, "failed", "load_failed", reason)
+        except Exception as ledger_exc:  # noqa: BLE001 (the warehouse itself may be what failed)
+            log.error("feed %s day %s: the failure could not be recorded: %s", feed, ds, safe_reason(ledger_exc))
+        raise LoadFailed(f"feed {feed} day {ds}: load failed: {reason}") from None

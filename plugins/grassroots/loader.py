@@ -5,14 +5,25 @@ One transaction per (feed, day) under an advisory lock: the day's staging partit
 together, so a rerun or a killed load never leaves a half-loaded day; readers of the
 day wait for the load to commit. A day whose files were all loaded before (same names,
 same sha256) is left untouched.
+
+Within a day, a file with the same bytes as an earlier file of the day is a
+`duplicate_delivery`, and a record whose primary key (the contract's `primary_key`, compared
+on the loaded values) was already loaded from an earlier file or line of the day is
+quarantined as `duplicate_row`: the first record of each key is kept, in delivery order
+then line order. The ledger row of every batch lists the contract columns its file carried
+(`columns_present`). A day with no file, or whose load failed, gets a ledger row of its own
+(`record_outcome`): the latest rows of a (feed, day) that are not `superseded` tell what
+happened to it: loaded, rejected, duplicate, missing or failed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 import queue
+import re
 import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -21,30 +32,40 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 
+import numpy as np
 import psycopg
+import pyarrow as pa
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
 from grassroots.bootstrap import create_day_partition
 from grassroots.contracts import Contract
-from grassroots.fastpath import LOADER_COLUMNS, Block, FastPath, copy_columns
+from grassroots.fastpath import LOADER_COLUMNS, Block, FastPath, copy_columns, key_hashes, key_text
 from grassroots.identity import person_key
 from grassroots.kernels import COPY_SIGNATURE, COPY_TRAILER
 from grassroots.readers import (
+    UNCOUNTED_RULES,
+    CsvChunk,
     FileRejected,
     Record,
     check_terminated,
+    count_records,
     csv_record,
+    db_text,
     decode_chunk,
+    opened_delivery,
+    printable,
+    raw_text,
     read_csv_chunks,
     read_file,
-    text_lines,
+    span_records,
 )
-from grassroots.validate import PARSERS, FieldError
+from grassroots.validate import PARSERS, FieldError, check_field, loadable, parse_id_number
 
 log = logging.getLogger(__name__)
 LOCK_CLASS = 36901
 SAMPLE_ERRORS = 20
+DUPLICATE_ROW = "duplicate_row"
 FAST_THREADS = 2  # blocks in flight: memory stays a few blocks whatever the file size
 
 
@@ -60,6 +81,8 @@ class FileResult:
     rows_quarantined: int = 0
     rule: str | None = None
     rules: Counter = field(default_factory=Counter)
+    batch_id: int = 0
+    columns_present: list[str] | None = None  # contract columns the file carried
 
 
 @dataclass
@@ -106,19 +129,18 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def count_data_lines(path: Path, has_header: bool) -> int:
-    """Non-blank lines of a file, less the header: what a rejected file counted as received."""
-    lines = 0
-    with path.open("rb") as fh:
-        for line in fh:
-            if line.strip():
-                lines += 1
-    return max(lines - (1 if has_header else 0), 0)
-
-
 def _lock_id(feed: str, ds: dt.date) -> int:
     value = zlib.crc32(f"{feed}|{ds.isoformat()}".encode())
     return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def _safe_key(name: str) -> str | None:
+    """An unknown JSON key as quarantine.rows.column_name may show it (auditors see it in
+    audit.quarantine_reason): an identifier-like ASCII name, else nothing."""
+    return name if _IDENTIFIER.fullmatch(name) else None
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
 class _FileLoader:
@@ -132,14 +154,38 @@ class _FileLoader:
         self.header_map = contract.header_map()
         self.columns = contract.columns
         self.key_index = [(i, c.key_column) for i, c in enumerate(self.columns) if c.key_column]
+        self.max_chars = contract.limits.max_field_chars
+        self.parsers = [
+            functools.partial(parse_id_number, latest_birth=ds) if c.type == "id_number" else PARSERS[c.type]
+            for c in self.columns
+        ]
+        names = contract.column_names
+        self.primary_key = [names.index(name) for name in contract.primary_key]
+        self.raw_holds_fields = contract.format in ("csv", "xlsx")
 
-    def check_header(self, header: list[str], file_name: str) -> None:
-        """Every header must map to a contract column, once; required columns must be present."""
+    def check_header(self, header: list[str]) -> list[str]:
+        """The contract columns of a header, in the contract's order. Every header must map to a
+        contract column, once; required columns must be present. Rejections name positions and
+        contract columns, never the header's text (a file without its header has data there)."""
+        mapped = {self.header_map[h] for h in header if h in self.header_map}
+        present = [c.name for c in self.columns if c.name in mapped]
+        try:
+            self._check_header(header, mapped)
+        except FileRejected as error:
+            error.columns_present = present  # the ledger keeps them for a rejected file too
+            raise
+        return present
+
+    def _check_header(self, header: list[str], mapped: set[str]) -> None:
+        if not mapped:
+            raise FileRejected("missing_header", 1, "the first line names no contract column")
         seen: set[str] = set()
         for position, name in enumerate(header, start=1):
             column = self.header_map.get(name)
             if column is None:
-                raise FileRejected("unknown_column", 1, f"header {position} {name[:40]!r} is not in the contract")
+                absent = ", ".join(c.name for c in self.columns if c.name not in mapped) or "none"
+                detail = f"header {position} is not in the contract (contract columns not in the header: {absent})"
+                raise FileRejected("unknown_column", 1, detail)
             if column in seen:
                 raise FileRejected("duplicate_column", 1, f"header {position} maps to {column} twice")
             seen.add(column)
@@ -147,26 +193,41 @@ class _FileLoader:
         if missing:
             raise FileRejected("missing_column", 1, f"required columns missing: {', '.join(missing)}")
 
-    def parse(self, record: Record) -> tuple[tuple | None, str | None, str | None]:
-        """(row values, None, None) or (None, column, rule)."""
-        if record.fields is None:
-            return None, None, record.error
+    def _fields(self, record: Record) -> tuple[dict[str, str] | None, str | None, str | None]:
+        """The record's values by contract column, or (None, column, rule)."""
         values: dict[str, str] = {}
         for header, text in record.fields.items():
             column = self.header_map.get(header.strip())
             if column is None:
-                return None, header[:63], "unknown_column"
+                return None, _safe_key(header), "unknown_column"
+            if column in values:
+                return None, column, "duplicate_column"
             values[column] = text
+        return values, None, None
+
+    def parse(self, record: Record) -> tuple[tuple | None, str | None, str | None]:
+        """(row values, None, None) or (None, column, rule)."""
+        if record.fields is None or record.error:
+            return None, None, record.error
+        values, column, rule = self._fields(record)
+        if values is None:
+            return None, column, rule
+        # A CSV line or xlsx row holds its fields' text as it is (JSON may escape a NUL): when the
+        # whole record passes check_field, each field does.
+        checked = self.raw_holds_fields and loadable(record.raw, self.max_chars)
         row: list[object] = []
-        for column in self.columns:
-            text = values.get(column.name, "").strip()
-            if not text:
-                if column.required:
-                    return None, column.name, "required"
-                row.append(None)
-                continue
+        for column, parser in zip(self.columns, self.parsers, strict=True):
+            text = values.get(column.name, "")
             try:
-                value = PARSERS[column.type](text)
+                if not checked:
+                    check_field(text, self.max_chars)
+                text = text.strip()
+                if not text:
+                    if column.required:
+                        return None, column.name, "required"
+                    row.append(None)
+                    continue
+                value = parser(text)
             except FieldError as exc:
                 return None, column.name, exc.rule
             if column.accepted and value not in column.accepted:
@@ -174,6 +235,10 @@ class _FileLoader:
             row.append(value)
         keys = [person_key(self.secret, row[i]) if row[i] is not None else None for i, _ in self.key_index]
         return (*row, *keys), None, None
+
+    def key_of(self, row: tuple) -> str:
+        """The row's primary key (fastpath.key_text)."""
+        return key_text([row[i] for i in self.primary_key])
 
 
 def _day_files(files: list[Path]) -> list[tuple[Path, str]]:
@@ -185,13 +250,16 @@ def _day_files(files: list[Path]) -> list[tuple[Path, str]]:
 def _already_loaded(
     conn: psycopg.Connection, feed: str, ds: dt.date, files: list[tuple[Path, str]], key_version: int
 ) -> bool:
-    """The same files (names and sha256) were loaded for the day under the same person-key version."""
+    """The same files (names and sha256) were loaded for the day under the same person-key version,
+    and that load is the day's latest outcome (no missing or failed row since)."""
     rows = conn.execute(
-        "select file_name, sha256 from meta.load_batch "
-        "where feed = %s and ds = %s and status <> 'superseded' and key_version = %s order by file_name",
-        (feed, ds, key_version),
+        "select coalesce(file_name, ''), coalesce(sha256, ''), status, key_version from meta.load_batch "
+        "where feed = %s and ds = %s and status <> 'superseded'",
+        (feed, ds),
     ).fetchall()
-    return bool(rows) and sorted(rows) == sorted((p.name, sha) for p, sha in files)
+    if not rows or any(status in ("missing", "failed") or version != key_version for _, _, status, version in rows):
+        return False
+    return sorted((name, sha) for name, sha, _, _ in rows) == sorted((db_text(p.name), sha) for p, sha in files)
 
 
 def load_day(
@@ -204,30 +272,35 @@ def load_day(
     force: bool = False,
     fastpath: bool = True,
     key_version: int = 1,
+    rejections: dict[str, FileRejected] | None = None,
 ) -> DayResult:
-    """Load a feed's files for one day (see module docstring); `fastpath=False` parses every row in Python."""
+    """Load a feed's files for one day (see module docstring); `fastpath=False` parses every row in Python.
+
+    `rejections`: files known to be unusable before they are read (by name), e.g. an API
+    capture whose pull stopped at a broken page; they are recorded as rejected with that rule.
+    """
     feed = contract.feed
+    rejections = rejections or {}
     day_files = _day_files(files)
     with psycopg.connect(dsn) as conn:
         conn.execute("select pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, _lock_id(feed, ds)))
-        if not force and _already_loaded(conn, feed, ds, day_files, key_version):
+        if not force and not rejections and _already_loaded(conn, feed, ds, day_files, key_version):
             log.info("feed %s day %s: %d file(s) already loaded, nothing to do", feed, ds, len(day_files))
             conn.rollback()
             return DayResult(feed, ds, [], unchanged=True)
         loaded_at = conn.execute("select now()").fetchone()[0]
         _clear_day(conn, contract, ds)
-        seen: dict[str, str] = dict(
-            conn.execute(
-                "select sha256, file_name from meta.load_batch where feed = %s and status = 'loaded' and ds <> %s",
-                (feed, ds),
-            ).fetchall()
-        )
+        seen: dict[str, str] = {}  # sha256 → file name, this day only: the same bytes on another day are new
+        day_keys = _DayKeys()
         results = []
         loader = _FileLoader(contract, secret, ds, fastpath)
         for path, sha in day_files:
-            results.append(_load_file(conn, loader, path, sha, seen, loaded_at, key_version))
-            if results[-1].status == "loaded":
+            batch = _Batch(path, sha, _new_batch(conn, feed, ds, path, sha, loaded_at, key_version))
+            result = _load_file(conn, loader, batch, seen, rejections.get(path.name), day_keys)
+            results.append(result)
+            if result.status == "loaded":
                 seen.setdefault(sha, path.name)
+        _quarantine_duplicates(conn, contract, ds, day_keys, results)
         conn.commit()
     day = DayResult(feed, ds, results)
     log.info("feed %s day %s loaded: %s", feed, ds, day.summary())
@@ -247,6 +320,43 @@ def _clear_day(conn: psycopg.Connection, contract: Contract, ds: dt.date) -> Non
     )
 
 
+OUTCOMES = ("missing", "failed")
+
+
+def record_outcome(dsn: str, contract: Contract, ds: dt.date, status: str, rule: str, reason: str) -> None:
+    """Record a feed-day that loaded nothing: `missing` (no file delivered) or `failed` (the load
+    raised; its transaction was rolled back). Like a reload, it replaces the day: staging
+    partition emptied, quarantine cleared, earlier ledger rows superseded, so the day's latest
+    ledger row tells its outcome. `reason` must hold no field value (feed, file, rule, class).
+    The row has no file: `file_name` and `sha256` are null, counts 0."""
+    if status not in OUTCOMES:
+        raise ValueError(f"status must be one of {OUTCOMES}")
+    with psycopg.connect(dsn) as conn:
+        conn.execute("select pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, _lock_id(contract.feed, ds)))
+        _clear_day(conn, contract, ds)
+        conn.execute(
+            "insert into meta.load_batch (feed, ds, file_name, sha256, bytes, rows_received, rows_loaded, "
+            "rows_quarantined, status, rule, reason, loaded_at) "
+            "values (%s, %s, null, null, 0, 0, 0, 0, %s, %s, %s, now())",
+            (contract.feed, ds, status, rule, reason),
+        )
+        conn.commit()
+    log.warning("feed %s day %s: %s (%s)", contract.feed, ds, status, printable(reason))
+
+
+@dataclass
+class _Batch:
+    """One delivered file and its ledger row."""
+
+    path: Path
+    sha: str
+    batch_id: int
+
+    @property
+    def name(self) -> str:
+        return db_text(self.path.name)
+
+
 def _new_batch(
     conn: psycopg.Connection, feed: str, ds: dt.date, path: Path, sha: str, loaded_at: dt.datetime, key_version: int
 ) -> int:
@@ -254,34 +364,45 @@ def _new_batch(
         "insert into meta.load_batch (feed, ds, file_name, sha256, bytes, rows_received, rows_loaded, "
         "rows_quarantined, status, loaded_at, key_version) values (%s, %s, %s, %s, %s, 0, 0, 0, 'loaded', %s, %s) "
         "returning batch_id",
-        (feed, ds, path.name, sha, path.stat().st_size, loaded_at, key_version),
+        (feed, ds, db_text(path.name), sha, path.stat().st_size, loaded_at, key_version),
     ).fetchone()[0]
 
 
 def _finish_batch(conn: psycopg.Connection, batch_id: int, result: FileResult) -> None:
     conn.execute(
         "update meta.load_batch set rows_received = %s, rows_loaded = %s, rows_quarantined = %s, "
-        "status = %s, rule = %s where batch_id = %s",
-        (result.rows_received, result.rows_loaded, result.rows_quarantined, result.status, result.rule, batch_id),
-    )
+        "status = %s, rule = %s, columns_present = %s where batch_id = %s",
+        (
+            result.rows_received, result.rows_loaded, result.rows_quarantined, result.status, result.rule,
+            result.columns_present, batch_id,
+        ),
+    )  # fmt: skip
 
 
 def _reject_file(
-    conn: psycopg.Connection, loader: _FileLoader, batch_id: int, path: Path, sha: str, error: FileRejected
+    conn: psycopg.Connection, loader: _FileLoader, batch: _Batch, readable: Path | None, error: FileRejected
 ) -> FileResult:
+    """Quarantine a whole file; its records (counted by the format's rules unless it could not be read) with it."""
     contract = loader.contract
-    has_header = contract.format in ("csv", "xlsx")
-    received = count_data_lines(path, has_header) if contract.format != "xlsx" else 0
+    received = 0
+    if readable is not None and error.rule not in UNCOUNTED_RULES:
+        try:
+            received = count_records(readable, contract.format, contract.encoding, contract.limits)
+        except FileRejected:  # a line too long to count records by
+            received = 0
     status = "duplicate" if error.rule == "duplicate_delivery" else "rejected"
-    result = FileResult(path.name, sha, status, received, 0, received, error.rule, Counter({error.rule: received}))
+    result = FileResult(batch.name, batch.sha, status, received, 0, received, error.rule)
+    result.rules[error.rule] = received
+    result.batch_id = batch.batch_id
+    result.columns_present = error.columns_present
     conn.execute(
         "insert into quarantine.files (feed, ds, batch_id, file_name, sha256, line_no, rule, detail) "
         "values (%s, %s, %s, %s, %s, %s, %s, %s)",
-        (contract.feed, loader.ds, batch_id, path.name, sha, error.line, error.rule, error.detail),
+        (contract.feed, loader.ds, batch.batch_id, batch.name, batch.sha, error.line, error.rule, error.detail),
     )
     log.warning(
         "feed %s file %s line %d: rule %s: %s; file quarantined (%d rows)",
-        contract.feed, path.name, error.line, error.rule, error.detail, received,
+        contract.feed, printable(batch.path.name), error.line, error.rule, error.detail, received,
     )  # fmt: skip
     return result
 
@@ -289,25 +410,28 @@ def _reject_file(
 def _load_file(
     conn: psycopg.Connection,
     loader: _FileLoader,
-    path: Path,
-    sha: str,
+    batch: _Batch,
     seen: dict[str, str],
-    loaded_at: dt.datetime,
-    key_version: int,
+    rejection: FileRejected | None,
+    day_keys: _DayKeys,
 ) -> FileResult:
     contract = loader.contract
-    batch_id = _new_batch(conn, contract.feed, loader.ds, path, sha, loaded_at, key_version)
-    if sha in seen:
-        error = FileRejected("duplicate_delivery", 0, f"same content (sha256) as already loaded file {seen[sha]}")
-        result = _reject_file(conn, loader, batch_id, path, sha, error)
-        _finish_batch(conn, batch_id, result)
-        return result
     try:
-        with conn.transaction():  # savepoint: a file rejected half-way leaves nothing behind
-            result = _copy_file(conn, loader, batch_id, path, sha)
-    except FileRejected as error:
-        result = _reject_file(conn, loader, batch_id, path, sha, error)
-    _finish_batch(conn, batch_id, result)
+        with opened_delivery(batch.path, contract.format, contract.limits) as readable:
+            try:
+                if rejection is not None:
+                    raise rejection
+                if batch.sha in seen:
+                    earlier = db_text(seen[batch.sha])
+                    raise FileRejected("duplicate_delivery", 0, f"same bytes (sha256) as {earlier}, the same day")
+                with conn.transaction():  # savepoint: a file rejected half-way leaves nothing behind
+                    result, keys = _copy_file(conn, loader, batch, readable)
+                day_keys.add(batch, keys)
+            except FileRejected as error:
+                result = _reject_file(conn, loader, batch, readable, error)
+    except FileRejected as error:  # the delivery could not be opened: too large, a bomb, an unsupported archive
+        result = _reject_file(conn, loader, batch, None, error)
+    _finish_batch(conn, batch.batch_id, result)
     return result
 
 
@@ -324,6 +448,108 @@ class _QueuedWriter(QueuedLibpqWriter):
 
 
 @dataclass
+class _FileKeys:
+    """The primary keys of the rows one file wrote, their hashes (fastpath.key_hashes) and line numbers."""
+
+    arrays: list[pa.Array] = field(default_factory=list)
+    hashes: list[np.ndarray] = field(default_factory=list)
+    lines: list[np.ndarray] = field(default_factory=list)
+    slow_keys: list[str] = field(default_factory=list)
+    slow_lines: list[int] = field(default_factory=list)
+
+    def add_block(self, block: Block) -> None:
+        if block.keys is not None and len(block.keys):
+            self.arrays.append(block.keys)
+            self.hashes.append(block.key_hashes)
+            self.lines.append(block.key_lines)
+
+    def collected(self) -> tuple[list[pa.Array], np.ndarray, np.ndarray]:
+        """(key arrays, hashes, line numbers), the row parser's rows last."""
+        arrays, hashes = list(self.arrays), list(self.hashes)
+        if self.slow_keys:
+            slow = pa.array(self.slow_keys, pa.string())
+            arrays.append(slow)
+            hashes.append(key_hashes(slow))
+        lines = [*self.lines, np.array(self.slow_lines, np.int64)]
+        return arrays, np.concatenate([*hashes, np.zeros(0, np.uint64)]), np.concatenate(lines).astype(np.int64)
+
+
+@dataclass
+class _DayKeys:
+    """Primary keys of every row the day's loaded files wrote, file by file in delivery order."""
+
+    files: list[tuple[_Batch, _FileKeys]] = field(default_factory=list)
+
+    def add(self, batch: _Batch, keys: _FileKeys) -> None:
+        self.files.append((batch, keys))
+
+    def duplicates(self) -> list[tuple[int, int, int, int]]:
+        """(batch id, line, batch id, line) of each later row whose key an earlier row of the day has,
+        with the first row of that key (by delivery order, then line).
+
+        The day's key hashes are sorted once (tens of milliseconds for a million rows); only rows
+        whose hash repeats are compared by their key text.
+        """
+        parts = [keys.collected() for _, keys in self.files]
+        hashes = np.concatenate([np.zeros(0, np.uint64), *(p[1] for p in parts)])
+        ordered = np.sort(hashes)
+        repeats = ordered[1:][ordered[1:] == ordered[:-1]]
+        if not len(repeats):
+            return []
+        candidates = np.flatnonzero(np.isin(hashes, repeats))
+        texts = pa.chunked_array([a.cast(pa.large_string()) for p in parts for a in p[0]], pa.large_string())
+        lines = np.concatenate([p[2] for p in parts])
+        order = np.concatenate([np.full(len(p[2]), n, np.int64) for n, p in enumerate(parts)])
+        groups: dict[str, list[tuple[int, int]]] = {}
+        for position, text in zip(candidates.tolist(), texts.take(candidates).to_pylist(), strict=True):
+            groups.setdefault(text, []).append((int(order[position]), int(lines[position])))
+        batches = [batch.batch_id for batch, _ in self.files]
+        found = []
+        for rows in groups.values():
+            rows.sort()
+            (kept_file, kept_line), *later = rows
+            found += [(batches[f], line, batches[kept_file], kept_line) for f, line in later]
+        return sorted(found)
+
+
+def _quarantine_duplicates(
+    conn: psycopg.Connection, contract: Contract, ds: dt.date, day_keys: _DayKeys, results: list[FileResult]
+) -> None:
+    """Move every later row of a primary key from the day's partition to quarantine as `duplicate_row`.
+
+    raw_line names the row that was kept ("same primary key as <file> line <n>"): the staging
+    row's values are not copied anywhere else.
+    """
+    duplicates = day_keys.duplicates()
+    if not duplicates:
+        return
+    by_batch = {r.batch_id: r for r in results}
+    conn.execute(
+        sql.SQL(
+            "delete from {} p using unnest(%s::bigint[], %s::integer[]) as d(batch_id, row_no) "
+            "where p._batch_id = d.batch_id and p._row_no = d.row_no"
+        ).format(sql.Identifier("staging", contract.day_partition(ds))),
+        ([d[0] for d in duplicates], [d[1] for d in duplicates]),
+    )
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "copy quarantine.rows (feed, ds, batch_id, file_name, line_no, column_name, rule, raw_line) from stdin"
+        ) as copy,
+    ):
+        for batch_id, line, kept_batch, kept_line in duplicates:
+            kept = f"same primary key as {by_batch[kept_batch].file_name} line {kept_line}"
+            copy.write_row((contract.feed, ds, batch_id, by_batch[batch_id].file_name, line, None, DUPLICATE_ROW, kept))
+    for batch_id, count in Counter(d[0] for d in duplicates).items():
+        result = by_batch[batch_id]
+        result.rows_loaded -= count
+        result.rows_quarantined += count
+        result.rules[DUPLICATE_ROW] += count
+        _finish_batch(conn, batch_id, result)
+    log.warning("feed %s day %s: %d rows quarantined as %s", contract.feed, ds, len(duplicates), DUPLICATE_ROW)
+
+
+@dataclass
 class _Target:
     """Where one file's rows go: the COPY stream, its ledger result, the rejects, the loader columns."""
 
@@ -332,6 +558,8 @@ class _Target:
     rejects: list[tuple]
     meta: tuple  # (_ds, _batch_id, file name); staging gets _ds and _batch_id, _loaded_at is its default now()
     order: Callable[[tuple], tuple]  # a parsed row (contract columns, keys) in the COPY's column order
+    keys: _FileKeys
+    columns: set[str]  # contract columns seen (JSON keys; a CSV or xlsx file's are its header's)
     parsed_rows: int = 0  # rows the row parser wrote (with psycopg's write_row)
 
 
@@ -357,28 +585,32 @@ def _reorder(contract: Contract, columns: list[str]) -> Callable[[tuple], tuple]
     return itemgetter(*positions)
 
 
-def _copy_file(conn: psycopg.Connection, loader: _FileLoader, batch_id: int, path: Path, sha: str) -> FileResult:
+def _copy_file(
+    conn: psycopg.Connection, loader: _FileLoader, batch: _Batch, readable: Path
+) -> tuple[FileResult, _FileKeys]:
     contract = loader.contract
-    result = FileResult(path.name, sha, "loaded")
+    result = FileResult(batch.name, batch.sha, "loaded", batch_id=batch.batch_id)
     rejects: list[tuple] = []
     if contract.format == "csv":
-        header, chunks = read_csv_chunks(path, contract.encoding)
+        header, chunks = read_csv_chunks(readable, contract.encoding, contract.limits)
         records = None
     else:
-        header, records = read_file(path, contract.format, contract.encoding)
-    if header is not None:
-        loader.check_header(header, path.name)
+        header, records = read_file(readable, contract.format, contract.encoding, contract.limits)
+    present = set(loader.check_header(header)) if header is not None else set()
     fast = None
     if contract.format == "csv" and loader.fastpath:  # else every row takes the row parser
-        fast = FastPath(contract, [loader.header_map[h] for h in header], loader.secret, loader.ds, batch_id)
+        fast = FastPath(contract, [loader.header_map[h] for h in header], loader.secret, loader.ds, batch.batch_id)
         columns = fast.copy_columns
     else:
         columns = copy_columns(contract, contract.column_names)
     partition = create_day_partition(conn, contract, loader.ds)  # COPY straight into it: no routing per row
+    keys = _FileKeys()
     with conn.cursor() as cur, cur.copy(_copy_sql(partition, columns), writer=_QueuedWriter(cur)) as copy:
         copy.set_types(_copy_types(contract, columns))
         copy.write(COPY_SIGNATURE)
-        target = _Target(copy, result, rejects, (loader.ds, batch_id, path.name), _reorder(contract, columns))
+        target = _Target(
+            copy, result, rejects, (loader.ds, batch.batch_id, batch.name), _reorder(contract, columns), keys, present
+        )
         if records is None:
             _copy_csv(loader, header, chunks, fast, target)
         else:
@@ -387,29 +619,31 @@ def _copy_file(conn: psycopg.Connection, loader: _FileLoader, batch_id: int, pat
             copy.write(COPY_TRAILER)
     if contract.format in ("csv", "xlsx") and result.rows_received == 0 and contract.load_mode == "snapshot":
         raise FileRejected("empty_file", 1, "a snapshot with a header and no rows")
-    _write_rejects(conn, loader, batch_id, path.name, rejects, result)
-    return result
+    result.columns_present = [c for c in contract.column_names if c in target.columns]
+    _write_rejects(conn, loader, batch, rejects, result)
+    return result, keys
 
 
 def _copy_csv(
-    loader: _FileLoader, header: list[str], chunks: Iterator[tuple[int, bytes]], fast: FastPath | None, target: _Target
+    loader: _FileLoader, header: list[str], chunks: Iterator[CsvChunk], fast: FastPath | None, target: _Target
 ) -> None:
-    """CSV in chunks of raw lines: canonical rows through the fast path, every other line through the row parser.
+    """CSV in chunks of whole records: canonical rows through the fast path, every other record through
+    the row parser.
 
     Chunks are decoded and validated by two threads (the compiled decoder and HMAC and Arrow's
     kernels run without the GIL) and written in file order, so errors surface in file order too.
     """
     encoding = loader.contract.encoding
     if fast is None:
-        for first, data in chunks:
-            check_terminated(first, data, encoding)
-            lines = text_lines(decode_chunk(data, encoding, first))[0]
-            _copy_slow(loader, header, list(enumerate(lines, start=first)), target)
+        for chunk in chunks:
+            check_terminated(chunk.first, chunk.data, encoding)
+            text = decode_chunk(chunk.data, encoding, chunk.first)
+            _copy_slow(loader, header, list(span_records(text, chunk.first, chunk.spans)), target)
         return
     with ThreadPoolExecutor(max_workers=FAST_THREADS, thread_name_prefix="fastpath") as pool:
         pending: deque[Future[Block]] = deque()
-        for first, data in chunks:
-            pending.append(pool.submit(fast.process_bytes, data, first, encoding))
+        for chunk in chunks:
+            pending.append(pool.submit(fast.process_bytes, chunk.data, chunk.first, encoding, chunk.spans))
             if len(pending) > FAST_THREADS:
                 _copy_block(loader, header, pending.popleft().result(), target)
         while pending:
@@ -421,24 +655,33 @@ def _copy_block(loader: _FileLoader, header: list[str], block: Block, target: _T
         target.out.write(block.data)
     target.result.rows_received += block.rows
     target.result.rows_loaded += block.rows
+    target.keys.add_block(block)
     _copy_slow(loader, header, block.slow, target)
 
 
-def _copy_slow(loader: _FileLoader, header: list[str], lines: list[tuple[int, str]], target: _Target) -> None:
-    records = (record for line_no, line in lines if (record := csv_record(line_no, line, header)) is not None)
-    _copy_records(loader, records, target)
+def _copy_slow(loader: _FileLoader, header: list[str], records: list[tuple[int, str, bool]], target: _Target) -> None:
+    parsed = (
+        record for line_no, text, open_ in records if (record := csv_record(line_no, text, header, open_)) is not None
+    )
+    _copy_records(loader, parsed, target)
 
 
 def _copy_records(loader: _FileLoader, records: Iterator[Record], target: _Target) -> None:
     """Row parser: validate each record, write it to COPY or set it aside for quarantine."""
     ds, batch_id, _ = target.meta
+    header_map, columns = loader.header_map, target.columns
+    keyed = loader.contract.format in ("jsonl", "api_json")  # a CSV or xlsx file's columns are its header's
     for record in records:
         target.result.rows_received += 1
+        if keyed and record.fields is not None:
+            columns.update(c for k in record.fields if (c := header_map.get(k.strip())) is not None)
         row, column, rule = loader.parse(record)
         if row is None:
             target.rejects.append((record.line_no, column, rule, record.raw))
             continue
         target.out.write_row((*target.order(row), ds, batch_id, record.line_no))
+        target.keys.slow_keys.append(loader.key_of(row))
+        target.keys.slow_lines.append(record.line_no)
         target.result.rows_loaded += 1
         target.parsed_rows += 1
 
@@ -446,8 +689,7 @@ def _copy_records(loader: _FileLoader, records: Iterator[Record], target: _Targe
 def _write_rejects(
     conn: psycopg.Connection,
     loader: _FileLoader,
-    batch_id: int,
-    file_name: str,
+    batch: _Batch,
     rejects: list[tuple],
     result: FileResult,
 ) -> None:
@@ -459,17 +701,14 @@ def _write_rejects(
         ) as copy,
     ):
         for line_no, column, rule, raw in rejects:
-            copy.write_row((contract.feed, loader.ds, batch_id, file_name, line_no, column, rule, raw))
+            copy.write_row((contract.feed, loader.ds, batch.batch_id, batch.name, line_no, column, rule, raw_text(raw)))
             result.rules[rule] += 1
     result.rows_quarantined = len(rejects)
+    shown = printable(batch.path.name)
     for line_no, column, rule, _ in rejects[:SAMPLE_ERRORS]:
         log.warning(
             "feed %s file %s line %d column %s: rule %s; row quarantined",
-            contract.feed,
-            file_name,
-            line_no,
-            column,
-            rule,
-        )
+            contract.feed, shown, line_no, column if column in loader.header_map.values() else "-", rule,
+        )  # fmt: skip
     if len(rejects) > SAMPLE_ERRORS:
-        log.warning("feed %s file %s: %d more rows quarantined", contract.feed, file_name, len(rejects) - SAMPLE_ERRORS)
+        log.warning("feed %s file %s: %d more rows quarantined", contract.feed, shown, len(rejects) - SAMPLE_ERRORS)

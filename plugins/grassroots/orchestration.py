@@ -7,7 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 TIMEZONE = "Asia/Shanghai"
-DEFAULT_ARGS = {"owner": "grassroots-data", "retries": 2, "retry_delay": dt.timedelta(minutes=5)}
+DEFAULT_ARGS = {
+    "owner": "grassroots-data",
+    "retries": 2,
+    "retry_delay": dt.timedelta(minutes=5),
+    "execution_timeout": dt.timedelta(hours=2),  # no task may hang a day: a load, a pull, a dbt build
+}
 
 
 def staging_asset_uri(feed: str) -> str:

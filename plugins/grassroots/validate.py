@@ -13,9 +13,14 @@ from grassroots.identity import IdNumberError, normalise_id_number
 _CENT, _NUMERIC_LIMIT = Decimal("0.01"), Decimal(10) ** 12  # contracts.PG_TYPES: numeric(14,2)
 SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 
-_DATE = re.compile(r"^(\d{4})(?:[-/.年](\d{1,2})[-/.月](\d{1,2})日?|(\d{2})(\d{2}))$")
-_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
-_PHONE = re.compile(r"^(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
+# ASCII digits only: other scripts' digits are not a date, a time or a phone number.
+_DATE = re.compile(r"^(\d{4})(?:[-/.年](\d{1,2})[-/.月](\d{1,2})日?|(\d{2})(\d{2}))$", re.ASCII)
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$", re.ASCII)
+_PHONE = re.compile(r"^(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$", re.ASCII)
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # lone surrogates: only a JSON escape makes them
+# C0 controls but tab and line ends (a quoted CSV field may hold those), DEL, C1 controls, surrogates.
+_UNLOADABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+MAX_FIELD_CHARS = 4096  # default of a contract's limits.max_field_chars
 _TRUE = {"1", "true", "t", "yes", "y", "是", "Y", "TRUE"}
 _FALSE = {"0", "false", "f", "no", "n", "否", "N", "FALSE"}
 
@@ -111,10 +116,26 @@ def parse_phone(text: str) -> str:
     return value.replace("-", "") if value.startswith("1") else value
 
 
-def parse_id_number(text: str) -> str:
-    """A normalised 18-character ID number (see identity.normalise_id_number)."""
+def check_field(text: str, max_chars: int = MAX_FIELD_CHARS) -> None:
+    """Rules for any field before its type is parsed: `field_too_long` (more than `max_chars`
+    characters), `control_character` (C0 other than tab and line ends, DEL, C1) and
+    `invalid_unicode` (a lone surrogate, which no database text can hold)."""
+    if len(text) > max_chars:
+        raise FieldError("field_too_long")
+    if _UNLOADABLE.search(text):  # one pass for both rules; which one only when there is a hit
+        raise FieldError("invalid_unicode" if _SURROGATE.search(text) else "control_character")
+
+
+def loadable(text: str, max_chars: int = MAX_FIELD_CHARS) -> bool:
+    """Whether `check_field` passes every part of `text`: a record's raw text that passes needs no
+    per-field check (its fields are pieces of it)."""
+    return len(text) <= max_chars and not _UNLOADABLE.search(text)
+
+
+def parse_id_number(text: str, latest_birth: dt.date | None = None) -> str:
+    """A normalised 18-character ID number born no later than `latest_birth` (see identity.normalise_id_number)."""
     try:
-        return normalise_id_number(text)
+        return normalise_id_number(text, latest_birth)
     except IdNumberError as exc:
         raise FieldError(exc.rule) from exc
 

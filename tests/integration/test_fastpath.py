@@ -40,6 +40,11 @@ def _population_lines() -> list[str]:
         "{id},王芳,女,1950-03-04,13800001111,某路1号,330106001001,33010600100101,H1,户籍,1",  # short row
         "{id},䶮,女,1950-03-04,13800001111,某路\\1号,330106001001,33010600100101,H1,户籍,1,是",  # backslash
         "",  # blank line
+        "{id},王\x00芳,女,1950-03-04,13800001111,某路1号,330106001001,33010600100101,H1,户籍,1,是",  # NUL
+        "{id},王芳\x1f,女,1950-03-04,13800001111,某路1号,330106001001,33010600100101,H1,户籍,1,是",  # unit separator
+        "{id},\u1680王芳,女,1950-03-04,13800001111,某路\u20281号,330106001001,33010600100101,H1,户籍,1,是",
+        "{id},王芳,女,1950-03-04,13800001111,某路\x851号,330106001001,33010600100101,H1,户籍,1,是",  # C1 control
+        '{id},王芳,女,1950-03-04,13800001111,"某路1号\n3单元",330106001001,33010600100101,H1,户籍,1,是',  # 2 lines
     ]
     lines = [HEADER]
     for n in range(300):
@@ -49,8 +54,22 @@ def _population_lines() -> list[str]:
             id_number = id_number[:17] + ("0" if id_number[17] != "0" else "1")
         elif n % 19 == 0:
             id_number = id_number.lower()
+        elif n % 23 == 0:
+            id_number = _ID_CASES[(n // 23) % len(_ID_CASES)]
         lines.append(template.format(id=id_number))
     return lines
+
+
+# ID numbers each rule of identity.normalise_id_number turns away (the day is DAY): both paths must agree.
+_ID_CASES = [
+    "".join(chr(0x0660 + int(c)) if c.isdigit() else c for c in _id(1)),  # Arabic-Indic digits: id_charset
+    _id(2)[:3] + "¹" + _id(2)[4:],  # a superscript digit: id_charset
+    _id(3, "20261125"),  # born after the delivery day: id_birth_date
+    _id(4, "20261124"),  # born on it: loads
+    _id(5, "18991231"),  # before 1900: id_birth_date
+    "000000" + _id(6)[6:17] + check_digit("000000" + _id(6)[6:17]),  # no province: id_region
+    "91" + _id(7)[2:17] + check_digit("91" + _id(7)[2:17]),
+]
 
 
 def _incident_lines() -> list[str]:
@@ -156,7 +175,7 @@ def test_canonical_rows_take_the_fast_path_and_dirty_ones_do_not() -> None:
     header = [contract.header_map()[h] for h in HEADER.split(",")]
     lines = _population_lines()[1:15]  # one of each template, first id clean
     block = FastPath(contract, header, b"k", DAY, 1).process(lines, 2)
-    slow_lines = [line_no for line_no, _ in block.slow]
+    slow_lines = [line_no for line_no, _, _ in block.slow]
     # Line 3 (empty optional cells) and line 8 (a leap day) are canonical. Line 2 has a wrong check
     # digit, line 9 writes 7 as "007", the others hold full-width text, spaces, quotes, impossible
     # dates, unaccepted values, a short row, a backslash or nothing: all go to the row parser.

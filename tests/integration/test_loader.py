@@ -115,7 +115,14 @@ def test_renamed_column_alias_loads_and_unknown_header_quarantines_the_file(dsn:
     assert by_file[drifted.name].rows_quarantined == 1
     with psycopg.connect(dsn) as conn:
         files = conn.execute("select file_name, line_no, rule, detail from quarantine.files").fetchall()
-    assert files == [(drifted.name, 1, "unknown_column", "header 11 '关注级别' is not in the contract")]
+    # The header's text is not repeated (in a file without its header line it is a resident's data);
+    # the position and the contract columns the header lacks are.
+    detail = "header 11 is not in the contract (contract columns not in the header: attention_level, extract_date)"
+    assert files == [(drifted.name, 1, "unknown_column", detail)]
+    with psycopg.connect(dsn) as conn:
+        present = dict(conn.execute("select file_name, columns_present from meta.load_batch").fetchall())
+    contract = get_contract("population_registry").column_names
+    assert present == {aliased.name: contract[:-1], drifted.name: [c for c in contract if c != "attention_level"][:-1]}
 
 
 def test_whole_file_defects_are_quarantined_and_counted(dsn: str, tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ def test_hostile_or_unknown_columns_are_refused(columns: list[dict]) -> None:
 
 
 def test_a_feed_name_leaves_room_for_its_day_partitions() -> None:
-    contract = {"format": "csv", "load_mode": "delta", "columns": [{"name": "a", "type": "text"}]}
+    contract = {"format": "csv", "load_mode": "delta", "primary_key": ["a"], "columns": [{"name": "a", "type": "text"}]}
     longest = parse_contract({**contract, "feed": "f" * 53})
     assert len(longest.day_partition(dt.date(2026, 11, 24))) == 63
     with pytest.raises(ContractError, match="at most 53"):

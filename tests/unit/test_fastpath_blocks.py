@@ -24,3 +24,15 @@ def test_block_person_keys_equal_the_reference_and_keep_nulls() -> None:
     assert [bytes(k).decode("ascii") for k in keys[[0, 2]]] == [person_key(b"secret", ids[i]) for i in (0, 2)]
     assert not keys[[1, 3]].any(), "no key where the ID is empty"
     assert fast._keys(pa.array([None, None], pa.string())).shape == (2, 64)
+
+
+def test_key_hashes_are_a_function_of_the_key_alone() -> None:
+    from grassroots.fastpath import key_hashes
+
+    ids = [f"33010619{n:010d}" for n in range(50)]
+    together = key_hashes(pa.array(ids))
+    mixed = key_hashes(pa.array([*ids[:5], "GI1", "", "a" * 40]))
+    assert (mixed[:5] == together[:5]).all(), "an ID hashes alike in a block of IDs and among other keys"
+    assert (key_hashes(pa.array(ids).slice(7, 9)) == together[7:16]).all()
+    assert (key_hashes(pa.array(["GI1", "x"]).cast(pa.large_string())) == key_hashes(pa.array(["GI1", "x"]))).all()
+    assert len(set(together.tolist()) | set(mixed[5:].tolist())) == 53
