@@ -87,6 +87,16 @@ def safe_reason(exc: BaseException) -> str:
     return name
 
 
+def _loaded_before(dsn: str, feed: str, ds: dt.date) -> bool:
+    """The feed's day has a live loaded delivery (a file loaded and not superseded)."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "select exists (select 1 from meta.load_batch where feed = %s and ds = %s and status = 'loaded')",
+            (feed, ds),
+        ).fetchone()
+    return bool(row[0])
+
+
 def ingest(feed: str, ds: dt.date, *, force: bool = False, dsn: str | None = None) -> DayResult:
     """Pull (API feeds), then load a feed's day as the `loader` role; raise if nothing was delivered.
 
@@ -102,6 +112,13 @@ def ingest(feed: str, ds: dt.date, *, force: bool = False, dsn: str | None = Non
             except PullRejected as exc:
                 rejections[capture_path(contract, ds).name] = FileRejected(exc.rule, exc.page, exc.detail)
         files = day_files(contract, ds)
+        if not files and _loaded_before(dsn, feed, ds):
+            # A rerun after the landing folder was cleaned up (or an API that no longer serves an
+            # old day) keeps the day's earlier load: re-running a day never erases what it loaded.
+            log.warning(
+                "feed %s day %s: no file in %s; the day's earlier load is kept", feed, ds, feed_dir(contract, ds)
+            )
+            return DayResult(feed, ds, [], unchanged=True)
         if not files:
             reason = f"no file delivered in {feed_dir(contract, ds)}"
             record_outcome(dsn, contract, ds, "missing", "missing", reason)
@@ -123,7 +140,12 @@ def ingest(feed: str, ds: dt.date, *, force: bool = False, dsn: str | None = Non
         frames = "".join(traceback.format_tb(exc.__traceback__))  # where it failed; the message may hold values
         log.error("feed %s day %s: load failed: %s\n%s", feed, ds, reason, frames)
         try:
+            if _loaded_before(dsn, feed, ds) and contract.delivery == "api" and not day_files(contract, ds):
+                raise LoadFailed(f"feed {feed} day {ds}: the pull failed ({reason}); the day's earlier load is kept")
             record_outcome(dsn, contract, ds, "failed", "load_failed", reason)
+        except LoadFailed:
+            raise
+
         except Exception as ledger_exc:  # noqa: BLE001 (the warehouse itself may be what failed)
             log.error("feed %s day %s: the failure could not be recorded: %s", feed, ds, safe_reason(ledger_exc))
         raise LoadFailed(f"feed {feed} day {ds}: load failed: {reason}") from None

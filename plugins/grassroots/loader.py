@@ -24,7 +24,6 @@ import hashlib
 import logging
 import queue
 import re
-import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,6 +37,7 @@ import pyarrow as pa
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
+from grassroots import locks
 from grassroots.bootstrap import create_day_partition
 from grassroots.contracts import Contract
 from grassroots.fastpath import LOADER_COLUMNS, Block, FastPath, copy_columns, key_hashes, key_text
@@ -63,7 +63,6 @@ from grassroots.readers import (
 from grassroots.validate import PARSERS, FieldError, check_field, loadable, parse_id_number
 
 log = logging.getLogger(__name__)
-LOCK_CLASS = 36901
 SAMPLE_ERRORS = 20
 DUPLICATE_ROW = "duplicate_row"
 FAST_THREADS = 2  # blocks in flight: memory stays a few blocks whatever the file size
@@ -127,11 +126,6 @@ def sha256_of(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _lock_id(feed: str, ds: dt.date) -> int:
-    value = zlib.crc32(f"{feed}|{ds.isoformat()}".encode())
-    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def _safe_key(name: str) -> str | None:
@@ -283,11 +277,12 @@ def load_day(
     rejections = rejections or {}
     day_files = _day_files(files)
     with psycopg.connect(dsn) as conn:
-        conn.execute("select pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, _lock_id(feed, ds)))
+        locks.xact(conn, locks.feed_day(feed, ds.isoformat()))
         if not force and not rejections and _already_loaded(conn, feed, ds, day_files, key_version):
             log.info("feed %s day %s: %d file(s) already loaded, nothing to do", feed, ds, len(day_files))
             conn.rollback()
             return DayResult(feed, ds, [], unchanged=True)
+        locks.xact(conn, locks.WAREHOUSE, shared=True)  # staging does not change under a running build
         loaded_at = conn.execute("select now()").fetchone()[0]
         _clear_day(conn, contract, ds)
         seen: dict[str, str] = {}  # sha256 → file name, this day only: the same bytes on another day are new
@@ -332,7 +327,8 @@ def record_outcome(dsn: str, contract: Contract, ds: dt.date, status: str, rule:
     if status not in OUTCOMES:
         raise ValueError(f"status must be one of {OUTCOMES}")
     with psycopg.connect(dsn) as conn:
-        conn.execute("select pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, _lock_id(contract.feed, ds)))
+        locks.xact(conn, locks.feed_day(contract.feed, ds.isoformat()))
+        locks.xact(conn, locks.WAREHOUSE, shared=True)
         _clear_day(conn, contract, ds)
         conn.execute(
             "insert into meta.load_batch (feed, ds, file_name, sha256, bytes, rows_received, rows_loaded, "
