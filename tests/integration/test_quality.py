@@ -2,9 +2,11 @@
 
 Defects are planted in a copy of generated feeds and recorded in `_truth/<ds>.planted.json`:
 day 1 clean; day 2 ID numbers with a wrong check digit (quarantined) and attention levels
-out of range (a `warn` check); day 3 duplicated incident rows (a `fail` check). The audit
-tables and the auditor report must show each with the planted counts, day 3's marts must be
-held while day 2's stay visible, and the report must render in headless Chromium.
+out of range (a `warn` check); day 3 two repeated incident rows (quarantined as duplicate_row)
+and the incidents' resolved_at column dropped (a `fail` check: drift). The audit tables and the
+auditor report must show each with the planted counts, day 3's periods of the KPI tables that
+read grid incidents must be held while day 2's stay visible, and the report must render in
+headless Chromium.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import pytest
 
 from grassroots import db, feedapi, pipeline
 from grassroots.contracts import get_contract
-from grassroots.generator import generate
+from grassroots.generator import generate, scenarios
 from tests.conftest import DEMO_DAY, TEST_RESIDENTS, TEST_SEED
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -76,7 +78,7 @@ def _attention_out_of_range(start: int, m: int):
 def _duplicate_incidents(k: int):
     def change(columns: list[str], rows: list[list[str]]) -> dict:
         rows.extend([list(r) for r in rows[:k]])
-        return {"check": "unique.incident_id", "severity": "fail", "unexpected": 2 * k}
+        return {"rule": "duplicate_row", "column": None, "rows": k}
 
     return change
 
@@ -90,8 +92,14 @@ def plant(landing: Path) -> dict[dt.date, dict]:
             "quarantine": {registry: _rewrite_csv(landing, DAY2, registry, _bad_check_digits(5))},
             "checks": {registry: _rewrite_csv(landing, DAY2, registry, _attention_out_of_range(10, 3))},
         },
-        DAY3: {"checks": {"grid_incidents": _rewrite_csv(landing, DAY3, "grid_incidents", _duplicate_incidents(2))}},
+        DAY3: {
+            "quarantine": {"grid_incidents": _rewrite_csv(landing, DAY3, "grid_incidents", _duplicate_incidents(2))}
+        },
     }
+    scenarios.drop_column(landing, "grid_incidents", DAY3, "resolved_at")
+    main = scenarios.main_file(landing, "grid_incidents", DAY3)  # the generator's byte-identical re-send stays one
+    main.with_name(f"{main.stem}_resend{main.suffix}").write_bytes(main.read_bytes())
+    planted[DAY3]["checks"] = {"grid_incidents": {"check": "drift.columns", "severity": "fail", "unexpected": None}}
     for ds, truth in planted.items():
         (landing / "_truth" / f"{ds}.planted.json").write_text(json.dumps(truth), encoding="utf-8")
     return planted
@@ -182,22 +190,29 @@ def test_planted_defects_are_in_audit_with_the_truth_counts(three_days) -> None:
     assert fail[:2] == (failed["severity"], False) and fail[3] == failed["unexpected"]
 
 
-def test_a_fail_holds_that_days_marts_while_the_previous_day_stays_published(three_days) -> None:
+def test_a_fail_holds_that_days_periods_of_what_it_feeds_while_the_rest_publishes(three_days) -> None:
     ok = [("grassroots_ingest", "success"), ("grassroots_warehouse", "success"), ("grassroots_scoring", "success")]
     assert three_days.states[DAY1] == ok
     assert three_days.states[DAY2] == ok, "a warn-severity defect must publish"
-    assert three_days.states[DAY3] == [("grassroots_ingest", "success"), ("grassroots_warehouse", "failed")]
+    # day 3: ingest red (a feed unusable), the warehouse red (a period of the day held), scoring still runs
+    assert three_days.states[DAY3][:2] == [("grassroots_ingest", "failed"), ("grassroots_warehouse", "failed")]
     with psycopg.connect(three_days.dsn) as conn:
         decisions = conn.execute(
             "select ds, status, failed_fail, failed_warn from audit.publication order by ds"
         ).fetchall()
         published = [r[0] for r in conn.execute("select ds from audit.published_days order by ds")]
-        bi_day = conn.execute("select max(reported_date) from marts.kpi_incident_discovery_daily").fetchone()[0]
-    assert [(d, s) for d, s, _, _ in decisions] == [(DAY1, "published"), (DAY2, "published"), (DAY3, "held")]
+        incidents_day = conn.execute("select max(kpi_date) from marts.kpi_proactive_discovery_daily").fetchone()[0]
+        funds_day = conn.execute("select max(kpi_date) from marts.kpi_community_resources_daily").fetchone()[0]
+        held = conn.execute(
+            "select relation, reason from marts.kpi_period_status where period_start = %s and status = 'held'", (DAY3,)
+        ).fetchall()
+    assert [(d, s) for d, s, _, _ in decisions] == [(DAY1, "published"), (DAY2, "published"), (DAY3, "partial")]
     assert decisions[1][3] >= 1 and decisions[1][2] == 0, "day 2 published with its warn failures counted"
     assert decisions[2][2] >= 1
     assert published == [DAY1, DAY2]
-    assert bi_day == DAY2, "BI must still see the last good day, not the held one"
+    assert incidents_day == DAY2, "BI must still see the last good incident figures, not the held day"
+    assert funds_day == DAY3, "what grid incidents do not feed publishes"
+    assert held and all("grid_incidents" in reason and "resolved_at" in reason for _, reason in held)
 
 
 def test_results_of_three_consecutive_days_are_all_kept(three_days) -> None:
@@ -285,7 +300,7 @@ def test_the_report_renders_in_chromium_with_the_days_feed_table(three_days, tmp
     for feed, row in feeds.items():
         assert row[4].replace(",", "") == str(loaded[feed]), feed  # "Rows loaded" column
     assert int(feeds["grid_incidents"][8]) >= 1  # failed (fail) checks
-    assert "HELD" in dom and "unique.incident_id" in dom
+    assert "drift.columns" in dom and "resolved_at" in dom
     assert [r[0] for r in cells.rows["trends"][1:]] == [DAY1.isoformat(), DAY2.isoformat(), DAY3.isoformat()]
 
     shot = tmp_path / "report.png"

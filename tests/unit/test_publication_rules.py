@@ -5,7 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 from grassroots.quality.dbt_results import lineage
-from grassroots.quality.publish import Decision, Inputs, _period_reasons, _table_reasons, period_days
+from grassroots.quality.publish import (
+    Decision,
+    Inputs,
+    _period_reasons,
+    _table_reasons,
+    calendar_periods,
+    period_days,
+)
 
 NOV = dt.date(2026, 11, 1)
 
@@ -85,3 +92,10 @@ def test_lineage_follows_every_ancestor_to_its_feeds_and_tests() -> None:
     ((relation, node, feeds, upstream),) = lineage(manifest, "marts_candidate")
     assert (relation, node, feeds) == ("kpi_a", "model.p.kpi_a", ["grid_incidents"])
     assert upstream == ["model.p.fct_x", "model.p.stg_grid", "seed.p.geography", "test.p.unique_x.abc"]
+
+
+def test_every_day_and_month_the_warehouse_ran_gets_a_decision() -> None:
+    first, last = dt.date(2026, 11, 29), dt.date(2026, 12, 2)
+    assert calendar_periods("day", first, last) == {first + dt.timedelta(days=i) for i in range(4)}
+    assert calendar_periods("month", first, last) == {NOV, dt.date(2026, 12, 1)}
+    assert calendar_periods("table", None, None) == set()

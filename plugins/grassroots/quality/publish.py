@@ -161,6 +161,15 @@ def period_days(start: dt.date, grain: str, first: dt.date | None, last: dt.date
     ]
 
 
+def calendar_periods(grain: str, first: dt.date | None, last: dt.date | None) -> set[dt.date]:
+    """Every day (or month) the warehouse has run: each gets a decision, even one with no rows at
+    all (a day whose only delivery was unusable must show as held, not vanish)."""
+    if first is None or last is None:
+        return set()
+    days = {first + dt.timedelta(days=i) for i in range((last - first).days + 1)}
+    return days if grain == "day" else {day.replace(day=1) for day in days}
+
+
 def _period_reasons(inputs: Inputs, feeds: list[str], start: dt.date, grain: str) -> list[str]:
     """Why one period of a table cannot be published (empty when it can)."""
     days = period_days(start, grain, inputs.first_day, inputs.last_day)
@@ -197,7 +206,7 @@ def decide(conn: psycopg.Connection, inputs: Inputs, relation: str) -> Decision:
         else:
             decision.published.append(None)
         return decision
-    periods = {
+    periods = calendar_periods(decision.grain, inputs.first_day, inputs.last_day) | {
         row[0]
         for schema in (CANDIDATE_SCHEMA, PUBLISHED_SCHEMA)
         if _columns(conn, schema, relation)
