@@ -1,4 +1,4 @@
-"""KPI pages: static HTML per district (street and community drill-down) with matplotlib charts over time.
+"""KPI pages: static HTML per district (street and community drill-down) with inline SVG charts over time.
 
 Every table in schema `marts` whose name starts with `kpi_` is read; its first date column is the
 time axis, its community rows (`area_level = 'community'` with `area_code`, or a `community_code`
@@ -123,50 +123,62 @@ def read_geography(conn: psycopg.Connection) -> list[Community]:
     return [Community(*row) for row in rows]
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",
+           "#bcbd22")  # fmt: skip
+WIDTH, HEIGHT, PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 468, 250, 52, 12, 26, 58
 
 
-def _draw(ax, title: str, series: dict[str, list[tuple[dt.date, float]]]) -> None:
-    for label, points in sorted(series.items()):
-        if points:
-            xs, ys = zip(*sorted(points), strict=True)
-            ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.4, label=label)
-    from matplotlib.dates import AutoDateLocator, DateFormatter
+def _svg_chart(title: str, series: dict[str, list[tuple[dt.date, float]]]) -> str:
+    """One line chart as inline SVG (no image files, no fonts baked in: the browser sets the text).
 
-    ax.xaxis.set_major_locator(AutoDateLocator(minticks=2, maxticks=8))
-    ax.xaxis.set_major_formatter(DateFormatter("%m-%d"))
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.tick_params(labelsize=7)
-    for tick in ax.get_xticklabels():
-        tick.set_rotation(30)
-    if 1 < len(series) <= 8:
-        ax.legend(fontsize=6, loc="best")
+    One polyline (with a dot per point) per series; x is the day, y the value with its range on
+    the axis; a single day is one dot with that day as its only tick. Every label is escaped.
+    """
+    points = [(d, v) for values in series.values() for d, v in values]
+    esc = html.escape
+    head = (f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+            f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{esc(title)}">'
+            f'<text x="{WIDTH / 2:.0f}" y="16" text-anchor="middle" font-size="12">{esc(title)}</text>')  # fmt: skip
+    if not points:
+        return head + f'<text x="{WIDTH / 2:.0f}" y="{HEIGHT / 2:.0f}" text-anchor="middle" font-size="11">' \
+                      "无数据 no data</text></svg>"  # fmt: skip
+    days = sorted({d for d, _ in points})
+    low, high = min(v for _, v in points), max(v for _, v in points)
+    low, high = (low - 1, high + 1) if low == high else (low, high)
+    inner_w, inner_h = WIDTH - PAD_LEFT - PAD_RIGHT, HEIGHT - PAD_TOP - PAD_BOTTOM
+    span = max((days[-1] - days[0]).days, 1)
 
+    def x(day: dt.date) -> float:
+        return PAD_LEFT + (inner_w / 2 if len(days) == 1 else inner_w * (day - days[0]).days / span)
 
-def _chart(path: Path, title: str, series: dict[str, list[tuple[dt.date, float]]]) -> None:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.2, 2.8), dpi=90)
-    _draw(ax, title, series)
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
+    def y(value: float) -> float:
+        return PAD_TOP + inner_h * (1 - (value - low) / (high - low))
 
-
-def _fonts() -> None:
-    """Use a CJK font when one is installed so that Chinese titles render."""
-    import matplotlib
-    from matplotlib import font_manager
-
-    names = {f.name for f in font_manager.fontManager.ttflist}
-    cjk = [n for n in ("Noto Sans CJK SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "AR PL UMing CN") if n in names]
-    matplotlib.rcParams["font.sans-serif"] = [*cjk, "DejaVu Sans"]
+    parts = [head, f'<rect x="{PAD_LEFT}" y="{PAD_TOP}" width="{inner_w}" height="{inner_h}" fill="none" '
+                   'stroke="#bbb"/>']  # fmt: skip
+    for value in (low, (low + high) / 2, high):
+        parts.append(f'<text x="{PAD_LEFT - 4}" y="{y(value) + 4:.1f}" text-anchor="end" font-size="9">'
+                     f"{esc(_fmt(value))}</text>")  # fmt: skip
+    step = max(1, len(days) // 6)
+    for day in days[::step]:
+        parts.append(f'<text x="{x(day):.1f}" y="{HEIGHT - PAD_BOTTOM + 12}" text-anchor="middle" font-size="9">'
+                     f"{day:%m-%d}</text>")  # fmt: skip
+    for index, (label, values) in enumerate(sorted(series.items())):
+        if not values:
+            continue
+        colour = PALETTE[index % len(PALETTE)]
+        coords = " ".join(f"{x(d):.1f},{y(v):.1f}" for d, v in sorted(values))
+        parts.append(f'<g><title>{esc(label)}</title><polyline points="{coords}" fill="none" stroke="{colour}" '
+                     'stroke-width="1.4"/>'
+                     + "".join(f'<circle cx="{x(d):.1f}" cy="{y(v):.1f}" r="2" fill="{colour}"/>' for d, v in values)
+                     + "</g>")  # fmt: skip
+    legend = [label for label, values in sorted(series.items()) if values]
+    for index, label in enumerate(legend[:8]):
+        lx, ly = PAD_LEFT + (index % 4) * (inner_w / 4), HEIGHT - PAD_BOTTOM + 28 + (index // 4) * 13
+        colour = PALETTE[sorted(series).index(label) % len(PALETTE)]
+        parts.append(f'<rect x="{lx:.0f}" y="{ly - 8}" width="8" height="8" fill="{colour}"/>'
+                     f'<text x="{lx + 11:.0f}" y="{ly}" font-size="9">{esc(label[:14])}</text>')  # fmt: skip
+    return "".join(parts) + "</svg>"
 
 
 def _fmt(value: float | None) -> str:
@@ -188,20 +200,18 @@ def _latest_table(tables: list[KpiTable], communities: list[Community], ds: dt.d
     return f"<table><tr><th>社区 community ({ds})</th>{head}</tr>{''.join(body)}</table>"
 
 
-def _charts(out: Path, prefix: str, tables: list[KpiTable], members: list[Community]) -> str:
+def _charts(tables: list[KpiTable], members: list[Community]) -> str:
     figures = []
     for t in tables:
         for k in t.kpis:
             series = {c.name: [(d, v[k]) for (code, d), v in t.rows.items() if code == c.code and v[k] is not None]
                       for c in members}  # fmt: skip
-            name = f"{prefix}__{t.name}__{k}.png"
-            _chart(out / name, _label(k), series)
-            figures.append(f'<figure><img src="{name}" alt="{html.escape(_label(k))}" width="468">'
+            figures.append(f"<figure>{_svg_chart(_label(k), series)}"
                            f"<figcaption>{html.escape(t.name)}.{html.escape(k)}</figcaption></figure>")  # fmt: skip
     return f'<div class="charts">{"".join(figures)}</div>'
 
 
-def _district_page(out: Path, district: str, tables: list[KpiTable], communities: list[Community], ds: dt.date,
+def _district_page(district: str, tables: list[KpiTable], communities: list[Community], ds: dt.date,
                    nav: str) -> str:  # fmt: skip
     mine = [c for c in communities if c.district == district]
     streets: dict[str, list[Community]] = defaultdict(list)
@@ -211,7 +221,7 @@ def _district_page(out: Path, district: str, tables: list[KpiTable], communities
              f"<p>数据截至 data as of <b>{ds}</b> · 街道 streets: "
              + " ".join(f'<a href="#s{s}">{s}</a>' for s in streets) + "</p>",
              "<h2>最新一天 latest day</h2>", _latest_table(tables, mine, ds),
-             "<h2>趋势 trends (one line per community)</h2>", _charts(out, district, tables, mine)]  # fmt: skip
+             "<h2>趋势 trends (one line per community)</h2>", _charts(tables, mine)]  # fmt: skip
     for street, members in streets.items():
         parts.append(f'<section id="s{street}"><h2>街道 street {street}</h2>')
         parts.append(_latest_table(tables, members, ds))
@@ -231,7 +241,6 @@ def _page(title: str, body: str) -> str:
 
 def build(dsn: str, ds: dt.date, out_dir: Path) -> dict[str, object]:
     """Write index.html and one page per district into out_dir (replaced whole); return counts."""
-    _fonts()
     with psycopg.connect(dsn) as conn:
         tables = read_tables(conn, ds)
         communities = read_geography(conn)
@@ -242,7 +251,7 @@ def build(dsn: str, ds: dt.date, out_dir: Path) -> dict[str, object]:
     nav = "<nav>" + "".join(f'<a href="{d}.html">{html.escape(n)}</a>' for d, n in districts) + \
           '<a href="index.html">总览 index</a></nav>'  # fmt: skip
     for district, name in districts:
-        body = _district_page(staging, district, tables, communities, ds, nav)
+        body = _district_page(district, tables, communities, ds, nav)
         (staging / f"{district}.html").write_text(_page(f"{name} KPI {ds}", body), encoding="utf-8")
     listing = "".join(f"<li>{html.escape(t.name)}: {', '.join(html.escape(_label(k)) for k in t.kpis)}</li>"
                       for t in tables)  # fmt: skip
@@ -251,7 +260,7 @@ def build(dsn: str, ds: dt.date, out_dir: Path) -> dict[str, object]:
     (staging / "index.html").write_text(_page(f"KPI {ds}", index), encoding="utf-8")
     shutil.rmtree(out_dir, ignore_errors=True)
     staging.rename(out_dir)
-    charts = len(list(out_dir.glob("*.png")))
+    charts = sum(p.read_text(encoding="utf-8").count('<svg class="chart"') for p in out_dir.glob("*.html"))
     log.info(
         "KPI report %s: %d tables, %d districts, %d charts in %s", ds, len(tables), len(districts), charts, out_dir
     )

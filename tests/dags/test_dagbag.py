@@ -17,7 +17,11 @@ def test_dagbag_has_no_import_errors_and_all_dags() -> None:
     ingest = bag.dags["grassroots_ingest"]
     feeds = all_contracts()
     per_feed = {f"{step}_{feed}" for feed in feeds for step in ("load", "validate")}
-    assert {t.task_id for t in ingest.tasks} == per_feed | {"bootstrap"}
+    assert {t.task_id for t in ingest.tasks} == per_feed | {"bootstrap", "close_day", "all_feeds_loaded"}
+    # close_day waits for every validation, whatever its outcome, so the warehouse hears of every day.
+    close = ingest.get_task("close_day")
+    assert close.upstream_task_ids == {f"validate_{feed}" for feed in feeds}
+    assert close.trigger_rule == "all_done"
     for dag in bag.dags.values():
         assert dag.default_args["retries"] >= 2 and dag.doc_md
         # Every DAG starts with the bootstrap setup task; the other tasks work as roles that cannot create schemas.
@@ -30,4 +34,8 @@ def test_run_order_follows_assets_not_clock() -> None:
     dags = pipeline.load_dags(DAGS)
     order = pipeline.run_order(dags)
     assert order.index("grassroots_ingest") < order.index("grassroots_warehouse") < order.index("grassroots_scoring")
-    assert pipeline._consumed(dags["grassroots_warehouse"]) == pipeline._produced(dags["grassroots_ingest"])
+    # The warehouse waits for the day's deliveries as a whole (complete or not), not for each feed's Asset.
+    consumed = pipeline._consumed(dags["grassroots_warehouse"])
+    assert consumed == {"grassroots://warehouse/deliveries"}
+    assert consumed <= pipeline._produced(dags["grassroots_ingest"])
+    assert pipeline._consumed(dags["grassroots_scoring"]) <= pipeline._produced(dags["grassroots_warehouse"])

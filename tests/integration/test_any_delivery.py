@@ -270,20 +270,29 @@ def test_columns_present_lists_the_contract_columns_a_file_carried(landing: Path
     }
 
 
-def test_a_day_without_files_is_recorded_as_missing_and_supersedes_what_was_loaded(landing: Path, warehouse_dsn: str):
+def test_a_day_without_files_is_recorded_as_missing(landing: Path, warehouse_dsn: str):
+    with pytest.raises(FeedMissing, match="grid_incidents"):
+        ingest("grid_incidents", DAY, dsn=warehouse_dsn)
+    assert ledger(warehouse_dsn, "grid_incidents") == [(None, "missing", "missing", 0, 0, 0)]
+    assert staged_count(warehouse_dsn, "grid_incidents") == 0
+
+
+def test_a_rerun_after_the_files_were_cleaned_up_keeps_the_days_load(landing: Path, warehouse_dsn: str):
+    """Re-running a day (a backfill) after its landing folder was archived never erases what it loaded."""
     path = deliver(
         landing, "grid_incidents", "grid_incidents_20261124.csv", csv_bytes([INCIDENT_HEADER, incident(1)], "utf-8")
     )
     ingest("grid_incidents", DAY, dsn=warehouse_dsn)
+    before = ledger(warehouse_dsn, "grid_incidents")
     path.unlink()
 
-    with pytest.raises(FeedMissing):
-        ingest("grid_incidents", DAY, dsn=warehouse_dsn)
+    result = ingest("grid_incidents", DAY, dsn=warehouse_dsn)
 
-    assert ledger(warehouse_dsn, "grid_incidents") == [(None, "missing", "missing", 0, 0, 0)]
-    assert staged_count(warehouse_dsn, "grid_incidents") == 0
+    assert result.unchanged
+    assert ledger(warehouse_dsn, "grid_incidents") == before and before[0][1] == "loaded"
+    assert staged_count(warehouse_dsn, "grid_incidents") == 1
     statuses = query(warehouse_dsn, "select status from meta.load_batch order by batch_id")
-    assert statuses == [("superseded",), ("missing",)]
+    assert statuses == [("loaded",)]
 
 
 def test_a_load_that_raises_is_rolled_back_and_recorded_as_failed_without_values(

@@ -289,15 +289,14 @@ def test_resent_files_in_other_bytes_double_nothing(in_order: dict) -> None:
 def out_of_order(world: World, in_order: dict) -> dict:
     """The final deliveries run 21, 22, 24, 23, 25 in a fresh database, then 23..24 backfilled twice."""
     dsn = world.database()
-    for day in (D21, D22, D24, D23, D25):
-        world.run(dsn, day)
+    states = {day: world.run(dsn, day) for day in (D21, D22, D24, D23, D25)}
     shuffled = {"marts": marts_rows(dsn), "warehouse": warehouse_rows(dsn)}
     backfills = []
     for _ in range(2):
         for day in (D23, D24):
             world.run(dsn, day)
         backfills.append({"marts": marts_rows(dsn), "warehouse": warehouse_rows(dsn)})
-    return {"dsn": dsn, "shuffled": shuffled, "backfills": backfills}
+    return {"dsn": dsn, "states": states, "shuffled": shuffled, "backfills": backfills}
 
 
 def test_days_run_out_of_order_give_the_in_order_warehouse_and_marts(in_order: dict, out_of_order: dict) -> None:
@@ -313,8 +312,16 @@ def test_a_backfill_run_twice_after_later_days_changes_nothing(in_order: dict, o
     assert history and all(r[2] is None or r[2] > r[1] for r in history)
 
 
-def test_two_runs_of_one_day_at_once_both_succeed_and_change_nothing(world: World, out_of_order: dict) -> None:
+def test_two_runs_of_one_day_at_once_end_as_one_run_does_and_change_nothing(world: World, out_of_order: dict) -> None:
+    """Two warehouse runs of D25 at once: neither trips over the other (locks, not errors); each ends
+    as the day's run alone did (November's held days make its month partial, so the circuit breaker
+    fails both, with the same decision) and the marts are unchanged."""
     dsn, before = out_of_order["dsn"], marts_rows(out_of_order["dsn"])
+    alone = dict(out_of_order["states"][D25])["grassroots_warehouse"]
+    with psycopg.connect(dsn) as conn:
+        decided = conn.execute(
+            "select status, reason from audit.publication where ds = %s order by publication_id desc limit 1", (D25,)
+        ).fetchone()
     script = (
         "import datetime as dt, json, sys\n"
         "from grassroots import localenv\nlocalenv.configure()\n"
@@ -344,13 +351,13 @@ def test_two_runs_of_one_day_at_once_both_succeed_and_change_nothing(world: Worl
         lines = (world.root / f"concurrent-{n}.log").read_text(encoding="utf-8").strip().splitlines()
         assert proc.returncode == 0, lines[-20:]
         outputs.append(json.loads(next(x for x in reversed(lines) if x.startswith("RESULT "))[7:]))
-    assert [dict(o)["grassroots_warehouse"] for o in outputs] == ["success", "success"], outputs
+    assert [dict(o)["grassroots_warehouse"] for o in outputs] == [alone, alone], outputs
     assert marts_rows(dsn) == before
     with psycopg.connect(dsn) as conn:
         decisions = conn.execute(
-            "select status from audit.publication where ds = %s order by publication_id desc limit 2", (D25,)
+            "select status, reason from audit.publication where ds = %s order by publication_id desc limit 3", (D25,)
         ).fetchall()
-    assert decisions == [("published",), ("published",)]
+    assert decisions == [decided] * 3
 
 
 def test_scoring_an_earlier_day_again_reproduces_its_tiers(world: World, out_of_order: dict) -> None:

@@ -14,7 +14,9 @@ Each check reads the load ledger, quarantine and the day's staging partition, an
 - row_count_drop_at_most  a full snapshot did not shrink by more than `max_drop` against the
                         previous day's (a truncated registry would shrink every denominator);
 - quarantine_share_at_most  at most `max_share` of the records of the loaded files were
-                        quarantined (values that stop parsing in bulk), naming the columns and rules.
+                        quarantined (values that stop parsing in bulk), naming the columns and rules;
+                        fewer than `min_records` quarantined records never fail it (one bad row of
+                        a three-row delivery is a quarantined row, not a broken delivery).
 
 The quarantine share has one definition, used here and in the auditor's report: records
 quarantined row by row in the day's loaded files, less repeated records (`duplicate_row`), over
@@ -171,9 +173,9 @@ def quarantine_share(conn: psycopg.Connection, feed: str, ds: dt.date) -> tuple[
 
 def quarantine_share_at_most(conn: psycopg.Connection, feed: str, ds: dt.date, kwargs: dict) -> Outcome:
     """At most `max_share` of the loaded files' records quarantined; the detail names the worst columns."""
-    max_share = float(kwargs.get("max_share", 0.05))
+    max_share, min_records = float(kwargs.get("max_share", 0.05)), int(kwargs.get("min_records", 1))
     bad, total, share = quarantine_share(conn, feed, ds)
-    if share <= max_share:
+    if share <= max_share or bad < min_records:
         return Outcome(True, f"{share:.4f}", bad)
     worst = conn.execute(
         "select coalesce(column_name, '-'), rule, count(*) from quarantine.rows where feed = %s and ds = %s "

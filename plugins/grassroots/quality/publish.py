@@ -306,7 +306,11 @@ def _record(
 
 
 def _refresh_status(conn: psycopg.Connection, decisions: list[Decision]) -> None:
-    """marts.kpi_period_status: the latest decision for every table and period BI can see."""
+    """marts.kpi_period_status: the latest decision for every table and period BI can see.
+
+    `decided_at` is when a period's status or reason last changed, so a rerun that decides the
+    same leaves the table as it was (reruns leave identical tables).
+    """
     conn.execute(STATUS_DDL)
     rows = [(d.relation, d.grain, p, "published", None) for d in decisions for p in d.published]
     rows += [(d.relation, d.grain, p, "held", "; ".join(r)[:4000]) for d in decisions for p, r in d.held.items()]
@@ -314,9 +318,10 @@ def _refresh_status(conn: psycopg.Connection, decisions: list[Decision]) -> None
     with conn.cursor() as cur:
         cur.executemany(
             sql.SQL(
-                "insert into {} values (%s, %s, %s, %s, %s, now()) on conflict (relation, period_grain, period_start) "
-                "do update set status = excluded.status, reason = excluded.reason, decided_at = excluded.decided_at"
-            ).format(target),
+                "insert into {t} values (%s, %s, %s, %s, %s, now()) on conflict (relation, period_grain, period_start) "
+                "do update set status = excluded.status, reason = excluded.reason, decided_at = excluded.decided_at "
+                "where ({t}.status, {t}.reason) is distinct from (excluded.status, excluded.reason)"
+            ).format(t=target),
             [row for row in rows if row[2] is not None],
         )
 

@@ -28,8 +28,11 @@ DELIVERY_CHECKS = (
 LOAD_CHECKS = ("id_validity_rate_at_least", ROW_COUNT_CHANGE, "rows_received_at_least", *DELIVERY_CHECKS)
 # A snapshot that loses more than this share of yesterday's rows is a truncated delivery, not churn.
 SNAPSHOT_MAX_DROP = 0.2
-# Values that stop parsing in bulk: above this share of a day's records quarantined the day is held.
+# Values that stop parsing in bulk: above this share of a day's records quarantined (and at least
+# MIN_QUARANTINED of them, so that one bad row of a feed's three is a quarantined row, not a
+# broken delivery) the day is held.
 MAX_QUARANTINE_SHARE = 0.05
+MIN_QUARANTINED = 5
 
 
 class SuiteError(ValueError):
@@ -104,7 +107,13 @@ def default_feed_checks(contract: Contract) -> list[Check]:
         required = next(c.required for c in contract.columns if c.name == id_column)
         if required:
             checks.append(Check(f"not_null.{key_column}", not_null, {"column": key_column}))
-    checks.append(Check("quarantine_share", "quarantine_share_at_most", {"max_share": MAX_QUARANTINE_SHARE}))
+    checks.append(
+        Check(
+            "quarantine_share",
+            "quarantine_share_at_most",
+            {"max_share": MAX_QUARANTINE_SHARE, "min_records": MIN_QUARANTINED},
+        )
+    )
     checks += _key_checks(contract)
     return checks
 

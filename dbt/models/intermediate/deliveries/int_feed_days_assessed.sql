@@ -5,7 +5,9 @@
    - not_loaded: attempts recorded but no file loaded (missing at the deadline, failed, rejected);
    - unvalidated: loaded, but no feed validation after the latest load;
    - failed_checks: the latest validation failed a fail-severity check (reason names them);
-   - usable: loaded and passed. Only usable deliveries reach facts, dims and KPIs. #}
+   - usable: loaded and passed. Only usable deliveries reach facts, dims and KPIs.
+   The latest validation's id is not kept: a rerun validates again, and a rerun leaves the
+   warehouse's tables as they were (audit.latest_validation holds it by feed and day). #}
 with
 
 batches as (
@@ -135,7 +137,6 @@ final as (
         reason,
         files_loaded,
         rows_loaded,
-        validation_id,
         last_loaded_at
     from assessed
 
