@@ -15,6 +15,9 @@ Rules (also stored with every run in scoring.model_run):
   least 1.5 standard deviations on the side of need.
 - Clusters are matched to the previous run's by centroid distance (Hungarian assignment,
   scipy.optimize.linear_sum_assignment) and keep its labels, so label 3 is the same group every day.
+- Hysteresis: a matched cluster keeps the previous run's tier while its score stays within
+  TIER_HYSTERESIS of that tier's band (a large group of ordinary residents scoring just under
+  0 one day and just over it the next does not flip hundreds of people between moderate and low).
 - A resident's reasons are the features on which they are at least REASON_MIN weighted standard
   deviations on the side of need, largest first, at most MAX_REASONS; a resident of the top tier
   without any gets the features that define their cluster.
@@ -36,11 +39,13 @@ MINIBATCH_FROM = 100_000
 TIERS = (("high", 1.5), ("elevated", 0.75), ("moderate", 0.0), ("low", float("-inf")))
 TIER_NAMES_ZH = {"high": "高风险", "elevated": "较高风险", "moderate": "一般", "low": "低风险"}
 WATCHLIST_TIERS = ("high", "elevated")
+TIER_HYSTERESIS = 0.1
 REASON_MIN = 0.75
 MAX_REASONS = 3
 TIER_RULE = (
     "cluster risk score = weighted mean of the centroid's standardised features (every feature points "
-    "towards need); tier = high if score >= 1.5, elevated if >= 0.75, moderate if >= 0, else low"
+    "towards need); tier = high if score >= 1.5, elevated if >= 0.75, moderate if >= 0, else low; "
+    "a cluster matched to yesterday's keeps yesterday's tier while its score is within 0.1 of that tier's band"
 )
 
 
@@ -82,6 +87,22 @@ class Clustering:
 def tier_of(score: float) -> str:
     """The tier a cluster risk score falls in."""
     return next(name for name, threshold in TIERS if score >= threshold)
+
+
+def tier_band(tier: str) -> tuple[float, float]:
+    """[lower, upper) score bounds of a tier."""
+    index = [name for name, _ in TIERS].index(tier)
+    upper = TIERS[index - 1][1] if index else float("inf")
+    return TIERS[index][1], upper
+
+
+def tier_with_hysteresis(score: float, previous_tier: str | None) -> str:
+    """The tier of a score, keeping `previous_tier` while the score is within TIER_HYSTERESIS of its band."""
+    tier = tier_of(score)
+    if previous_tier is None or tier == previous_tier:
+        return tier
+    lower, upper = tier_band(previous_tier)
+    return previous_tier if lower - TIER_HYSTERESIS <= score < upper + TIER_HYSTERESIS else tier
 
 
 def tier_rank(tier: str) -> int:
@@ -152,11 +173,14 @@ def fit(values: np.ndarray, weights: np.ndarray, features: tuple[str, ...], prev
     centroids = centroids_z * scale + mean
     matching: list[dict[str, Any]] = []
     labels = list(range(k))
+    previous_tiers: list[str | None] = [None] * k
     if previous is not None and same_features:
         pairs = _match(previous, centroids, mean, scale, weights)
         taken = {previous.labels[c] for c, _ in pairs.values()}
         spare = (label for label in range(k + len(previous.labels)) if label not in taken)
         labels = [previous.labels[pairs[i][0]] if i in pairs else next(spare) for i in range(k)]
+        for i, (c, _) in pairs.items():
+            previous_tiers[i] = previous.tiers[c]
         for i, (c, distance) in sorted(pairs.items()):
             matching.append({"cluster": labels[i], "previous_cluster": previous.labels[c],
                              "distance": round(distance, 4), "previous_tier": previous.tiers[c]})  # fmt: skip
@@ -165,7 +189,8 @@ def fit(values: np.ndarray, weights: np.ndarray, features: tuple[str, ...], prev
     return Clustering(
         k=k, k_selection=selection, algorithm=type(model).__name__, init="previous centroids" if warm else "k-means++",
         mean=mean, scale=scale, weights=weights, cluster_of=cluster_of, labels=labels, centroids=centroids,
-        centroids_z=centroids_z, scores=scores, tiers=[tier_of(float(s)) for s in scores],
+        centroids_z=centroids_z, scores=scores,
+        tiers=[tier_with_hysteresis(float(s), t) for s, t in zip(scores, previous_tiers, strict=True)],
         sizes=np.bincount(cluster_of, minlength=k).tolist(), silhouette=silhouette, silhouette_sample=sample,
         matching=matching,
     )  # fmt: skip

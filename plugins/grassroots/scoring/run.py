@@ -87,6 +87,7 @@ def score_day(dsn: str, ds: dt.date) -> dict[str, object]:
             "awaiting": list(features.AWAITING_WAREHOUSE),
             "parameters": {"k_candidates": list(model.K_CANDIDATES), "tiers": dict(model.TIERS[:-1]),
                            "reason_min": model.REASON_MIN, "max_reasons": model.MAX_REASONS,
+                           "tier_hysteresis": model.TIER_HYSTERESIS,
                            "silhouette_sample": model.SILHOUETTE_SAMPLE, "minibatch_from": model.MINIBATCH_FROM,
                            "pension_reference_yuan": features.PENSION_REFERENCE_YUAN,
                            "recent_days": features.RECENT_DAYS},
