@@ -138,7 +138,7 @@ def test_each_task_worked_as_its_role(built: str) -> None:
     ("role", "statement"),
     [
         (security.LOADER, "select 1 from warehouse.dim_residents limit 1"),
-        (security.LOADER, "select 1 from marts_candidate.kpi_incident_discovery_daily limit 1"),
+        (security.LOADER, "select 1 from marts_candidate.kpi_proactive_discovery_daily limit 1"),
         (security.LOADER, "insert into meta.area_access values ('loader', 'community', 'x')"),
         (security.LOADER, "create schema loader_own"),
         (security.TRANSFORMER, "delete from audit.validation_run"),

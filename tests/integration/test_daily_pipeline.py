@@ -50,8 +50,8 @@ def test_one_day_end_to_end_matches_the_generator_truth(
         kpis = {
             row[0]: (row[1], row[2], float(row[3]))
             for row in conn.execute(
-                "select community_code, incidents, proactive_incidents, proactive_discovery_rate "
-                "from marts.kpi_incident_discovery_daily where reported_date = %s",
+                "select area_code, incidents, proactive_incidents, proactive_discovery_rate "
+                "from marts.kpi_proactive_discovery_daily where area_level = 'community' and kpi_date = %s",
                 (DEMO_DAY,),
             )
         }

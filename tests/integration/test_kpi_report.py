@@ -37,9 +37,12 @@ def _chromium(tmp_path: Path, *args: str) -> str:
 def _latest_values(dsn: str, district: str) -> list[str]:
     """The latest day's rate of a few communities, formatted as the report formats numbers."""
     with psycopg.connect(dsn) as conn:
-        query = sql.SQL("select proactive_discovery_rate from {} where reported_date = %s and community_code like %s")
+        query = sql.SQL(
+            "select proactive_discovery_rate from {} where area_level = 'community' and kpi_date = %s "
+            "and area_code like %s"
+        )
         rows = conn.execute(
-            query.format(sql.Identifier("marts", "kpi_incident_discovery_daily")), (DEMO_DAY, f"{district}%")
+            query.format(sql.Identifier("marts", "kpi_proactive_discovery_daily")), (DEMO_DAY, f"{district}%")
         ).fetchall()
     return [kpi_report._fmt(float(r[0])) for r in rows if r[0] is not None]
 

@@ -310,3 +310,45 @@ def test_the_report_renders_in_chromium_with_the_days_feed_table(three_days, tmp
     colours = image.getcolors(maxcolors=1 << 20)
     assert colours is not None and len(colours) > 50, "the screenshot is blank"
     assert (three_days.reports / "audit" / "index.html").exists()
+
+
+HOSTILE = ("<script>alert(1)</script>", '<img src=x onerror="alert(2)">')
+
+
+def test_the_report_escapes_markup_in_every_recorded_text(three_days, tmp_path: Path, monkeypatch) -> None:
+    """Names a department controls (a JSON key quarantined as a column, a check's detail, a dbt node, a
+    hold reason) reach the auditor's page as text, never as live markup. Runs last: it writes into audit."""
+    from grassroots.quality import report
+
+    script, image = HOSTILE
+    with psycopg.connect(three_days.dsn, autocommit=True) as conn:
+        validation = conn.execute(
+            "select validation_id from audit.latest_validation where ds = %s and target = 'grid_incidents'", (DAY3,)
+        ).fetchone()[0]
+        changed = conn.execute(
+            "update audit.check_result set detail = %s, observed_value = %s where validation_id = %s and not success",
+            (script, image, validation),
+        ).rowcount
+        invocation = conn.execute(
+            "select invocation_id from audit.dbt_result where ds = %s and command = 'build' "
+            "order by recorded_at desc limit 1",
+            (DAY3,),
+        ).fetchone()[0]
+        conn.execute(
+            "insert into audit.dbt_result (invocation_id, ds, command, unique_id, resource_type, status, failures, "
+            "message, generated_at) values (%s, %s, 'build', %s, 'test', 'fail', 1, %s, now())",
+            (invocation, DAY3, image, script),
+        )
+        conn.execute(
+            "update audit.publication set reason = %s where publication_id = (select max(publication_id) "
+            "from audit.publication where ds = %s)",
+            (script + image, DAY3),
+        )
+    assert changed >= 1
+    monkeypatch.setenv("GRASSROOTS_REPORTS_DIR", str(tmp_path))
+    page = report.render_run(three_days.dsn, DAY3, f"hostile {image}").read_text(encoding="utf-8")
+    for markup in HOSTILE:
+        assert markup not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=" in page
+    assert "<script" not in page.lower() and "onerror=" not in page.replace("&lt;img src=x onerror=", "")

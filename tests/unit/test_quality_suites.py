@@ -29,7 +29,7 @@ def test_suite_files_name_real_feeds_and_real_expectation_types() -> None:
 
     assert {p.stem for p in (EXPECTATIONS / "feeds").glob("*.yml")} <= set(all_contracts())
     every = [*suites.feed_suites(EXPECTATIONS).values(), *suites.mart_suites(EXPECTATIONS).values()]
-    assert "kpi_incident_discovery_daily" in suites.mart_suites(EXPECTATIONS)
+    assert "kpi_proactive_discovery_daily" in suites.mart_suites(EXPECTATIONS)
     for suite in every:
         for check in suite.by_engine("gx"):
             assert get_expectation_impl(check.type), (suite.name, check.id)

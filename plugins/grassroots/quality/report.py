@@ -125,11 +125,11 @@ def collect(dsn: str, ds: dt.date) -> dict:
 
 
 def _env():
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
+    from jinja2 import Environment, FileSystemLoader
 
     env = Environment(
         loader=FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=select_autoescape(["html"]),
+        autoescape=True,  # every template is HTML (*.html.j2: select_autoescape(["html"]) missed them)
         trim_blocks=True,
         lstrip_blocks=True,
     )
