@@ -163,3 +163,31 @@ def test_role_dsn_starts_the_session_as_the_role(built: str, monkeypatch: pytest
     assert current == security.LOADER and session != security.LOADER
     monkeypatch.setenv("WAREHOUSE_DSN_SCORER", built)  # a login of its own, in production
     assert db.role_dsn(security.SCORER, "host=elsewhere") == built
+
+
+def test_every_marts_table_and_column_describes_itself_and_kpi_tables_have_their_grain_as_key(built: str) -> None:
+    """What a BI tool's schema browser shows: COMMENT ON from the dbt YAML (persist_docs, copied by
+    publication) on every marts table and column, and each KPI table's grain as its primary key."""
+    with psycopg.connect(built) as conn:
+        tables = conn.execute(
+            "select c.oid, c.relname, obj_description(c.oid, 'pg_class') from pg_class c "
+            "join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'marts' and c.relkind in ('r', 'p')"
+        ).fetchall()
+        assert len([t for t in tables if t[1].startswith("kpi_")]) >= 14
+        for oid, name, comment in tables:
+            assert comment, f"marts.{name} has no comment"
+            undocumented = conn.execute(
+                "select attname from pg_attribute where attrelid = %s and attnum > 0 and not attisdropped "
+                "and col_description(attrelid, attnum) is null",
+                (oid,),
+            ).fetchall()
+            assert undocumented == [], f"marts.{name}: columns without a comment {undocumented}"
+            key = conn.execute(
+                "select array_agg(a.attname::text order by a.attname) from pg_constraint k "
+                "join pg_attribute a on a.attrelid = k.conrelid and a.attnum = any(k.conkey) "
+                "where k.conrelid = %s and k.contype = 'p'",
+                (oid,),
+            ).fetchone()[0]
+            assert key, f"marts.{name} has no primary key"
+            if name.startswith("kpi_") and name != "kpi_period_status":
+                assert {"area_level", "area_code"} <= set(key) and ({"kpi_date", "kpi_month"} & set(key)), (name, key)

@@ -48,6 +48,17 @@ STATUS_DDL = sql.SQL(
 ).format(sql.Identifier(PUBLISHED_SCHEMA, STATUS_TABLE))
 
 
+STATUS_COMMENT = "Which period of which KPI table BI can trust: published, or held with the reason (feed, day, check)"
+STATUS_COLUMNS = {
+    "relation": "KPI table in marts",
+    "period_grain": "day (kpi_date) or month (kpi_month)",
+    "period_start": "the day, or the first day of the month",
+    "status": "published: the rows are this build's; held: BI keeps the rows last published (or none)",
+    "reason": "why the period is held: the feed and day with the failed check, or the failed model or test",
+    "decided_at": "when the period's status or reason last changed",
+}
+
+
 class PublicationHeld(RuntimeError):
     """The run's day was not (wholly) published: its reasons name tables, periods and feeds."""
 
@@ -243,6 +254,17 @@ def _rebuild(conn: psycopg.Connection, relation: str, column: str | None, keep: 
         )
     conn.execute(sql.SQL("drop table if exists {}").format(target))
     conn.execute(sql.SQL("alter table {} rename to {}").format(fresh, sql.Identifier(relation)))
+    # The constraints keep the names LIKE gave them (<relation>__publishing_pkey): name them after
+    # the table; and LIKE copies column comments, not the table's own.
+    for (name,) in conn.execute(
+        "select conname from pg_constraint where conrelid = %s::regclass and conname like %s",
+        (f"{PUBLISHED_SCHEMA}.{relation}", f"{relation}\\_\\_publishing%"),
+    ).fetchall():
+        renamed = relation + name.removeprefix(f"{relation}__publishing")
+        conn.execute(sql.SQL("alter table {} rename constraint {} to {}").format(
+            target, sql.Identifier(name), sql.Identifier(renamed)))  # fmt: skip
+    comment = conn.execute("select obj_description(%s::regclass, 'pg_class')", (f"{CANDIDATE_SCHEMA}.{relation}",))
+    conn.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(comment.fetchone()[0])))
     area_columns = [name for name, _ in _columns(conn, PUBLISHED_SCHEMA, relation) if name in security.AREA_COLUMNS]
     if area_columns:
         security.secure_table(conn, PUBLISHED_SCHEMA, relation, area_columns)
@@ -312,9 +334,12 @@ def _refresh_status(conn: psycopg.Connection, decisions: list[Decision]) -> None
     same leaves the table as it was (reruns leave identical tables).
     """
     conn.execute(STATUS_DDL)
+    target = sql.Identifier(PUBLISHED_SCHEMA, STATUS_TABLE)
+    conn.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(STATUS_COMMENT)))
+    for column, text in STATUS_COLUMNS.items():
+        conn.execute(sql.SQL("comment on column {}.{} is {}").format(target, sql.Identifier(column), sql.Literal(text)))
     rows = [(d.relation, d.grain, p, "published", None) for d in decisions for p in d.published]
     rows += [(d.relation, d.grain, p, "held", "; ".join(r)[:4000]) for d in decisions for p, r in d.held.items()]
-    target = sql.Identifier(PUBLISHED_SCHEMA, STATUS_TABLE)
     with conn.cursor() as cur:
         cur.executemany(
             sql.SQL(

@@ -56,7 +56,8 @@ deliveries as (
         count(*) filter (where batch_status = 'loaded') as files_loaded,
         count(*) filter (where batch_status not in ('loaded', 'duplicate')) as files_not_loaded,
         coalesce(sum(rows_loaded) filter (where batch_status = 'loaded'), 0) as rows_loaded,
-        max(loaded_at) as last_loaded_at,
+        max(loaded_at) filter (where batch_status = 'loaded') as last_loaded_at,
+        max(loaded_at) as last_attempt_at,
         string_agg(
             batch_status || coalesce(' (' || batch_rule || ')', ''), ', ' order by batch_id
         ) filter (where batch_status not in ('loaded', 'duplicate')) as not_loaded_reason
@@ -107,7 +108,13 @@ assessed as (
         end as delivery_status,
         case
             when deliveries.feed is null then 'no delivery recorded'
-            when deliveries.files_loaded = 0 then coalesce(deliveries.not_loaded_reason, 'no file loaded')
+            {# The validation's failed checks name the check and the column (delivery.loaded,
+               delivery.files_complete …) when it ran after the latest attempt; else the ledger's. #}
+            when deliveries.files_loaded = 0 then coalesce(
+                case when latest_validations.checked_at >= deliveries.last_attempt_at then failed_checks.failed_checks end,
+                deliveries.not_loaded_reason,
+                'no file loaded'
+            )
             when latest_validations.validation_id is null
                 or latest_validations.checked_at < deliveries.last_loaded_at then 'not validated since its last load'
             when not latest_validations.is_success then coalesce(failed_checks.failed_checks, 'a fail check failed')

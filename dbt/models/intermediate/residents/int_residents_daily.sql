@@ -6,10 +6,9 @@
    (fct_resident_features) read it. No names, phones, addresses or ID numbers. #}
 with
 
-residents as (
+registry as (
 
-    select * from {{ ref('stg_population_registry__residents') }}
-    where {{ is_usable_delivery('population_registry', 'snapshot_date') }}
+    select * from {{ ref('int_registry_daily') }}
 
 ),
 
@@ -38,14 +37,6 @@ disability as (
 
     select * from {{ ref('stg_disability_registry__certificates') }}
     where {{ is_usable_delivery('disability_registry', 'snapshot_date') }}
-
-),
-
-registry as (
-
-    select distinct on (snapshot_date, person_key) *
-    from residents
-    order by snapshot_date, person_key, batch_id, row_no
 
 ),
 
@@ -164,7 +155,7 @@ merged as (
         registry.snapshot_date,
         registry.gender,
         registry.birth_date,
-        extract(year from age(registry.snapshot_date, registry.birth_date))::integer as age,
+        registry.age,
         coalesce(registry.community_code, health_then.community_code, disability_then.community_code)
             as community_code,
         registry.grid_code,

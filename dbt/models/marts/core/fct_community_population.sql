@@ -1,10 +1,10 @@
 {# Registered population per community per usable registry day: the resident denominator of
-   the KPIs. #}
+   the KPIs, from the registry alone (int_registry_daily). #}
 with
 
 residents as (
 
-    select * from {{ ref('int_residents_daily') }}
+    select * from {{ ref('int_registry_daily') }}
 
 ),
 
