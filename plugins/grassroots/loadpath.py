@@ -126,7 +126,8 @@ begin
         return 0;
     end if;
     execute pg_catalog.format(
-        'delete from staging.%I as p using pg_catalog.unnest($1, $2) as d (batch_id, row_no) '
+        'delete from staging.%I as p '
+        'using rows from (pg_catalog.unnest($1), pg_catalog.unnest($2)) as d (batch_id, row_no) '
         'where p._batch_id = d.batch_id and p._row_no = d.row_no and p._batch_id in ('
         '    select b.batch_id from meta.load_batch as b '
         '    where b.xmin = pg_catalog.pg_current_xact_id()::xid and b.feed = $3 and b.ds = $4)',

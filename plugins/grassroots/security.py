@@ -359,10 +359,30 @@ def grant_roles(conn: psycopg.Connection) -> int:
     conn.execute(AREA_ACCESS_DDL)
     schemas = _existing_schemas(conn)
     _grant_schemas(conn, schemas)
-    # Policies run with the reader's privileges: area users read their own grants.
+    secure_area_access(conn)
+    return len(schemas)
+
+
+def secure_area_access(conn: psycopg.Connection) -> None:
+    """Policies run with the reader's privileges, so area users read meta.area_access, but only the
+    rows of roles they are members of (their own grants); the transformer reads it whole, the loader
+    (which reads the rest of `meta`) none of it. The owner (the warehouse login, which grants
+    areas) is not subject to it."""
     conn.execute(sql.SQL("grant usage on schema meta to {}").format(_ident(AREA_USER)))
     conn.execute(sql.SQL("grant select on meta.area_access to {}").format(_ident(AREA_USER)))
-    return len(schemas)
+    conn.execute("alter table meta.area_access enable row level security")
+    conn.execute("drop policy if exists own_grants on meta.area_access")
+    conn.execute(
+        sql.SQL(
+            "create policy own_grants on meta.area_access for select to {} using (exists ("
+            "select 1 from pg_catalog.pg_roles as r where r.rolname = role_name "
+            "and pg_catalog.pg_has_role(current_user, r.oid, 'member')))"
+        ).format(_ident(AREA_USER))
+    )
+    conn.execute("drop policy if exists readers on meta.area_access")
+    conn.execute(
+        sql.SQL("create policy readers on meta.area_access for select to {} using (true)").format(_ident(TRANSFORMER))
+    )
 
 
 def apply(dsn: str, rls_schemas: tuple[str, ...] = ("marts",)) -> dict[str, int]:

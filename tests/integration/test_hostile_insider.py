@@ -214,3 +214,22 @@ def test_the_loader_appends_and_finishes_only_its_own_batches(warehouse: Warehou
         current = conn.execute("select count(*) from quarantine.current_rows where batch_id = %s", (batch_id,))
         assert current.fetchone()[0] == 0
     assert kept == ("superseded", 1, 1), "a superseded batch keeps its counts and its quarantined rows"
+
+
+def test_the_loader_cannot_drop_rows_of_an_earlier_load(warehouse: Warehouse) -> None:
+    """Dropping repeated rows reaches only the calling transaction's batches (the full day loaded above)."""
+    with psycopg.connect(warehouse.owner_dsn) as conn:
+        batch_id, row_no = conn.execute(
+            "select _batch_id, _row_no from staging.population_registry where _ds = %s limit 1", (DEMO_DAY,)
+        ).fetchone()
+    with psycopg.connect(warehouse.loader_dsn) as conn:
+        dropped = conn.execute(
+            "select staging.drop_duplicate_rows('population_registry', %s, array[%s]::bigint[], array[%s]::integer[])",
+            (DEMO_DAY, batch_id, row_no),
+        ).fetchone()[0]
+        conn.commit()
+    with psycopg.connect(warehouse.owner_dsn) as conn:
+        still = conn.execute(
+            "select count(*) from staging.population_registry where _batch_id = %s and _row_no = %s", (batch_id, row_no)
+        ).fetchone()[0]
+    assert (dropped, still) == (0, 1)
