@@ -411,3 +411,39 @@ def grant_area(dsn: str, role: str, level: str, code: str) -> None:
         conn.execute(sql.SQL("grant {} to {}").format(_ident(AREA_USER), _ident(role)))
         conn.execute(AREA_ACCESS_DDL)
         conn.execute("insert into meta.area_access values (%s, %s, %s) on conflict do nothing", (role, level, code))
+
+
+MATRIX_ROLES = (LOAD_OWNER, *ROLES[1:], "grid_worker")
+_MATRIX_SQL = """
+select n.nspname,
+       pg_get_userbyid(n.nspowner) = %(role)s,
+       has_schema_privilege(%(role)s, n.oid, 'USAGE'),
+       has_schema_privilege(%(role)s, n.oid, 'CREATE'),
+       coalesce(bool_or(has_table_privilege(%(role)s, c.oid, 'SELECT')
+                        or has_any_column_privilege(%(role)s, c.oid, 'SELECT')), false),
+       coalesce(bool_or(has_table_privilege(%(role)s, c.oid, 'INSERT')), false),
+       coalesce(bool_or(has_table_privilege(%(role)s, c.oid, 'UPDATE')), false),
+       coalesce(bool_or(has_table_privilege(%(role)s, c.oid, 'DELETE')), false)
+from pg_namespace n left join pg_class c on c.relnamespace = n.oid and c.relkind in ('r', 'p', 'v', 'm')
+where n.nspname = any(%(schemas)s)
+group by n.oid, n.nspname
+"""
+
+
+def privilege_matrix(conn: psycopg.Connection) -> dict[str, dict[str, str]]:
+    """role → schema → what the database grants: `owner`, or the letters C (create in the schema),
+    S, I, U, D (select, insert, update, delete on at least one of its tables or views), `-` for nothing.
+
+    SECURITY.md's table "Privileges by schema" is this matrix of a bootstrapped database after a day."""
+    matrix: dict[str, dict[str, str]] = {}
+    for role in MATRIX_ROLES:
+        row: dict[str, str] = {}
+        for schema, owner, usage, create, *dml in conn.execute(
+            _MATRIX_SQL, {"role": role, "schemas": list(PROJECT_SCHEMAS)}
+        ):
+            letters = ("C" if create else "") + "".join(
+                letter for letter, held in zip("SIUD", dml, strict=True) if held
+            )
+            row[schema] = "owner" if owner else (letters if usage and letters else "-")
+        matrix[role] = row
+    return matrix

@@ -9,6 +9,7 @@ full day runs as the owner login and no role has gained a membership or an attri
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -233,3 +234,32 @@ def test_the_loader_cannot_drop_rows_of_an_earlier_load(warehouse: Warehouse) ->
             "select count(*) from staging.population_registry where _batch_id = %s and _row_no = %s", (batch_id, row_no)
         ).fetchone()[0]
     assert (dropped, still) == (0, 1)
+
+
+def _documented_matrix() -> dict[str, dict[str, str]]:
+    """SECURITY.md's table under "### Privileges by schema"."""
+    text = (Path(__file__).resolve().parents[2] / "SECURITY.md").read_text(encoding="utf-8")
+    lines = text.split("### Privileges by schema", 1)[1].splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith("|"))
+    table = list(itertools.takewhile(lambda line: line.startswith("|"), lines[start:]))
+    header = [cell.strip(" `") for cell in table[0].strip("|").split("|")][1:]
+    matrix = {}
+    for line in table[2:]:
+        role, *cells = [cell.strip(" `") for cell in line.strip("|").split("|")]
+        matrix[role] = dict(zip(header, cells, strict=True))
+    return matrix
+
+
+def test_security_md_states_the_grants_the_database_holds(warehouse: Warehouse) -> None:
+    """Derived from the catalog of the database the full day ran in (every schema has tables)."""
+    with psycopg.connect(warehouse.owner_dsn) as conn:
+        derived = security.privilege_matrix(conn)
+    schemas = list(security.PROJECT_SCHEMAS)
+    table = "\n".join(
+        [
+            "| role | " + " | ".join(f"`{s}`" for s in schemas) + " |",
+            "|---|" + "---|" * len(schemas),
+            *(f"| `{role}` | " + " | ".join(row[s] for s in schemas) + " |" for role, row in derived.items()),
+        ]
+    )
+    assert derived == _documented_matrix(), f"the grants as SECURITY.md's table:\n{table}"
