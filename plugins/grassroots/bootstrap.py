@@ -13,7 +13,7 @@ import logging
 import psycopg
 from psycopg import sql
 
-from grassroots import locks, security
+from grassroots import loadpath, locks, security
 from grassroots.contracts import Contract, all_contracts
 from grassroots.quality.audit import HISTORY, create_audit_tables
 from grassroots.scoring import access
@@ -174,18 +174,20 @@ def bootstrap(dsn: str, contracts: dict[str, Contract] | None = None) -> None:
         # One grantor at a time (bootstraps of concurrent DAG runs, the `secure` task): concurrent GRANTs fail.
         conn.execute("select pg_advisory_lock(%s, %s)", locks.BOOTSTRAP)
         try:
+            security.ensure_roles(conn)
             for schema in SCHEMAS:
-                conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+                security.ensure_schema(conn, schema)
             for statement in LEDGER_DDL:
                 conn.execute(statement)
             for contract in contracts.values():
                 create_staging_table(conn, contract)
             create_audit_tables(conn)
-            security.ensure_roles(conn)
-            security.give_relations(conn, "staging", security.LOADER)  # it adds each day's partition
+            security.give_relations(conn, "staging", security.LOAD_OWNER)  # its functions add each day's partition
             security.ensure_build_schemas(conn, HISTORY)
             access.ensure_grid_worker_access(conn)
             security.give_relations(conn, "scoring", security.SCORER, keep=access.LOGIN_RELATIONS)
+            security.grant_load_owner(conn)
+            loadpath.ensure_functions(conn)
             security.grant_roles(conn)
         finally:
             conn.execute("select pg_advisory_unlock(%s, %s)", locks.BOOTSTRAP)

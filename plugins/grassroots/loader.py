@@ -1,8 +1,8 @@
 """Load one feed's files for one day into staging, quarantining what breaks the contract.
 
 One transaction per (feed, day) under an advisory lock: the day's staging partition
-(truncated, then filled by COPY), quarantine rows and ledger entries are replaced
-together, so a rerun or a killed load never leaves a half-loaded day; readers of the
+(emptied, then filled by COPY) and its ledger entries (the earlier ones superseded) are
+replaced together, so a rerun or a killed load never leaves a half-loaded day; readers of the
 day wait for the load to commit. A day whose files were all loaded before (same names,
 same sha256) is left untouched.
 
@@ -14,6 +14,10 @@ then line order. The ledger row of every batch lists the contract columns its fi
 (`columns_present`). A day with no file, or whose load failed, gets a ledger row of its own
 (`record_outcome`): the latest rows of a (feed, day) that are not `superseded` tell what
 happened to it: loaded, rejected, duplicate, missing or failed.
+
+The loader only inserts (rows, quarantine, ledger); superseding, finishing a batch, creating
+or emptying a partition and dropping repeated rows go through load_owner's narrow functions
+(grassroots.loadpath), so a loader login cannot rewrite another load's evidence.
 """
 
 from __future__ import annotations
@@ -37,8 +41,7 @@ import pyarrow as pa
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
-from grassroots import locks
-from grassroots.bootstrap import create_day_partition
+from grassroots import loadpath, locks
 from grassroots.contracts import Contract
 from grassroots.fastpath import LOADER_COLUMNS, Block, FastPath, copy_columns, key_hashes, key_text
 from grassroots.identity import person_key
@@ -303,16 +306,11 @@ def load_day(
 
 
 def _clear_day(conn: psycopg.Connection, contract: Contract, ds: dt.date) -> None:
-    """Empty the day's staging partition (if the day was loaded before), quarantine and ledger."""
-    feed, partition = contract.feed, contract.day_partition(ds)
-    if conn.execute("select to_regclass(format('%%I.%%I', 'staging', %s::text))", (partition,)).fetchone()[0]:
-        conn.execute(sql.SQL("truncate {}").format(sql.Identifier("staging", partition)))
-    conn.execute("delete from quarantine.rows where feed = %s and ds = %s", (feed, ds))
-    conn.execute("delete from quarantine.files where feed = %s and ds = %s", (feed, ds))
-    conn.execute(
-        "update meta.load_batch set status = 'superseded' where feed = %s and ds = %s and status <> 'superseded'",
-        (feed, ds),
-    )
+    """Empty the day's staging partition (if the day was loaded before) and supersede its ledger rows.
+
+    The loader cannot do either itself: load_owner's function does (grassroots.loadpath). The
+    superseded batches' quarantine rows and files stay as evidence."""
+    loadpath.replace_day(conn, contract.feed, ds)
 
 
 OUTCOMES = ("missing", "failed")
@@ -321,7 +319,7 @@ OUTCOMES = ("missing", "failed")
 def record_outcome(dsn: str, contract: Contract, ds: dt.date, status: str, rule: str, reason: str) -> None:
     """Record a feed-day that loaded nothing: `missing` (no file delivered) or `failed` (the load
     raised; its transaction was rolled back). Like a reload, it replaces the day: staging
-    partition emptied, quarantine cleared, earlier ledger rows superseded, so the day's latest
+    partition emptied, earlier ledger rows superseded (their quarantine rows stay, as evidence), so the day's latest
     ledger row tells its outcome. `reason` must hold no field value (feed, file, rule, class).
     The row has no file: `file_name` and `sha256` are null, counts 0."""
     if status not in OUTCOMES:
@@ -365,14 +363,8 @@ def _new_batch(
 
 
 def _finish_batch(conn: psycopg.Connection, batch_id: int, result: FileResult) -> None:
-    conn.execute(
-        "update meta.load_batch set rows_received = %s, rows_loaded = %s, rows_quarantined = %s, "
-        "status = %s, rule = %s, columns_present = %s where batch_id = %s",
-        (
-            result.rows_received, result.rows_loaded, result.rows_quarantined, result.status, result.rule,
-            result.columns_present, batch_id,
-        ),
-    )  # fmt: skip
+    counts = (result.rows_received, result.rows_loaded, result.rows_quarantined)
+    loadpath.finish_batch(conn, batch_id, counts, result.status, result.rule, result.columns_present)
 
 
 def _reject_file(
@@ -520,13 +512,7 @@ def _quarantine_duplicates(
     if not duplicates:
         return
     by_batch = {r.batch_id: r for r in results}
-    conn.execute(
-        sql.SQL(
-            "delete from {} p using unnest(%s::bigint[], %s::integer[]) as d(batch_id, row_no) "
-            "where p._batch_id = d.batch_id and p._row_no = d.row_no"
-        ).format(sql.Identifier("staging", contract.day_partition(ds))),
-        ([d[0] for d in duplicates], [d[1] for d in duplicates]),
-    )
+    loadpath.drop_duplicate_rows(conn, contract.feed, ds, [d[0] for d in duplicates], [d[1] for d in duplicates])
     with (
         conn.cursor() as cur,
         cur.copy(
@@ -599,7 +585,8 @@ def _copy_file(
         columns = fast.copy_columns
     else:
         columns = copy_columns(contract, contract.column_names)
-    partition = create_day_partition(conn, contract, loader.ds)  # COPY straight into it: no routing per row
+    # COPY straight into the day's partition: no routing per row (load_owner creates it, the loader inserts)
+    partition = sql.Identifier("staging", loadpath.day_partition(conn, contract.feed, loader.ds))
     keys = _FileKeys()
     with conn.cursor() as cur, cur.copy(_copy_sql(partition, columns), writer=_QueuedWriter(cur)) as copy:
         copy.set_types(_copy_types(contract, columns))

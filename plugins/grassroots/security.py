@@ -4,8 +4,12 @@ Group roles (NOLOGIN; people and services get LOGIN roles that are members of th
 
 | role        | may                                                                              |
 |-------------|----------------------------------------------------------------------------------|
-| loader      | own staging (a partition per load day); write quarantine and the load ledger    |
-| transformer | read staging, quarantine, meta; own and build stg, int, warehouse,               |
+| load_owner  | NOLOGIN, no member: owns staging and the narrow functions (staging.replace_day, |
+|             | staging.day_partition, staging.finish_batch, staging.drop_duplicate_rows) that  |
+|             | change the ledger's status and replace a day's partition (grassroots.loadpath)  |
+| loader      | insert into staging partitions, quarantine.rows / files and meta.load_batch;    |
+|             | never update, delete or create: status changes call load_owner's functions      |
+| transformer | read staging, quarantine (not raw_line), meta; own and build stg, int, warehouse,|
 |             | marts_candidate, marts (dbt, publication); append to audit (quality checks)      |
 | scorer      | read warehouse and marts; write scoring (the scoring DAG)                        |
 | bi_reader   | read marts, nothing else (BI tools)                                              |
@@ -35,13 +39,14 @@ from grassroots import locks
 
 log = logging.getLogger(__name__)
 
+LOAD_OWNER = "load_owner"
 LOADER = "loader"
 TRANSFORMER = "transformer"
 SCORER = "scorer"
 BI_READER = "bi_reader"
 AUDITOR = "auditor"  # also created at bootstrap (bootstrap.ensure_auditor_role) for the audit schema
 AREA_USER = "area_user"
-ROLES = (LOADER, TRANSFORMER, SCORER, BI_READER, AUDITOR, AREA_USER)
+ROLES = (LOAD_OWNER, LOADER, TRANSFORMER, SCORER, BI_READER, AUDITOR, AREA_USER)
 PROJECT_SCHEMAS = (
     "staging", "quarantine", "meta", "stg", "int", "warehouse", "marts", "marts_candidate", "scoring", "audit",
 )  # fmt: skip
@@ -55,11 +60,20 @@ READ = {
 }
 # A schema (every table in it) or one schema.table.
 WRITE = {
-    LOADER: ("staging", "quarantine", "meta.load_batch"),
     TRANSFORMER: ("stg", "int", "warehouse", "marts", "marts_candidate", "audit"),
     SCORER: ("scoring",),
 }
 APPEND_ONLY = ("audit",)  # its writers insert; nothing in the pipeline updates or deletes history
+# Insert-only, no CREATE: the loader's evidence (a schema's tables, or one schema.table). Status
+# changes and a day's replacement go through load_owner's functions (grassroots.loadpath).
+APPEND = {
+    LOADER: ("staging", "quarantine.rows", "quarantine.files", "meta.load_batch"),
+}
+# Schemas owned by a role of their own (it creates what is in them), not by the warehouse login.
+SCHEMA_OWNERS = {"staging": LOAD_OWNER}
+# Columns of a readable table a reader must not see: the raw line of a quarantined record holds
+# names, ID numbers and health data (SECURITY.md: only the loader and DBAs read it).
+HIDDEN_COLUMNS = {TRANSFORMER: (("quarantine", "rows", ("raw_line",)),)}
 # Schemas dbt builds: owned by the transformer, so it can replace what it built.
 BUILD_SCHEMAS = ("stg", "int", "warehouse", "marts_candidate", "marts")
 # Ledger tables an auditor reads beside `audit`: counts, rules and file names, no raw rows.
@@ -98,6 +112,23 @@ def ensure_roles(conn: psycopg.Connection) -> None:
         member = conn.execute("select pg_has_role(current_user, %s, 'member')", (role,)).fetchone()[0]
         if not superuser and not member:
             conn.execute(sql.SQL("grant {} to current_user").format(_ident(role)))
+
+
+def ensure_schema(conn: psycopg.Connection, schema: str) -> None:
+    """Create a project schema unless it exists; one with an owner role of its own (SCHEMA_OWNERS) belongs to it."""
+    owner = SCHEMA_OWNERS.get(schema)
+    row = conn.execute("select pg_get_userbyid(nspowner) from pg_namespace where nspname = %s", (schema,)).fetchone()
+    if row is None:
+        authorization = sql.SQL(" authorization {}").format(_ident(owner)) if owner else sql.SQL("")
+        conn.execute(sql.SQL("create schema if not exists {}{}").format(_ident(schema), authorization))
+    elif owner and row[0] != owner:
+        conn.execute(sql.SQL("alter schema {} owner to {}").format(_ident(schema), _ident(owner)))
+
+
+def grant_load_owner(conn: psycopg.Connection) -> None:
+    """What load_owner's functions (grassroots.loadpath) touch beyond its own staging: the ledger's status."""
+    conn.execute(sql.SQL("grant usage on schema meta to {}").format(_ident(LOAD_OWNER)))
+    conn.execute(sql.SQL("grant select, update on meta.load_batch to {}").format(_ident(LOAD_OWNER)))
 
 
 def _existing_schemas(conn: psycopg.Connection) -> list[str]:
@@ -156,17 +187,74 @@ def _target(entry: str) -> tuple[str, sql.Composable]:
     return schema, what
 
 
-def _default_privileges(conn: psycopg.Connection, login: str, schema: str, privileges: str, grantee: str) -> None:
-    """Tables created later in `schema` by any of its creators (the login running this, and the
-    roles that write the schema) carry the same grant."""
+def _creators(login: str, schema: str) -> list[str]:
+    """Roles that create tables in `schema`: the login running this, the schema's owner role and its writers."""
     writers = [role for role, entries in WRITE.items() if schema in entries]
-    for creator in (login, *writers):
+    owner = [SCHEMA_OWNERS[schema]] if schema in SCHEMA_OWNERS else []
+    return list(dict.fromkeys([login, *owner, *writers]))
+
+
+def _default_privileges(conn: psycopg.Connection, login: str, schema: str, privileges: str, grantee: str) -> None:
+    """Tables created later in `schema` by any of its creators carry the same grant."""
+    for creator in _creators(login, schema):
         if creator != grantee:
             conn.execute(
                 sql.SQL(
                     "alter default privileges for role {} in schema {} grant " + privileges + " on tables to {}"
                 ).format(_ident(creator), _ident(schema), _ident(grantee))
             )
+
+
+def _grant_dml(conn: psycopg.Connection, login: str, role: str, entry: str, dml: str, create: bool) -> None:
+    """`dml` on a WRITE or APPEND entry (a schema's tables, or one table) with usage (and create) on its schema."""
+    schema, what = _target(entry)
+    whole = "." not in entry
+    schema_privileges = "usage, create" if whole and create else "usage"
+    conn.execute(sql.SQL("grant " + schema_privileges + " on schema {} to {}").format(_ident(schema), _ident(role)))
+    conn.execute(sql.SQL("grant " + dml + " on {} to {}").format(what, _ident(role)))
+    conn.execute(sql.SQL("grant usage on all sequences in schema {} to {}").format(_ident(schema), _ident(role)))
+    if whole:
+        _default_privileges(conn, login, schema, dml, role)
+
+
+def _revoke_beyond_append(conn: psycopg.Connection, login: str, role: str, entry: str) -> None:
+    """What an APPEND role may have held before (a deployment of an earlier version): CREATE on the
+    schema, UPDATE, DELETE, TRUNCATE on its tables, now and by default."""
+    schema, what = _target(entry)
+    conn.execute(sql.SQL("revoke create on schema {} from {}").format(_ident(schema), _ident(role)))
+    conn.execute(sql.SQL("revoke update, delete, truncate on {} from {}").format(what, _ident(role)))
+    if "." not in entry:
+        for creator in _creators(login, schema):
+            if creator != role:
+                conn.execute(
+                    sql.SQL(
+                        "alter default privileges for role {} in schema {} revoke update, delete, truncate "
+                        "on tables from {}"
+                    ).format(_ident(creator), _ident(schema), _ident(role))
+                )
+
+
+def _hide_columns(conn: psycopg.Connection, role: str, hidden: list[tuple[str, str, tuple[str, ...]]]) -> None:
+    """Replace `role`'s SELECT on each (schema, table, columns) by SELECT on the table's other columns."""
+    for schema, table, columns in hidden:
+        _select_but(conn, role, schema, table, columns)
+
+
+def _select_but(conn: psycopg.Connection, role: str, schema: str, table: str, hidden: tuple[str, ...]) -> None:
+    columns = [
+        row[0]
+        for row in conn.execute(
+            "select attname from pg_attribute where attrelid = to_regclass(%s) and attnum > 0 "
+            "and not attisdropped and not (attname = any(%s)) order by attnum",
+            (f"{schema}.{table}", list(hidden)),
+        )
+    ]
+    conn.execute(sql.SQL("revoke select on {} from {}").format(_ident(schema, table), _ident(role)))
+    conn.execute(
+        sql.SQL("grant select ({}) on {} to {}").format(
+            sql.SQL(", ").join(map(_ident, columns)), _ident(schema, table), _ident(role)
+        )
+    )
 
 
 def _grant_schemas(conn: psycopg.Connection, schemas: list[str]) -> None:
@@ -179,28 +267,29 @@ def _grant_schemas(conn: psycopg.Connection, schemas: list[str]) -> None:
             conn.execute(sql.SQL("grant usage on schema {} to {}").format(_ident(schema), _ident(role)))
             conn.execute(sql.SQL("grant select on all tables in schema {} to {}").format(_ident(schema), _ident(role)))
             _default_privileges(conn, login, schema, "select", role)
-    for role, entries in WRITE.items():
-        for entry in entries:
-            schema, what = _target(entry)
-            if schema not in schemas or ("." in entry and not _table_exists(conn, *entry.split("."))):
-                continue
-            whole = "." not in entry
-            dml = "select, insert" if schema in APPEND_ONLY else "select, insert, update, delete"
-            conn.execute(
-                sql.SQL("grant usage" + (", create" if whole else "") + " on schema {} to {}").format(
-                    _ident(schema), _ident(role)
-                )
-            )
-            conn.execute(sql.SQL("grant " + dml + " on {} to {}").format(what, _ident(role)))
-            conn.execute(
-                sql.SQL("grant usage on all sequences in schema {} to {}").format(_ident(schema), _ident(role))
-            )
-            if whole:
-                _default_privileges(conn, login, schema, dml, role)
+    for role, hidden in HIDDEN_COLUMNS.items():
+        _hide_columns(conn, role, [h for h in hidden if h[0] in schemas and _table_exists(conn, h[0], h[1])])
+    for role, entry, create in _writes(conn, schemas):
+        if not create:
+            _revoke_beyond_append(conn, login, role, entry)
+        full = create and entry.partition(".")[0] not in APPEND_ONLY
+        _grant_dml(conn, login, role, entry, "select, insert, update, delete" if full else "select, insert", create)
     for schema, table in AUDITOR_TABLES:
         if schema in schemas and _table_exists(conn, schema, table):
             conn.execute(sql.SQL("grant usage on schema {} to {}").format(_ident(schema), _ident(AUDITOR)))
             conn.execute(sql.SQL("grant select on {} to {}").format(_ident(schema, table), _ident(AUDITOR)))
+
+
+def _writes(conn: psycopg.Connection, schemas: list[str]) -> list[tuple[str, str, bool]]:
+    """(role, WRITE or APPEND entry, may create) for the entries whose schema or table exists."""
+    found = []
+    for grants, create in ((WRITE, True), (APPEND, False)):
+        for role, entries in grants.items():
+            for entry in entries:
+                schema, _, table = entry.partition(".")
+                if schema in schemas and (not table or _table_exists(conn, schema, table)):
+                    found.append((role, entry, create))
+    return found
 
 
 def _table_exists(conn: psycopg.Connection, schema: str, table: str) -> bool:
@@ -270,10 +359,30 @@ def grant_roles(conn: psycopg.Connection) -> int:
     conn.execute(AREA_ACCESS_DDL)
     schemas = _existing_schemas(conn)
     _grant_schemas(conn, schemas)
-    # Policies run with the reader's privileges: area users read their own grants.
+    secure_area_access(conn)
+    return len(schemas)
+
+
+def secure_area_access(conn: psycopg.Connection) -> None:
+    """Policies run with the reader's privileges, so area users read meta.area_access, but only the
+    rows of roles they are members of (their own grants); the transformer reads it whole, the loader
+    (which reads the rest of `meta`) none of it. The owner (the warehouse login, which grants
+    areas) is not subject to it."""
     conn.execute(sql.SQL("grant usage on schema meta to {}").format(_ident(AREA_USER)))
     conn.execute(sql.SQL("grant select on meta.area_access to {}").format(_ident(AREA_USER)))
-    return len(schemas)
+    conn.execute("alter table meta.area_access enable row level security")
+    conn.execute("drop policy if exists own_grants on meta.area_access")
+    conn.execute(
+        sql.SQL(
+            "create policy own_grants on meta.area_access for select to {} using (exists ("
+            "select 1 from pg_catalog.pg_roles as r where r.rolname = role_name "
+            "and pg_catalog.pg_has_role(current_user, r.oid, 'member')))"
+        ).format(_ident(AREA_USER))
+    )
+    conn.execute("drop policy if exists readers on meta.area_access")
+    conn.execute(
+        sql.SQL("create policy readers on meta.area_access for select to {} using (true)").format(_ident(TRANSFORMER))
+    )
 
 
 def apply(dsn: str, rls_schemas: tuple[str, ...] = ("marts",)) -> dict[str, int]:
@@ -302,3 +411,39 @@ def grant_area(dsn: str, role: str, level: str, code: str) -> None:
         conn.execute(sql.SQL("grant {} to {}").format(_ident(AREA_USER), _ident(role)))
         conn.execute(AREA_ACCESS_DDL)
         conn.execute("insert into meta.area_access values (%s, %s, %s) on conflict do nothing", (role, level, code))
+
+
+MATRIX_ROLES = (LOAD_OWNER, *ROLES[1:], "grid_worker")
+_MATRIX_SQL = """
+select n.nspname,
+       pg_get_userbyid(n.nspowner) = %(role)s,
+       has_schema_privilege(%(role)s, n.oid, 'USAGE'),
+       has_schema_privilege(%(role)s, n.oid, 'CREATE'),
+       coalesce(bool_or(has_table_privilege(%(role)s, c.oid, 'SELECT')
+                        or has_any_column_privilege(%(role)s, c.oid, 'SELECT')), false),
+       coalesce(bool_or(has_table_privilege(%(role)s, c.oid, 'INSERT')), false),
+       coalesce(bool_or(has_table_privilege(%(role)s, c.oid, 'UPDATE')), false),
+       coalesce(bool_or(has_table_privilege(%(role)s, c.oid, 'DELETE')), false)
+from pg_namespace n left join pg_class c on c.relnamespace = n.oid and c.relkind in ('r', 'p', 'v', 'm')
+where n.nspname = any(%(schemas)s)
+group by n.oid, n.nspname
+"""
+
+
+def privilege_matrix(conn: psycopg.Connection) -> dict[str, dict[str, str]]:
+    """role → schema → what the database grants: `owner`, or the letters C (create in the schema),
+    S, I, U, D (select, insert, update, delete on at least one of its tables or views), `-` for nothing.
+
+    SECURITY.md's table "Privileges by schema" is this matrix of a bootstrapped database after a day."""
+    matrix: dict[str, dict[str, str]] = {}
+    for role in MATRIX_ROLES:
+        row: dict[str, str] = {}
+        for schema, owner, usage, create, *dml in conn.execute(
+            _MATRIX_SQL, {"role": role, "schemas": list(PROJECT_SCHEMAS)}
+        ):
+            letters = ("C" if create else "") + "".join(
+                letter for letter, held in zip("SIUD", dml, strict=True) if held
+            )
+            row[schema] = "owner" if owner else (letters if usage and letters else "-")
+        matrix[role] = row
+    return matrix

@@ -9,7 +9,7 @@ wrong encoding, huge fields, repeated lines). For each, on one real PostgreSQL d
 - every ledger row has rows_received = rows_loaded + rows_quarantined, and the day received
   as many records as the format's own rules count (see grassroots.readers), computed here
   independently from the bytes (0 for a file that could not be read at all);
-- staging holds the loaded rows, quarantine.rows one row per quarantined record (with a rule
+- staging holds the loaded rows, quarantine.current_rows one row per quarantined record (with a rule
   and a line), quarantine.files one row per rejected file, whose detail holds no ID number.
 
 Runs are derandomized (a fixed seed per test, so CI repeats the same examples); a failure
@@ -254,12 +254,14 @@ def check_day(warehouse: Warehouse, feed: str, expected_received: int | None, id
             sql.SQL("select count(*) from {} where _ds = %s").format(sql.Identifier("staging", feed)), (DEMO_DAY,)
         ).fetchone()[0]
         rows = conn.execute(
-            "select count(*), count(*) filter (where rule is null or line_no < 1) from quarantine.rows "
+            "select count(*), count(*) filter (where rule is null or line_no < 1) from quarantine.current_rows "
             "where feed = %s and ds = %s",
             (feed, DEMO_DAY),
         ).fetchone()
         files = conn.execute(
-            "select rule, detail from quarantine.files where feed = %s and ds = %s", (feed, DEMO_DAY)
+            "select f.rule, f.detail from quarantine.files f join meta.load_batch b using (batch_id) "
+            "where f.feed = %s and f.ds = %s and b.status <> 'superseded'",
+            (feed, DEMO_DAY),
         ).fetchall()
     assert batches and all(b[3] == b[4] + b[5] for b in batches), batches
     assert {b[1] for b in batches} <= {"loaded", "rejected", "duplicate"}, batches

@@ -169,7 +169,7 @@ def test_planted_defects_are_in_audit_with_the_truth_counts(three_days) -> None:
             }
             assert recorded == dict(_expected_quarantine(three_days.landing, ds)), ds
         id_rows = conn.execute(
-            "select count(*) from quarantine.rows where feed = 'population_registry' and ds = %s "
+            "select count(*) from quarantine.current_rows where feed = 'population_registry' and ds = %s "
             "and column_name = 'id_number'",
             (DAY2,),
         ).fetchone()[0]

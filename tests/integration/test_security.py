@@ -87,3 +87,20 @@ def test_apply_is_idempotent(secured: str) -> None:
     first = security.apply(secured)
     assert security.apply(secured) == first
     assert len(_as(secured, security.BI_READER, "select * from marts.kpi_demo")) == 3
+
+
+def test_an_area_user_reads_only_its_own_area_grants(secured: str) -> None:
+    security.grant_area(secured, "gr_test_community_a", "community", "330102001001")
+    security.grant_area(secured, "gr_test_street_b", "street", "330105001")
+    own = _as(secured, "gr_test_community_a", "select role_name, area_code from meta.area_access")
+    assert own == [("gr_test_community_a", "330102001001")]
+    assert len(_as(secured, security.TRANSFORMER, "select * from meta.area_access")) >= 2
+    assert _as(secured, security.LOADER, "select * from meta.area_access") == []
+
+
+def test_the_transformer_reads_quarantine_but_not_the_raw_line(secured: str) -> None:
+    assert _as(secured, security.TRANSFORMER, "select count(*) from quarantine.current_rows") == [(0,)]
+    assert _as(secured, security.TRANSFORMER, "select count(rule) from quarantine.rows") == [(0,)]
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        _as(secured, security.TRANSFORMER, "select raw_line from quarantine.rows")
+    assert _as(secured, security.LOADER, "select count(raw_line) from quarantine.rows") == [(0,)]

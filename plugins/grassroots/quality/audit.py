@@ -240,7 +240,7 @@ def snapshot_load(conn: psycopg.Connection, validation_id: int, feed: str, ds: d
     conn.execute(
         "insert into audit.quarantine_reason (validation_id, feed, ds, level, rule, column_name, rows, files) "
         "select %s, r.feed, r.ds, 'row', r.rule, coalesce(r.column_name, ''), count(*), count(distinct r.batch_id) "
-        "from quarantine.rows r where r.feed = %s and r.ds = %s group by r.feed, r.ds, r.rule, r.column_name",
+        "from quarantine.current_rows r where r.feed = %s and r.ds = %s group by r.feed, r.ds, r.rule, r.column_name",
         (validation_id, feed, ds),
     )
     # File level from the ledger: rejected files and duplicate deliveries alike, with the rows they held.

@@ -51,7 +51,7 @@ def _evaluate(conn: psycopg.Connection, feed: str, ds: dt.date, check: Check, le
     received, fresh, quarantined = ledger
     if check.type == "id_validity_rate_at_least":
         bad = conn.execute(
-            "select count(*) from quarantine.rows where feed = %s and ds = %s and column_name = %s",
+            "select count(*) from quarantine.current_rows where feed = %s and ds = %s and column_name = %s",
             (feed, ds, kwargs.get("column")),
         ).fetchone()[0]
         rate = 1.0 if received == 0 else 1 - bad / received

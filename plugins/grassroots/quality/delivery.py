@@ -95,7 +95,7 @@ def columns_delivered(conn: psycopg.Connection, feed: str, ds: dt.date, kwargs: 
             missing = [c for c in contract.column_names if c not in present]
             problems += [f"contract column {column} missing from file {name}" for column in missing]
     unknown = conn.execute(
-        "select file_name, column_name, count(*) from quarantine.rows where feed = %s and ds = %s "
+        "select file_name, column_name, count(*) from quarantine.current_rows where feed = %s and ds = %s "
         "and rule = 'unknown_column' group by 1, 2 order by 1, 2",
         (feed, ds),
     ).fetchall()
@@ -178,7 +178,7 @@ def quarantine_share_at_most(conn: psycopg.Connection, feed: str, ds: dt.date, k
     if share <= max_share or bad < min_records:
         return Outcome(True, f"{share:.4f}", bad)
     worst = conn.execute(
-        "select coalesce(column_name, '-'), rule, count(*) from quarantine.rows where feed = %s and ds = %s "
+        "select coalesce(column_name, '-'), rule, count(*) from quarantine.current_rows where feed = %s and ds = %s "
         "and rule <> 'duplicate_row' group by 1, 2 order by 3 desc, 1, 2 limit 3",
         (feed, ds),
     ).fetchall()

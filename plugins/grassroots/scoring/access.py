@@ -3,6 +3,10 @@
 - Names exist only in `staging.population_registry`. `scoring.masked_resident_names(date)` is the
   one path from there to scoring: a SECURITY DEFINER function that returns the person key and the
   masked name (surname + '*', e.g. 张*), executable by its owner and the `scorer` role only. Python never reads a name.
+  It is owned by `load_owner`, the owner of the table it reads (never by the warehouse login: a
+  definer function must not be more privileged than what it reads), with `search_path` pinned to
+  pg_catalog and every name schema-qualified; no less trusted role can create or replace anything
+  in `staging` (grassroots.loadpath).
 - `scoring.watchlist` holds the WATCHLIST_TIERS residents per day: person key, masked name,
   community, grid, tier, reasons. Row-level security is enabled and forced; role `grid_worker`
   (a group role: each grid worker's login is a member) sees only rows of the communities mapped
@@ -20,7 +24,7 @@ import psycopg
 from psycopg import sql
 
 from grassroots.scoring.model import WATCHLIST_TIERS, tier_rank
-from grassroots.security import create_role
+from grassroots.security import LOAD_OWNER, create_role
 
 GRID_WORKER_ROLE = "grid_worker"
 # Made here by the warehouse login; the other scoring tables belong to the scorer that writes them.
@@ -58,9 +62,9 @@ _MASKED_NAMES = """
 create or replace function scoring.masked_resident_names(as_of date)
 returns table (person_key char(64), masked_name text)
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
-    select distinct on (p.person_key) p.person_key, coalesce(left(p.name, 1), '') || '*'
+    select distinct on (p.person_key) p.person_key, coalesce(pg_catalog.left(p.name, 1), '') operator(pg_catalog.||) '*'
     from staging.population_registry as p
-    where p._ds = (select max(q._ds) from staging.population_registry as q where q._ds <= as_of)
+    where p._ds = (select pg_catalog.max(q._ds) from staging.population_registry as q where q._ds <= as_of)
       and p.person_key is not null
     order by p.person_key, p._batch_id desc, p._row_no desc
 $$"""
@@ -75,8 +79,22 @@ def ensure_grid_worker_access(conn: psycopg.Connection) -> None:
     for statement in _DDL:
         conn.execute(statement)
     conn.execute(_MASKED_NAMES)
+    _give_to_load_owner(conn, "scoring.masked_resident_names(date)")
     conn.execute("revoke all on function scoring.masked_resident_names(date) from public")
     conn.execute("grant execute on function scoring.masked_resident_names(date) to scorer")
+
+
+def _give_to_load_owner(conn: psycopg.Connection, function: str) -> None:
+    """Make load_owner own a function of `scoring`. The new owner of a function needs CREATE on its
+    schema at that moment; load_owner gets it for the statement only and keeps none in `scoring`."""
+    owner = conn.execute("select pg_get_userbyid(proowner) from pg_proc where oid = %s::regprocedure", (function,))
+    if owner.fetchone()[0] == LOAD_OWNER:
+        return
+    role = sql.Identifier(LOAD_OWNER)
+    with conn.transaction():
+        conn.execute(sql.SQL("grant create on schema scoring to {}").format(role))
+        conn.execute(sql.SQL("alter function " + function + " owner to {}").format(role))  # a constant signature
+        conn.execute(sql.SQL("revoke create on schema scoring from {}").format(role))
 
 
 def map_grid_worker(conn: psycopg.Connection, role: str, community_code: str, login: bool = False) -> None:
