@@ -1,4 +1,5 @@
-"""A hostile insider against the roles, on the PostgreSQL server at 127.0.0.1:5432 with real logins.
+"""A hostile insider against the roles, with real logins on the warehouse server (the embedded one,
+or WAREHOUSE_DSN's: CI runs this file against the PostgreSQL 15 server too).
 
 The warehouse is owned by a login holding only CREATEROLE and CREATEDB (no superuser); a second
 login is a member of `loader` only and tries what the loader must not do: rewrite the ledger or
@@ -18,12 +19,12 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from grassroots import db, feedapi, pipeline, security
 from grassroots.bootstrap import bootstrap
 from tests.conftest import DEMO_DAY
 
-SERVER = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
@@ -33,29 +34,31 @@ class Warehouse:
 
     owner_dsn: str
     loader_dsn: str
+    server_dsn: str
 
 
-def _login_dsn(user: str, dbname: str) -> str:
-    return f"host=127.0.0.1 port=5432 user={user} dbname={dbname}"
+def _login_dsn(server: str, user: str, dbname: str) -> str:
+    """The server's DSN for another login and database (no password: the test server trusts its clients)."""
+    return make_conninfo(server, user=user, dbname=dbname, password="")
 
 
 @pytest.fixture(scope="module")
-def warehouse() -> Iterator[Warehouse]:
+def warehouse(server_dsn: str) -> Iterator[Warehouse]:
     tag = uuid.uuid4().hex[:10]
     owner, insider, name = f"gr_owner_{tag}", f"gr_insider_{tag}", f"grassroots_insider_{tag}"
-    with psycopg.connect(SERVER, autocommit=True) as conn:
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("create role {} login createrole createdb").format(sql.Identifier(owner)))
     try:
-        with psycopg.connect(_login_dsn(owner, "postgres"), autocommit=True) as conn:
+        with psycopg.connect(_login_dsn(server_dsn, owner, "postgres"), autocommit=True) as conn:
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-        owner_dsn = _login_dsn(owner, name)
+        owner_dsn = _login_dsn(server_dsn, owner, name)
         bootstrap(owner_dsn)
         with psycopg.connect(owner_dsn, autocommit=True) as conn:
             conn.execute(sql.SQL("create role {} login in role loader").format(sql.Identifier(insider)))
-        yield Warehouse(owner_dsn, _login_dsn(insider, name))
+        yield Warehouse(owner_dsn, _login_dsn(server_dsn, insider, name), server_dsn)
     finally:
-        db.drop_database(SERVER, name)
-        with psycopg.connect(SERVER, autocommit=True) as conn:
+        db.drop_database(server_dsn, name)
+        with psycopg.connect(server_dsn, autocommit=True) as conn:
             for role in (insider, owner):
                 conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(role)))
 
@@ -120,7 +123,7 @@ def test_a_full_day_runs_as_a_non_superuser_and_no_role_gains_anything(
     airflow_db: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    before = _roles(SERVER)
+    before = _roles(warehouse.server_dsn)
     monkeypatch.setenv("WAREHOUSE_DSN", warehouse.owner_dsn)
     monkeypatch.setenv("GRASSROOTS_LANDING_DIR", str(demo_landing))
     server, url = feedapi.serve(demo_landing)
@@ -140,7 +143,7 @@ def test_a_full_day_runs_as_a_non_superuser_and_no_role_gains_anything(
         ).fetchone()[0]
     assert loaded_by == {security.LOADER}
     assert watchlist > 0 and masked == watchlist, "the masked names came through load_owner's function"
-    after = _roles(SERVER)
+    after = _roles(warehouse.server_dsn)
     known = {attributes[0] for attributes in before[0]}
     assert {a for a in after[0] if a[0] in known} == before[0], "no role gained an attribute"
     assert {m for m in after[1] if m[1] in known} == {m for m in before[1] if m[1] in known}, "no new membership"
