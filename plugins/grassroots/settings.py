@@ -65,7 +65,10 @@ def hmac_key_version() -> int:
 def ensure_local_secret() -> Path:
     """Create a local secret file under the state folder if none exists; return its path."""
     path = state_dir() / "hmac_secret"
-    if not path.exists():
-        path.write_text(secrets.token_hex(32), encoding="utf-8")
-        path.chmod(0o600)
+    try:  # created readable by its owner only from the first byte (no window with the umask's mode)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secrets.token_hex(32))
     return path
