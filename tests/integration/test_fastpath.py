@@ -134,7 +134,8 @@ def _staged(dsn: str, feed: str) -> list[tuple]:
 def _quarantined(dsn: str) -> list[tuple]:
     with psycopg.connect(dsn) as conn:
         return conn.execute(
-            "select line_no, column_name, rule, raw_line from quarantine.rows order by line_no"
+            "select r.line_no, r.column_name, r.rule, r.raw_line from quarantine.rows r "
+            "join meta.load_batch b on b.batch_id = r.batch_id where b.status <> 'superseded' order by r.line_no"
         ).fetchall()
 
 
