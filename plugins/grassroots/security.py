@@ -107,11 +107,22 @@ def ensure_roles(conn: psycopg.Connection) -> None:
     """Create the group roles if missing; a login that is not a superuser becomes a member of each,
     so its tasks can start their sessions as that role (grassroots.db.role_dsn)."""
     superuser = conn.execute("select rolsuper from pg_roles where rolname = current_user").fetchone()[0]
+    # PostgreSQL 16+ gives a CREATEROLE login only ADMIN on the roles it creates (createrole_self_grant
+    # is empty by default): it must grant itself SET (to hand schemas to load_owner, to start task
+    # sessions as a role) and INHERIT explicitly. 15 has neither option; a plain grant gives both.
+    modern = conn.info.server_version >= 160000
+    check = "pg_has_role(current_user, %s, 'SET') and pg_has_role(current_user, %s, 'USAGE')"
     for role in ROLES:
         create_role(conn, role)
-        member = conn.execute("select pg_has_role(current_user, %s, 'member')", (role,)).fetchone()[0]
-        if not superuser and not member:
-            conn.execute(sql.SQL("grant {} to current_user").format(_ident(role)))
+        if superuser:
+            continue
+        has = conn.execute(
+            f"select {check}" if modern else "select pg_has_role(current_user, %s, 'member')",
+            (role, role) if modern else (role,),
+        ).fetchone()[0]
+        if not has:
+            options = sql.SQL(" with inherit true, set true" if modern else "")
+            conn.execute(sql.SQL("grant {} to current_user{}").format(_ident(role), options))
 
 
 def ensure_schema(conn: psycopg.Connection, schema: str) -> None:
