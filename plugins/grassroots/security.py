@@ -12,7 +12,7 @@ Group roles (NOLOGIN; people and services get LOGIN roles that are members of th
 | transformer | read staging, quarantine (not raw_line), meta; own and build stg, int, warehouse,|
 |             | marts_candidate, marts (dbt, publication); append to audit (quality checks)      |
 | scorer      | read warehouse and marts; write scoring (the scoring DAG)                        |
-| bi_reader   | read marts, nothing else (BI tools)                                              |
+| bi_reader   | read marts, nothing else (BI tools; `bi_login` is its login, see ensure_bi_login) |
 | auditor     | read audit and the load ledger (counts, rules, file names); no raw rows          |
 | area_user   | read marts rows of its own areas only (row-level security), the areas given by   |
 |             | meta.area_access (role → community / street / district)                         |
@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 
 import psycopg
 from psycopg import sql
 
-from grassroots import locks
+from grassroots import locks, settings
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ SCORER = "scorer"
 BI_READER = "bi_reader"
 AUDITOR = "auditor"  # also created at bootstrap (bootstrap.ensure_auditor_role) for the audit schema
 AREA_USER = "area_user"
+BI_LOGIN = "bi_login"  # the LOGIN BI tools use, a member of bi_reader (GRASSROOTS_BI_PASSWORD)
 ROLES = (LOAD_OWNER, LOADER, TRANSFORMER, SCORER, BI_READER, AUDITOR, AREA_USER)
 PROJECT_SCHEMAS = (
     "staging", "quarantine", "meta", "stg", "int", "warehouse", "marts", "marts_candidate", "scoring", "audit",
@@ -112,6 +114,50 @@ def ensure_roles(conn: psycopg.Connection) -> None:
         member = conn.execute("select pg_has_role(current_user, %s, 'member')", (role,)).fetchone()[0]
         if not superuser and not member:
             conn.execute(sql.SQL("grant {} to current_user").format(_ident(role)))
+
+
+def ensure_bi_login(conn: psycopg.Connection) -> bool:
+    """The BI tools' login `bi_login`, a member of bi_reader, with GRASSROOTS_BI_PASSWORD as its
+    password; False (and nothing changed) when the variable is unset.
+
+    The password is set as a SCRAM verifier computed here (libpq's PQencryptPasswordConn), so
+    neither SQL text nor the server's statement log ever holds it. Repeated runs set it again:
+    changing the variable changes the password. The login reads `marts` and nothing else, in
+    read-only transactions, with `marts` first on its search path.
+    """
+    password = settings.bi_password()
+    if password is None:
+        return False
+    create_role(conn, BI_LOGIN, login=True)
+    verifier = conn.pgconn.encrypt_password(password.encode(), BI_LOGIN.encode(), b"scram-sha-256").decode()
+    login = _ident(BI_LOGIN)
+    try:
+        _alter_role(conn, sql.SQL("alter role {} with login inherit password {}").format(login, sql.Literal(verifier)))
+    except psycopg.errors.InsufficientPrivilege:
+        # Made by someone else (a DBA) whom this login may not overrule (PostgreSQL 16+): theirs to manage.
+        log.warning("%s exists and this login may not alter it: its password is left as it is", BI_LOGIN)
+        return False
+    if not conn.execute("select pg_has_role(%s, %s, 'member')", (BI_LOGIN, BI_READER)).fetchone()[0]:
+        _alter_role(conn, sql.SQL("grant {} to {}").format(_ident(BI_READER), login))
+    for setting in ("default_transaction_read_only = on", "search_path = marts"):
+        _alter_role(conn, sql.SQL("alter role {} set " + setting).format(login))
+    log.info("BI login %s ready (member of %s; password from GRASSROOTS_BI_PASSWORD)", BI_LOGIN, BI_READER)
+    return True
+
+
+def _alter_role(conn: psycopg.Connection, statement: sql.Composable, attempts: int = 5) -> None:
+    """Run a statement on a server-wide role. Another database's bootstrap (no advisory lock spans
+    databases) may update the same catalog row at the same moment ("tuple concurrently updated"):
+    try again in a fresh savepoint."""
+    for attempt in range(attempts):
+        try:
+            with conn.transaction():
+                conn.execute(statement)
+            return
+        except psycopg.errors.InternalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
 
 
 def ensure_schema(conn: psycopg.Connection, schema: str) -> None:
@@ -391,6 +437,7 @@ def apply(dsn: str, rls_schemas: tuple[str, ...] = ("marts",)) -> dict[str, int]
         conn.execute("select pg_advisory_lock(%s, %s)", locks.BOOTSTRAP)  # one grantor at a time
         try:
             ensure_roles(conn)
+            ensure_bi_login(conn)
             schemas = grant_roles(conn)
             secured = 0
             for schema in set(rls_schemas) & set(_existing_schemas(conn)):
