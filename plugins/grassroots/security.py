@@ -81,6 +81,8 @@ BUILD_SCHEMAS = ("stg", "int", "warehouse", "marts_candidate", "marts")
 # Ledger tables an auditor reads beside `audit`: counts, rules and file names, no raw rows.
 AUDITOR_TABLES = (("meta", "load_batch"), ("quarantine", "files"))
 AREA_COLUMNS = ("community_code", "street_code", "district_code", "area_code")
+# Marts tables of area names (reference data, no personal data): area users read every row.
+AREA_NAME_TABLES = ("dim_areas",)
 AREA_ACCESS_DDL = """
     create table if not exists meta.area_access (
         role_name       text not null,
@@ -373,8 +375,10 @@ def _area_predicate(columns: list[str]) -> sql.Composable:
 
 
 def secure_table(conn: psycopg.Connection, schema: str, table: str, area_columns: list[str]) -> None:
-    """Enable and force RLS on one table: full readers see all rows, area users their areas' rows."""
+    """Enable and force RLS on one table: full readers see all rows, area users their areas' rows
+    (all rows of a table of area names, AREA_NAME_TABLES: names are not the areas' data)."""
     target = _ident(schema, table)
+    own_area = sql.SQL("true") if table in AREA_NAME_TABLES else _area_predicate(area_columns)
     conn.execute(sql.SQL("alter table {} enable row level security").format(target))
     conn.execute(sql.SQL("alter table {} force row level security").format(target))
     conn.execute(sql.SQL("drop policy if exists full_access on {}").format(target))
@@ -382,9 +386,7 @@ def secure_table(conn: psycopg.Connection, schema: str, table: str, area_columns
     full = sql.SQL(", ").join(_ident(r) for r in (BI_READER, TRANSFORMER, SCORER, AUDITOR))
     conn.execute(sql.SQL("create policy full_access on {} for select to {} using (true)").format(target, full))
     conn.execute(
-        sql.SQL("create policy own_area on {} for select to {} using ({})").format(
-            target, _ident(AREA_USER), _area_predicate(area_columns)
-        )
+        sql.SQL("create policy own_area on {} for select to {} using ({})").format(target, _ident(AREA_USER), own_area)
     )
     # Writers of the table keep writing: the building roles and whoever runs the pipeline (the
     # owner, subject to RLS too because it is forced, unless a superuser).

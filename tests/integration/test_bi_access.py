@@ -84,6 +84,11 @@ def test_a_community_user_sees_no_row_of_another_community_through_any_marts_rel
                 )
             }
         target = sql.Identifier(schema, table)
+        if table in security.AREA_NAME_TABLES:
+            # Area names are reference data, not an area's figures: every area's name is readable (SECURITY.md).
+            rows = _as(built, role, sql.SQL("select area_level, area_code from {}").format(target))
+            assert ("community", other) in set(rows) and len(rows) == len(set(rows)) >= 18, table
+            continue
         if "area_code" in columns:
             rows = _as(built, role, sql.SQL("select area_level, area_code from {}").format(target))
             assert {row for row in rows} <= {("community", community)}, table
@@ -241,3 +246,35 @@ def test_a_bi_tool_logs_in_over_tcp_with_its_password_and_runs_the_readme_querie
     with psycopg.connect(_bi_tool_dsn(built)) as conn:
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             conn.execute("create temporary table bi_scratch (x int)")
+
+
+def test_bi_reader_labels_every_kpi_row_with_the_chinese_name_of_its_area(built: str) -> None:
+    """marts.dim_areas names every (area_level, area_code) of every KPI table, at each level."""
+    with psycopg.connect(built) as conn:
+        kpi_tables = [
+            r[0]
+            for r in conn.execute(
+                "select table_name from information_schema.columns where table_schema = 'marts' "
+                "and column_name = 'area_code' and table_name like 'kpi\\_%' order by 1"
+            )
+        ]
+    assert len(kpi_tables) >= 14
+    labelled = 0
+    for table in kpi_tables:
+        rows = _as(
+            built,
+            security.BI_READER,
+            sql.SQL(
+                "select k.area_level, k.area_code, a.area_name, a.district_name from {} as k "
+                "left join marts.dim_areas as a using (area_level, area_code)"
+            ).format(sql.Identifier("marts", table)),
+        )
+        unnamed = {(level, code) for level, code, name, _ in rows if not name}
+        assert unnamed == set(), f"{table}: areas without a name {sorted(unnamed)[:5]}"
+        assert all(re.search(r"[\u4e00-\u9fff]", name) and district.endswith("区") for _, _, name, district in rows)
+        labelled += len(rows)
+        if table == "kpi_proactive_discovery_daily":
+            levels = {level: name for level, _, name, _ in rows}
+            assert levels["district"].endswith("区") and levels["street"].endswith("街道"), levels
+            assert levels["community"].endswith("社区"), levels
+    assert labelled > 100
