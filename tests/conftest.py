@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,18 @@ import pytest
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="grassroots-tests-"))
 os.environ["GRASSROOTS_STATE_DIR"] = str(_SESSION_DIR / "state")
 os.environ.setdefault("GRASSROOTS_HMAC_SECRET", "test-secret-not-for-production")
+os.environ.setdefault("GRASSROOTS_BI_PASSWORD", "bi-test-password-not-for-production")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# The session's embedded server listens on a port of its own, never the demo's (54329).
+os.environ["GRASSROOTS_EMBEDDED_PORT"] = str(free_port())
 for _key in ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
     os.environ.pop(_key, None)
 

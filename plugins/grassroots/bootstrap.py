@@ -175,6 +175,7 @@ def bootstrap(dsn: str, contracts: dict[str, Contract] | None = None) -> None:
         conn.execute("select pg_advisory_lock(%s, %s)", locks.BOOTSTRAP)
         try:
             security.ensure_roles(conn)
+            security.ensure_bi_login(conn)
             for schema in SCHEMAS:
                 security.ensure_schema(conn, schema)
             for statement in LEDGER_DDL:

@@ -12,7 +12,7 @@ Group roles (NOLOGIN; people and services get LOGIN roles that are members of th
 | transformer | read staging, quarantine (not raw_line), meta; own and build stg, int, warehouse,|
 |             | marts_candidate, marts (dbt, publication); append to audit (quality checks)      |
 | scorer      | read warehouse and marts; write scoring (the scoring DAG)                        |
-| bi_reader   | read marts, nothing else (BI tools)                                              |
+| bi_reader   | read marts, nothing else (BI tools; `bi_login` is its login, see ensure_bi_login) |
 | auditor     | read audit and the load ledger (counts, rules, file names); no raw rows          |
 | area_user   | read marts rows of its own areas only (row-level security), the areas given by   |
 |             | meta.area_access (role → community / street / district)                         |
@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 
 import psycopg
 from psycopg import sql
 
-from grassroots import locks
+from grassroots import locks, settings
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ SCORER = "scorer"
 BI_READER = "bi_reader"
 AUDITOR = "auditor"  # also created at bootstrap (bootstrap.ensure_auditor_role) for the audit schema
 AREA_USER = "area_user"
+BI_LOGIN = "bi_login"  # the LOGIN BI tools use, a member of bi_reader (GRASSROOTS_BI_PASSWORD)
 ROLES = (LOAD_OWNER, LOADER, TRANSFORMER, SCORER, BI_READER, AUDITOR, AREA_USER)
 PROJECT_SCHEMAS = (
     "staging", "quarantine", "meta", "stg", "int", "warehouse", "marts", "marts_candidate", "scoring", "audit",
@@ -79,6 +81,8 @@ BUILD_SCHEMAS = ("stg", "int", "warehouse", "marts_candidate", "marts")
 # Ledger tables an auditor reads beside `audit`: counts, rules and file names, no raw rows.
 AUDITOR_TABLES = (("meta", "load_batch"), ("quarantine", "files"))
 AREA_COLUMNS = ("community_code", "street_code", "district_code", "area_code")
+# Marts tables of area names (reference data, no personal data): area users read every row.
+AREA_NAME_TABLES = ("dim_areas",)
 AREA_ACCESS_DDL = """
     create table if not exists meta.area_access (
         role_name       text not null,
@@ -123,6 +127,50 @@ def ensure_roles(conn: psycopg.Connection) -> None:
         if not has:
             options = sql.SQL(" with inherit true, set true" if modern else "")
             conn.execute(sql.SQL("grant {} to current_user{}").format(_ident(role), options))
+
+
+def ensure_bi_login(conn: psycopg.Connection) -> bool:
+    """The BI tools' login `bi_login`, a member of bi_reader, with GRASSROOTS_BI_PASSWORD as its
+    password; False (and nothing changed) when the variable is unset.
+
+    The password is set as a SCRAM verifier computed here (libpq's PQencryptPasswordConn), so
+    neither SQL text nor the server's statement log ever holds it. Repeated runs set it again:
+    changing the variable changes the password. The login reads `marts` and nothing else, in
+    read-only transactions, with `marts` first on its search path.
+    """
+    password = settings.bi_password()
+    if password is None:
+        return False
+    create_role(conn, BI_LOGIN, login=True)
+    verifier = conn.pgconn.encrypt_password(password.encode(), BI_LOGIN.encode(), b"scram-sha-256").decode()
+    login = _ident(BI_LOGIN)
+    try:
+        _alter_role(conn, sql.SQL("alter role {} with login inherit password {}").format(login, sql.Literal(verifier)))
+    except psycopg.errors.InsufficientPrivilege:
+        # Made by someone else (a DBA) whom this login may not overrule (PostgreSQL 16+): theirs to manage.
+        log.warning("%s exists and this login may not alter it: its password is left as it is", BI_LOGIN)
+        return False
+    if not conn.execute("select pg_has_role(%s, %s, 'member')", (BI_LOGIN, BI_READER)).fetchone()[0]:
+        _alter_role(conn, sql.SQL("grant {} to {}").format(_ident(BI_READER), login))
+    for setting in ("default_transaction_read_only = on", "search_path = marts"):
+        _alter_role(conn, sql.SQL("alter role {} set " + setting).format(login))
+    log.info("BI login %s ready (member of %s; password from GRASSROOTS_BI_PASSWORD)", BI_LOGIN, BI_READER)
+    return True
+
+
+def _alter_role(conn: psycopg.Connection, statement: sql.Composable, attempts: int = 5) -> None:
+    """Run a statement on a server-wide role. Another database's bootstrap (no advisory lock spans
+    databases) may update the same catalog row at the same moment ("tuple concurrently updated"):
+    try again in a fresh savepoint."""
+    for attempt in range(attempts):
+        try:
+            with conn.transaction():
+                conn.execute(statement)
+            return
+        except psycopg.errors.InternalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
 
 
 def ensure_schema(conn: psycopg.Connection, schema: str) -> None:
@@ -338,8 +386,10 @@ def _area_predicate(columns: list[str]) -> sql.Composable:
 
 
 def secure_table(conn: psycopg.Connection, schema: str, table: str, area_columns: list[str]) -> None:
-    """Enable and force RLS on one table: full readers see all rows, area users their areas' rows."""
+    """Enable and force RLS on one table: full readers see all rows, area users their areas' rows
+    (all rows of a table of area names, AREA_NAME_TABLES: names are not the areas' data)."""
     target = _ident(schema, table)
+    own_area = sql.SQL("true") if table in AREA_NAME_TABLES else _area_predicate(area_columns)
     conn.execute(sql.SQL("alter table {} enable row level security").format(target))
     conn.execute(sql.SQL("alter table {} force row level security").format(target))
     conn.execute(sql.SQL("drop policy if exists full_access on {}").format(target))
@@ -347,9 +397,7 @@ def secure_table(conn: psycopg.Connection, schema: str, table: str, area_columns
     full = sql.SQL(", ").join(_ident(r) for r in (BI_READER, TRANSFORMER, SCORER, AUDITOR))
     conn.execute(sql.SQL("create policy full_access on {} for select to {} using (true)").format(target, full))
     conn.execute(
-        sql.SQL("create policy own_area on {} for select to {} using ({})").format(
-            target, _ident(AREA_USER), _area_predicate(area_columns)
-        )
+        sql.SQL("create policy own_area on {} for select to {} using ({})").format(target, _ident(AREA_USER), own_area)
     )
     # Writers of the table keep writing: the building roles and whoever runs the pipeline (the
     # owner, subject to RLS too because it is forced, unless a superuser).
@@ -402,6 +450,7 @@ def apply(dsn: str, rls_schemas: tuple[str, ...] = ("marts",)) -> dict[str, int]
         conn.execute("select pg_advisory_lock(%s, %s)", locks.BOOTSTRAP)  # one grantor at a time
         try:
             ensure_roles(conn)
+            ensure_bi_login(conn)
             schemas = grant_roles(conn)
             secured = 0
             for schema in set(rls_schemas) & set(_existing_schemas(conn)):

@@ -62,6 +62,15 @@ def hmac_key_version() -> int:
     return int(os.environ.get("GRASSROOTS_HMAC_KEY_VERSION", "1"))
 
 
+def bi_password() -> str | None:
+    """The BI login's password (GRASSROOTS_BI_PASSWORD), or None: then no BI login is made.
+
+    Like the person-key secret it is never logged and never placed in SQL text (the server
+    receives a SCRAM verifier computed by the client).
+    """
+    return os.environ.get("GRASSROOTS_BI_PASSWORD") or None
+
+
 def ensure_local_secret() -> Path:
     """Create a local secret file under the state folder if none exists; return its path."""
     path = state_dir() / "hmac_secret"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import re
 import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from grassroots import db, security
+from grassroots import db, embedded, security, settings
 from grassroots.quality.audit import HISTORY
 from grassroots.scoring import access
 from tests.conftest import DemoRun
@@ -81,6 +84,11 @@ def test_a_community_user_sees_no_row_of_another_community_through_any_marts_rel
                 )
             }
         target = sql.Identifier(schema, table)
+        if table in security.AREA_NAME_TABLES:
+            # Area names are reference data, not an area's figures: every area's name is readable (SECURITY.md).
+            rows = _as(built, role, sql.SQL("select area_level, area_code from {}").format(target))
+            assert ("community", other) in set(rows) and len(rows) == len(set(rows)) >= 18, table
+            continue
         if "area_code" in columns:
             rows = _as(built, role, sql.SQL("select area_level, area_code from {}").format(target))
             assert {row for row in rows} <= {("community", community)}, table
@@ -191,3 +199,82 @@ def test_every_marts_table_and_column_describes_itself_and_kpi_tables_have_their
             assert key, f"marts.{name} has no primary key"
             if name.startswith("kpi_") and name != "kpi_period_status":
                 assert {"area_level", "area_code"} <= set(key) and ({"kpi_date", "kpi_month"} & set(key)), (name, key)
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _readme_bi_section() -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index("## BI tools")
+    end = text.index("\n## ", start + 1)
+    return text[start:end]
+
+
+def _bi_tool_dsn(session_dsn: str) -> str:
+    """The README's connection string, on this session's server: the embedded one's TCP listener
+    (a port of its own in tests), or WAREHOUSE_DSN's host and port."""
+    documented = re.search(r"postgresql://bi_login:<GRASSROOTS_BI_PASSWORD>@[^\s`]+", _readme_bi_section())
+    assert documented, "README shows the BI connection string"
+    readme = conninfo_to_dict(documented.group(0))
+    assert (readme["user"], readme["host"], readme["port"]) == (
+        security.BI_LOGIN, embedded.TCP_HOST, str(embedded.DEFAULT_PORT),
+    )  # fmt: skip
+    session = conninfo_to_dict(session_dsn)
+    host, port = str(session.get("host") or "127.0.0.1"), str(session.get("port") or 5432)
+    if host.startswith("/"):  # the embedded server: its Unix socket for the project, TCP for BI
+        address = embedded.tcp_address(embedded.pgdata_dir(settings.state_dir()))
+        assert address is not None, "the embedded server listens on TCP"
+        host, port = address[0], str(address[1])
+    return make_conninfo(
+        host=host, port=port, dbname=session["dbname"], user=readme["user"],
+        password=os.environ["GRASSROOTS_BI_PASSWORD"], connect_timeout=10,
+    )  # fmt: skip
+
+
+def test_a_bi_tool_logs_in_over_tcp_with_its_password_and_runs_the_readme_queries(built: str) -> None:
+    queries = re.findall(r"```sql\n(.*?)```", _readme_bi_section(), flags=re.S)
+    assert len(queries) == 3
+    with psycopg.connect(_bi_tool_dsn(built)) as conn:
+        who = conn.execute("select current_user, session_user, inet_server_addr() is not null").fetchone()
+        assert who == (security.BI_LOGIN, security.BI_LOGIN, True), "a TCP session of the BI login"
+        for query in queries:
+            rows = conn.execute(query).fetchall()
+            assert rows, query
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select 1 from warehouse.dim_geography limit 1")
+    with psycopg.connect(_bi_tool_dsn(built)) as conn:
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("create temporary table bi_scratch (x int)")
+
+
+def test_bi_reader_labels_every_kpi_row_with_the_chinese_name_of_its_area(built: str) -> None:
+    """marts.dim_areas names every (area_level, area_code) of every KPI table, at each level."""
+    with psycopg.connect(built) as conn:
+        kpi_tables = [
+            r[0]
+            for r in conn.execute(
+                "select table_name from information_schema.columns where table_schema = 'marts' "
+                "and column_name = 'area_code' and table_name like 'kpi\\_%' order by 1"
+            )
+        ]
+    assert len(kpi_tables) >= 14
+    labelled = 0
+    for table in kpi_tables:
+        rows = _as(
+            built,
+            security.BI_READER,
+            sql.SQL(
+                "select k.area_level, k.area_code, a.area_name, a.district_name from {} as k "
+                "left join marts.dim_areas as a using (area_level, area_code)"
+            ).format(sql.Identifier("marts", table)),
+        )
+        unnamed = {(level, code) for level, code, name, _ in rows if not name}
+        assert unnamed == set(), f"{table}: areas without a name {sorted(unnamed)[:5]}"
+        assert all(re.search(r"[\u4e00-\u9fff]", name) and district.endswith("区") for _, _, name, district in rows)
+        labelled += len(rows)
+        if table == "kpi_proactive_discovery_daily":
+            levels = {level: name for level, _, name, _ in rows}
+            assert levels["district"].endswith("区") and levels["street"].endswith("街道"), levels
+            assert levels["community"].endswith("社区"), levels
+    assert labelled > 100

@@ -56,7 +56,10 @@ def test_geography_seed_equals_the_generator() -> None:
          "grid_count": str(len(c.grids))}
         for c in geography()
     ]  # fmt: skip
-    assert [{k: v for k, v in r.items() if k != "district_name"} for r in rows] == expected
+    assert [{k: v for k, v in r.items() if k not in ("district_name", "street_name")} for r in rows] == expected
+    # A street's name is the head of its communities' names, one name per street code.
+    assert all(r["community_name"].startswith(r["street_name"]) and r["street_name"].endswith("街道") for r in rows)
+    assert len({(r["street_code"], r["street_name"]) for r in rows}) == len({r["street_code"] for r in rows})
 
 
 def test_world_is_consistent_and_plants_vulnerable_residents() -> None:
