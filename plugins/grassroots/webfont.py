@@ -16,12 +16,14 @@ from __future__ import annotations
 import base64
 import functools
 import io
+import logging
 import sys
 from pathlib import Path
 
 FONT_DIR = Path(__file__).resolve().parent / "reports" / "fonts"
 VENDORED = FONT_DIR / "NotoSansSC-GB2312.woff2"
 FAMILY = "GrassrootsSC"
+logging.getLogger("fontTools").setLevel(logging.WARNING)  # its subsetter logs every glyph list at INFO
 
 
 def gb2312_characters() -> str:
