@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from grassroots import scorecard
+from grassroots import scorecard, webfont
 
 log = logging.getLogger(__name__)
 NUMERIC = ("smallint", "integer", "bigint", "numeric", "real", "double precision")
@@ -237,8 +237,12 @@ def _district_page(district: str, tables: list[KpiTable], communities: list[Comm
 
 
 def _page(title: str, body: str) -> str:
+    # The page's own characters from the vendored CJK font (grassroots.webfont): chart labels are
+    # not boxes on a machine without a CJK font.
+    font = webfont.font_face_css(title + body)
     return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{CSS}</style></head><body>{body}</body></html>\n")  # fmt: skip
+            f'<style>{font}{CSS.replace("font-family:", f"font-family:{webfont.FAMILY!r},", 1)}</style></head>'
+            f"<body>{body}</body></html>\n")  # fmt: skip
 
 
 def build(dsn: str, ds: dt.date, out_dir: Path) -> dict[str, object]:
