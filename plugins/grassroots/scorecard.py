@@ -73,7 +73,7 @@ GRAINS = {"day": ("daily", "kpi_date"), "month": ("monthly", "kpi_month")}
 CSS = """body{font-family:"GrassrootsSC","Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;margin:24px;color:#222}
 nav a,.children a{margin-right:12px}table{border-collapse:collapse;margin:8px 0 20px}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;vertical-align:middle}th{background:#f0f3f7}
-td.label{text-align:left}td.label small{color:#666;display:block}.held{color:#a15c00;text-align:left}
+th:first-child,td.label{text-align:left}td.label small{color:#666;display:block}.held{color:#a15c00;text-align:left}
 .good{color:#1a7f37}.bad{color:#c62828}.flat{color:#666}.note{color:#555;font-size:13px}
 svg.spark polyline{fill:none;stroke:#1f77b4;stroke-width:1.3}svg.spark circle{fill:#1f77b4}"""
 JS = (

@@ -23,6 +23,7 @@ from pathlib import Path
 FONT_DIR = Path(__file__).resolve().parent / "reports" / "fonts"
 VENDORED = FONT_DIR / "NotoSansSC-GB2312.woff2"
 FAMILY = "GrassrootsSC"
+log = logging.getLogger(__name__)
 logging.getLogger("fontTools").setLevel(logging.WARNING)  # its subsetter logs every glyph list at INFO
 
 
@@ -71,11 +72,23 @@ def _vendored_bytes() -> bytes:
     return VENDORED.read_bytes()
 
 
+@functools.lru_cache(maxsize=1)
+def _vendored_cmap() -> frozenset[int]:
+    from fontTools.ttLib import TTFont
+
+    return frozenset(TTFont(io.BytesIO(_vendored_bytes()))["cmap"].getBestCmap())
+
+
 @functools.lru_cache(maxsize=8)
 def font_face_css(text: str) -> str:
     """An @font-face rule embedding the vendored font cut to the characters of TEXT (base64 WOFF2)."""
     chars = "".join(sorted({c for c in text if not c.isspace()} | set("0123456789.,%-–+")))
     data = _subset(io.BytesIO(_vendored_bytes()), chars)
+    missing = [c for c in chars if ord(c) > 0x2E7F and ord(c) not in _vendored_cmap()]
+    if missing:  # counted, not listed: the characters come from the page's data
+        log.warning(
+            "%d CJK characters of a page are not in %s; the browser's fonts draw them", len(missing), VENDORED.name
+        )
     encoded = base64.b64encode(data).decode("ascii")
     return (
         f'@font-face{{font-family:"{FAMILY}";font-style:normal;font-weight:400;'
