@@ -21,6 +21,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from grassroots import scorecard, webfont
+
 log = logging.getLogger(__name__)
 NUMERIC = ("smallint", "integer", "bigint", "numeric", "real", "double precision")
 GEO_COLUMNS = {"community_code", "street_code", "district_code", "grid_code", "area_code", "area_level"}
@@ -235,8 +237,12 @@ def _district_page(district: str, tables: list[KpiTable], communities: list[Comm
 
 
 def _page(title: str, body: str) -> str:
+    # The page's own characters from the vendored CJK font (grassroots.webfont): chart labels are
+    # not boxes on a machine without a CJK font.
+    font = webfont.font_face_css(title + body)
     return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{CSS}</style></head><body>{body}</body></html>\n")  # fmt: skip
+            f'<style>{font}{CSS.replace("font-family:", f"font-family:{webfont.FAMILY!r},", 1)}</style></head>'
+            f"<body>{body}</body></html>\n")  # fmt: skip
 
 
 def build(dsn: str, ds: dt.date, out_dir: Path) -> dict[str, object]:
@@ -256,12 +262,14 @@ def build(dsn: str, ds: dt.date, out_dir: Path) -> dict[str, object]:
     listing = "".join(f"<li>{html.escape(t.name)}: {', '.join(html.escape(_label(k)) for k in t.kpis)}</li>"
                       for t in tables)  # fmt: skip
     index = (f"<h1>社区治理 KPI grassroots KPI pages</h1>{nav}<p>数据截至 data as of <b>{ds}</b></p>"
+             '<p><a href="scorecard/index.html">KPI 记分卡 scorecard (district ▸ street ▸ community)</a></p>'
              f"<h2>KPI tables (marts)</h2><ul>{listing}</ul>")  # fmt: skip
     (staging / "index.html").write_text(_page(f"KPI {ds}", index), encoding="utf-8")
+    scorecards = scorecard.build(dsn, ds, staging / "scorecard")
     shutil.rmtree(out_dir, ignore_errors=True)
     staging.rename(out_dir)
     charts = sum(p.read_text(encoding="utf-8").count('<svg class="chart"') for p in out_dir.glob("*.html"))
     log.info(
         "KPI report %s: %d tables, %d districts, %d charts in %s", ds, len(tables), len(districts), charts, out_dir
     )
-    return {"ds": ds.isoformat(), "tables": len(tables), "districts": len(districts), "charts": charts}
+    return {"ds": ds.isoformat(), "tables": len(tables), "districts": len(districts), "charts": charts, **scorecards}

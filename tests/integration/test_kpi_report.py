@@ -58,6 +58,7 @@ def test_kpi_report_renders_with_charts_and_latest_values(report_dir: Path, demo
     assert charts >= 10, "charts missing"
     # Every chart with data draws its communities' points (a dot per point, a line through them).
     assert text.count("<circle") >= charts and "<polyline" in text
+    assert "@font-face" in text and "data:font/woff2;base64," in text, "Chinese needs the embedded font offline"
 
     dom = _chromium(tmp_path, "--dump-dom", page.as_uri())
     assert "问题发现率" in dom and str(DEMO_DAY) in dom

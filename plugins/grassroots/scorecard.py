@@ -1,0 +1,439 @@
+"""KPI scorecard: one offline HTML page per district, street and community with the plan's KPIs (design.md §6.1).
+
+For its area, a page shows each KPI for the run's day and month: the value, the change from the
+previous day or month (arrow and delta) and a sparkline of the last 30 days; a period that
+publication held (marts.kpi_period_status) is shown as held with its reason, never as a number.
+District and street pages rank their communities on a KPI chosen from a list (a few lines of
+inline JS only show one ranking table; without JS every table shows). Pages link district →
+streets → communities and back; text is escaped; Chinese renders without a CJK font installed,
+from a subset of the vendored font embedded in the page (grassroots.webfont). Nothing loads from
+a network or a file other than the sibling pages.
+
+Elderly breakdown: no marts.kpi_* table carries an age split (satisfaction and service cases are
+per area and period only), so the pages say so instead of showing one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from grassroots import webfont
+
+log = logging.getLogger(__name__)
+TREND_DAYS = 30
+SCHEMA = "marts"
+FONT_SLOT = "/*@font-face*/"
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """One KPI of the plan: where it lives, its labels, how it is formatted and which way is better."""
+
+    table: str  # kpi_<table>_daily / _monthly
+    column: str
+    zh: str
+    en: str
+    kind: str  # share | hours | score | rate | ratio
+    better: int  # +1 higher is better, -1 lower is better, 0 neither
+    per_service_type: bool = False
+
+
+KPIS = (
+    Kpi("proactive_discovery", "proactive_discovery_rate", "问题发现率", "proactive discovery rate", "share", 1),
+    Kpi("incident_handling", "median_hours_to_resolve", "处理效率·处置时长中位数(小时)",
+        "handling: median hours report→resolved", "hours", -1),
+    Kpi("incident_handling", "within_sla_share", "处理效率·按时处置率", "handling: share resolved within SLA",
+        "share", 1),
+    Kpi("satisfaction", "mean_score", "群众满意度·平均分", "satisfaction: mean score (1–5)", "score", 1),
+    Kpi("satisfaction", "satisfied_share", "群众满意度·满意率(4–5分)", "satisfaction: share scoring 4–5", "share", 1),
+    Kpi("service_duration", "median_hours_to_complete", "办事时长中位数(小时)",
+        "service duration: median hours submitted→completed", "hours", -1, per_service_type=True),
+    Kpi("service_cases", "one_visit_completion_rate", "一次办结率", "one-visit completion", "share", 1),
+    Kpi("service_cases", "complaints_per_1000_residents", "投诉率(每千人)", "complaints per 1,000 residents",
+        "rate", -1),
+    Kpi("service_cases", "complaints_per_100_cases", "投诉率(每百件)", "complaints per 100 cases", "rate", -1),
+    Kpi("community_resources", "fund_utilisation", "资金使用效率", "fund utilisation (spent / allocated)", "share", 1),
+    Kpi("community_resources", "residents_per_staff", "人员配置合理性(居民/工作人员)", "residents per staff member",
+        "ratio", 0),
+    Kpi("community_engagement", "participation_rate", "参与率", "participation rate", "share", 1),
+    Kpi("community_engagement", "deliberation_resolution_rate", "协商事项解决率", "deliberation resolution",
+        "share", 1),
+    Kpi("service_cases", "digital_channel_share", "平台使用率", "digital channel share (app)", "share", 1),
+)  # fmt: skip
+GRAINS = {"day": ("daily", "kpi_date"), "month": ("monthly", "kpi_month")}
+CSS = """body{font-family:"GrassrootsSC","Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;margin:24px;color:#222}
+nav a,.children a{margin-right:12px}table{border-collapse:collapse;margin:8px 0 20px}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;vertical-align:middle}th{background:#f0f3f7}
+th:first-child,td.label{text-align:left}td.label small{color:#666;display:block}.held{color:#a15c00;text-align:left}
+.good{color:#1a7f37}.bad{color:#c62828}.flat{color:#666}.note{color:#555;font-size:13px}
+svg.spark polyline{fill:none;stroke:#1f77b4;stroke-width:1.3}svg.spark circle{fill:#1f77b4}"""
+JS = (
+    "(function(){var s=document.getElementById('rank-kpi');if(!s)return;function show(){"
+    "document.querySelectorAll('div.rank').forEach(function(d){d.hidden=d.dataset.kpi!==s.value;});}"
+    "s.addEventListener('change',show);show();})();"
+)
+
+
+@dataclass
+class Area:
+    """A district, street or community with its name, parent and children codes."""
+
+    level: str
+    code: str
+    name: str
+    parent: str | None = None
+    children: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Data:
+    """What the pages show: areas, KPI rows and publication status, as read for one day."""
+
+    ds: dt.date
+    areas: dict[str, Area]
+    # (grain, table, level, code, period, service_type) → {column: value}
+    rows: dict[tuple[str, str, str, str, dt.date, str | None], dict[str, float | None]]
+    # (relation, grain, period) → (status, reason)
+    status: dict[tuple[str, str, dt.date], tuple[str, str | None]]
+    tables: set[str] = field(default_factory=set)  # relations that exist
+
+
+def relation(kpi: Kpi, grain: str) -> str:
+    return f"kpi_{kpi.table}_{GRAINS[grain][0]}"
+
+
+def format_value(kpi: Kpi, value: float) -> str:
+    """A KPI value as the page shows it (shares in per cent, hours and rates with fixed decimals)."""
+    if kpi.kind == "share":
+        return f"{value * 100:.1f}%"
+    if kpi.kind == "score" or kpi.kind == "rate":
+        return f"{value:.2f}"
+    if kpi.kind == "hours":
+        return f"{value:.1f}"
+    return f"{value:,.0f}"
+
+
+def format_delta(kpi: Kpi, delta: float) -> str:
+    if kpi.kind == "share":
+        return f"{abs(delta) * 100:.1f} pp"
+    return format_value(kpi, abs(delta))
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_areas(conn: psycopg.Connection) -> dict[str, Area]:
+    """Districts, streets and communities from warehouse.geography (street names from their communities')."""
+    rows = conn.execute(
+        "select community_code, community_name, street_code, district_code, district_name "
+        "from warehouse.geography order by district_code, street_code, community_code"
+    ).fetchall()
+    areas: dict[str, Area] = {}
+    by_street: dict[str, list[str]] = defaultdict(list)
+    for community, name, street, district, district_name in rows:
+        areas.setdefault(district, Area("district", district, district_name))
+        if street not in areas:
+            areas[street] = Area("street", street, "", district)
+            areas[district].children.append(street)
+        areas[community] = Area("community", community, name, street)
+        areas[street].children.append(community)
+        by_street[street].append(name)
+    for street, names in by_street.items():
+        areas[street].name = street_name(names)
+    return areas
+
+
+def street_name(community_names: list[str]) -> str:
+    """The street's name where its communities' names begin with it (…街道), else empty (the code is shown)."""
+    prefix = os.path.commonprefix(community_names)
+    end = prefix.rfind("街道")
+    return prefix[: end + 2] if end >= 0 else ""
+
+
+def read(conn: psycopg.Connection, ds: dt.date) -> Data:
+    """Areas, the KPI rows of the last TREND_DAYS days and 13 months up to `ds`, and their publication status."""
+    data = Data(ds, read_areas(conn), {}, {})
+    existing = {
+        r[0]
+        for r in conn.execute(
+            "select table_name from information_schema.tables where table_schema = %s and table_name like 'kpi%%'",
+            (SCHEMA,),
+        )
+    }
+    data.tables = existing
+    columns: dict[str, set[str]] = defaultdict(set)
+    for kpi in KPIS:
+        columns[kpi.table].add(kpi.column)
+    since = {"day": ds - dt.timedelta(days=TREND_DAYS), "month": (ds.replace(day=1) - dt.timedelta(days=400))}
+    for table, wanted in sorted(columns.items()):
+        for grain, (suffix, period) in GRAINS.items():
+            name = f"kpi_{table}_{suffix}"
+            if name not in existing:
+                log.warning("scorecard: marts.%s does not exist; its KPIs show no data", name)
+                continue
+            _read_table(conn, data, grain, name, period, sorted(wanted), since[grain], table == "service_duration")
+    if "kpi_period_status" in existing:
+        for rel, grain, start, status, reason in conn.execute(
+            "select relation, period_grain, period_start, status, reason from marts.kpi_period_status "
+            "where period_start <= %s",
+            (ds,),
+        ):
+            data.status[(rel, grain, start)] = (status, reason)
+    return data
+
+
+def _read_table(conn: psycopg.Connection, data: Data, grain: str, name: str, period: str, wanted: list[str],
+                since: dt.date, by_type: bool) -> None:  # fmt: skip
+    query = sql.SQL("select area_level, area_code, {period}, {stype}, {cols} from {table} "
+                    "where {period} between %s and %s").format(
+        period=sql.Identifier(period),
+        stype=sql.Identifier("service_type") if by_type else sql.SQL("null::text"),
+        cols=sql.SQL(", ").join(map(sql.Identifier, wanted)),
+        table=sql.Identifier(SCHEMA, name),
+    )  # fmt: skip
+    for level, code, start, stype, *values in conn.execute(query, (since, data.ds)):
+        data.rows[(grain, name, level, code, start, stype)] = {
+            c: None if v is None else float(v) for c, v in zip(wanted, values, strict=True)
+        }
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _period(grain: str, ds: dt.date, back: int = 0) -> dt.date:
+    if grain == "day":
+        return ds - dt.timedelta(days=back)
+    month = ds.replace(day=1)
+    for _ in range(back):
+        month = (month - dt.timedelta(days=1)).replace(day=1)
+    return month
+
+
+@dataclass
+class Cell:
+    """One KPI value of one area and period: a number, or why there is none."""
+
+    value: float | None = None
+    held: str | None = None  # reason, when publication held the period
+    missing: str | None = None
+
+
+def cell(data: Data, kpi: Kpi, grain: str, area: Area, period: dt.date, stype: str | None = None) -> Cell:
+    """The published value of KPI for the area and period, or held (with reason) or missing."""
+    rel = relation(kpi, grain)
+    if rel not in data.tables:
+        return Cell(missing="无数据表 no table")
+    status, reason = data.status.get((rel, grain, period), (None, None))
+    if status == "held":
+        return Cell(held=reason or "")
+    if status != "published":
+        return Cell(missing="未发布 not published")
+    row = data.rows.get((grain, rel, area.level, area.code, period, stype))
+    value = None if row is None else row.get(kpi.column)
+    return Cell(value=value) if value is not None else Cell(missing="无数据 no data")
+
+
+def _value_html(kpi: Kpi, c: Cell) -> str:
+    if c.held is not None:
+        return f'<td class="held">暂停发布 held<br><small>{html.escape(c.held)}</small></td>'
+    if c.value is None:
+        return f'<td class="flat">{html.escape(c.missing or "–")}</td>'
+    return f'<td class="value">{html.escape(format_value(kpi, c.value))}</td>'
+
+
+def _change_html(kpi: Kpi, now: Cell, before: Cell) -> str:
+    if now.value is None or before.value is None:
+        return '<td class="flat">–</td>'
+    delta = now.value - before.value
+    if abs(delta) < 1e-9:
+        return '<td class="flat">＝ 0</td>'
+    arrow = "▲" if delta > 0 else "▼"
+    tone = "flat" if kpi.better == 0 else ("good" if delta * kpi.better > 0 else "bad")
+    return f'<td class="{tone}">{arrow} {html.escape(format_delta(kpi, delta))}</td>'
+
+
+def sparkline(points: list[tuple[dt.date, float]], first: dt.date, last: dt.date, label: str) -> str:
+    """A 30-day inline SVG trend: one dot per published day, a line through them; empty days are gaps in x."""
+    width, height, pad = 132, 30, 3
+    head = (f'<svg class="spark" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(label)}">')  # fmt: skip
+    if not points:
+        return head + '<line x1="3" y1="15" x2="129" y2="15" stroke="#ddd"/></svg>'
+    low, high = min(v for _, v in points), max(v for _, v in points)
+    low, high = (low - 1, high + 1) if low == high else (low, high)
+    span = max((last - first).days, 1)
+
+    def xy(day: dt.date, value: float) -> str:
+        x = pad + (width - 2 * pad) * (day - first).days / span
+        y = pad + (height - 2 * pad) * (1 - (value - low) / (high - low))
+        return f"{x:.1f},{y:.1f}"
+
+    coords = [xy(d, v) for d, v in sorted(points)]
+    dots = "".join(f'<circle cx="{c.split(",")[0]}" cy="{c.split(",")[1]}" r="1.6"/>' for c in coords)
+    return head + f'<polyline points="{" ".join(coords)}"/>{dots}</svg>'
+
+
+def _trend(data: Data, kpi: Kpi, area: Area, stype: str | None) -> str:
+    first = data.ds - dt.timedelta(days=TREND_DAYS - 1)
+    points = []
+    for back in range(TREND_DAYS):
+        day = data.ds - dt.timedelta(days=back)
+        c = cell(data, kpi, "day", area, day, stype)
+        if c.value is not None:
+            points.append((day, c.value))
+    return sparkline(points, first, data.ds, f"{kpi.zh} {kpi.en}: {TREND_DAYS} 天趋势 trend")
+
+
+def _service_types(data: Data, kpi: Kpi, area: Area) -> list[str]:
+    return sorted({k[5] for k in data.rows if k[1].startswith(f"kpi_{kpi.table}_") and k[3] == area.code and k[5]})
+
+
+def _kpi_rows(data: Data, area: Area) -> list[str]:
+    rows = []
+    for kpi in KPIS:
+        for stype in _service_types(data, kpi, area) if kpi.per_service_type else [None]:
+            suffix = f" · {stype}" if stype else ""
+            cells = []
+            for grain in GRAINS:
+                now = cell(data, kpi, grain, area, _period(grain, data.ds), stype)
+                before = cell(data, kpi, grain, area, _period(grain, data.ds, 1), stype)
+                cells.append(_value_html(kpi, now) + _change_html(kpi, now, before))
+            key = kpi.column + (f"/{stype}" if stype else "")
+            rows.append(f'<tr data-kpi="{html.escape(key)}"><td class="label">{html.escape(kpi.zh + suffix)}'
+                        f"<small>{html.escape(kpi.en)}</small></td>{cells[0]}"
+                        f"<td>{_trend(data, kpi, area, stype)}</td>{cells[1]}</tr>")  # fmt: skip
+        if kpi.per_service_type and not _service_types(data, kpi, area):
+            rows.append(f'<tr data-kpi="{kpi.column}"><td class="label">{html.escape(kpi.zh)}<small>'
+                        f"{html.escape(kpi.en)}</small></td>"
+                        '<td class="flat" colspan="6">无数据 no data</td></tr>')  # fmt: skip
+    return rows
+
+
+def _scorecard(data: Data, area: Area) -> str:
+    month = _period("month", data.ds)
+    head = (f"<tr><th>指标 KPI</th><th>{data.ds} 当日 day</th><th>较前一日 vs previous day</th>"
+            f"<th>近{TREND_DAYS}天 last {TREND_DAYS} days</th><th>{month:%Y-%m} 当月 month</th>"
+            "<th>较上月 vs previous month</th></tr>")  # fmt: skip
+    return f'<table class="scorecard">{head}{"".join(_kpi_rows(data, area))}</table>'
+
+
+def _communities(data: Data, area: Area) -> list[Area]:
+    if area.level == "community":
+        return []
+    codes = area.children if area.level == "street" else [c for s in area.children for c in data.areas[s].children]
+    return [data.areas[c] for c in codes]
+
+
+def _ranking(data: Data, area: Area) -> str:
+    """Communities of the area ranked on each KPI by the month's value (day value beside it)."""
+    members = _communities(data, area)
+    if not members:
+        return ""
+    kpis = [k for k in KPIS if not k.per_service_type]
+    options = "".join(f'<option value="{k.column}">{html.escape(k.zh)} {html.escape(k.en)}</option>' for k in kpis)
+    parts = [f'<h2>社区排名 communities ranked</h2><p><label>排名指标 rank on <select id="rank-kpi">{options}'
+             "</select></label></p>"]  # fmt: skip
+    month, day = _period("month", data.ds), data.ds
+    for kpi in kpis:
+        scored = [(m, cell(data, kpi, "month", m, month), cell(data, kpi, "day", m, day)) for m in members]
+        direction = -1 if kpi.better >= 0 else 1
+        scored.sort(key=lambda t: (t[1].value is None, direction * (t[1].value or 0), t[0].code))
+        body = "".join(
+            f'<tr><td>{rank if m_cell.value is not None else "–"}</td><td class="label">'
+            f'<a href="{m.code}.html">{html.escape(m.name)}</a></td>'
+            f"{_value_html(kpi, m_cell)}{_value_html(kpi, d_cell)}</tr>"
+            for rank, (m, m_cell, d_cell) in enumerate(scored, start=1)
+        )
+        parts.append(f'<div class="rank" data-kpi="{kpi.column}"><h3>{html.escape(kpi.zh)} {html.escape(kpi.en)}'
+                     f"</h3><table><tr><th>名次 rank</th><th>社区 community</th><th>{month:%Y-%m} 当月 month</th>"
+                     f"<th>{day} 当日 day</th></tr>{body}</table></div>")  # fmt: skip
+    return "".join(parts)
+
+
+def _title(area: Area) -> str:
+    kind = {"district": "区 district", "street": "街道 street", "community": "社区 community"}[area.level]
+    return f"{area.name or area.code} ({area.code}) · {kind}"
+
+
+def _nav(data: Data, area: Area) -> str:
+    trail, up = [], area.parent
+    while up:
+        parent = data.areas[up]
+        trail.insert(0, f'<a href="{parent.code}.html">{html.escape(_title(parent))}</a>')
+        up = parent.parent
+    return '<nav><a href="index.html">全部地区 all areas</a>' + "".join(trail) + "</nav>"
+
+
+def _children(data: Data, area: Area) -> str:
+    if not area.children:
+        return ""
+    label = "街道 streets" if area.level == "district" else "社区 communities"
+    links = "".join(f'<a href="{c}.html">{html.escape(_title(data.areas[c]))}</a>' for c in area.children)
+    return f'<p class="children">{label}: {links}</p>'
+
+
+ELDERLY_NOTE = ("<h2>老年人 elderly residents (60+)</h2><p class=\"note\">暂无分年龄数据 not available: "
+                "the KPI tables (satisfaction, service cases) carry no age split, so no elderly breakdown "
+                "is shown.</p>")  # fmt: skip
+
+
+def page(data: Data, area: Area) -> str:
+    """The scorecard page of one area (font slot not yet filled)."""
+    body = (f"<h1>{html.escape(_title(area))}</h1>{_nav(data, area)}"
+            f"<p>KPI 记分卡 scorecard · 数据截至 data as of <b>{data.ds}</b> · 暂停发布 = held by publication "
+            "(reason shown)</p>" + _children(data, area) + _scorecard(data, area) + _ranking(data, area)
+            + ELDERLY_NOTE)  # fmt: skip
+    title = f"{_title(area)} KPI {data.ds}"
+    return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{FONT_SLOT}{CSS}</style></head><body>{body}<script>{JS}</script></body></html>\n")  # fmt: skip
+
+
+def index(data: Data) -> str:
+    items = []
+    for district in (a for a in data.areas.values() if a.level == "district"):
+        streets = "".join(
+            f'<li><a href="{s}.html">{html.escape(_title(data.areas[s]))}</a><ul>'
+            + "".join(f'<li><a href="{c}.html">{html.escape(_title(data.areas[c]))}</a></li>'
+                      for c in data.areas[s].children)
+            + "</ul></li>"
+            for s in district.children
+        )  # fmt: skip
+        items.append(f'<li><a href="{district.code}.html">{html.escape(_title(district))}</a><ul>{streets}</ul></li>')
+    body = f"<h1>KPI 记分卡 scorecard</h1><p>数据截至 data as of <b>{data.ds}</b></p><ul>{''.join(items)}</ul>"
+    return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>KPI 记分卡 {data.ds}</title>'
+            f"<style>{FONT_SLOT}{CSS}</style></head><body>{body}</body></html>\n")  # fmt: skip
+
+
+def render(data: Data) -> dict[str, str]:
+    """Every page by file name: index.html and <area code>.html, with the font subset they use embedded."""
+    pages = {"index.html": index(data)}
+    pages.update({f"{area.code}.html": page(data, area) for area in data.areas.values()})
+    font = webfont.font_face_css("".join(sorted(set("".join(pages.values())))))
+    return {name: text.replace(FONT_SLOT, font, 1) for name, text in pages.items()}
+
+
+def write(data: Data, out_dir: Path) -> dict[str, int]:
+    """Write the pages into out_dir (created); return counts."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pages = render(data)
+    for name, text in pages.items():
+        (out_dir / name).write_text(text, encoding="utf-8")
+    return {"scorecard_pages": len(pages)}
+
+
+def build(dsn: str, ds: dt.date, out_dir: Path) -> dict[str, int]:
+    """Read the KPIs of day `ds` and write the scorecard pages into out_dir."""
+    with psycopg.connect(dsn) as conn:
+        data = read(conn, ds)
+    counts = write(data, out_dir)
+    log.info("KPI scorecard %s: %d pages in %s", ds, counts["scorecard_pages"], out_dir)
+    return counts

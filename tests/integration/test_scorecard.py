@@ -1,0 +1,132 @@
+"""The KPI scorecard the scoring DAG writes, read in headless Chromium: each KPI's label and value, held periods."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from grassroots import kpi_report, scorecard, webfont
+from tests.conftest import DEMO_DAY, DemoRun
+from tests.integration.test_kpi_report import _chromium
+
+DISTRICT = "330102"
+
+
+@pytest.fixture
+def pages(demo_run: DemoRun) -> Path:
+    """The scorecard pages of the session's demo day (kpi_report.build writes them beside the KPI pages)."""
+    return demo_run.reports / "kpi" / "scorecard"
+
+
+def _rows(dom: str) -> dict[str, list[str]]:
+    """Cell texts of every scorecard row by its data-kpi key: label, day, change, trend, month, change."""
+    rows = re.findall(r'<tr data-kpi="([^"]+)">(.*?)</tr>', dom, flags=re.S)
+    return {
+        html.unescape(key): [html.unescape(re.sub(r"<[^>]+>", " ", c)).strip() for c in re.findall(
+            r"<td[^>]*>(.*?)</td>", body, flags=re.S)]
+        for key, body in rows
+    }  # fmt: skip
+
+
+def _published(dsn: str, kpi: scorecard.Kpi, grain: str, period: dt.date) -> dict[str | None, float]:
+    """Values of the district for a published period (by service type where the KPI has one), from the marts."""
+    table = scorecard.relation(kpi, grain)
+    column = scorecard.GRAINS[grain][1]
+    with psycopg.connect(dsn) as conn:
+        status = conn.execute(
+            "select status from marts.kpi_period_status where relation = %s and period_grain = %s "
+            "and period_start = %s",
+            (table, grain, period),
+        ).fetchone()
+        if status != ("published",):
+            return {}
+        query = sql.SQL("select {stype}, {value} from {table} where area_level = 'district' and area_code = %s "
+                        "and {period} = %s and {value} is not null").format(
+            stype=sql.Identifier("service_type") if kpi.per_service_type else sql.SQL("null::text"),
+            value=sql.Identifier(kpi.column), table=sql.Identifier("marts", table), period=sql.Identifier(column),
+        )  # fmt: skip
+        return {stype: float(value) for stype, value in conn.execute(query, (DISTRICT, period))}
+
+
+def test_scorecard_shows_every_kpi_label_and_value_in_chromium(pages: Path, demo_run: DemoRun, tmp_path: Path) -> None:
+    names = {p.name for p in pages.glob("*.html")}
+    assert len(names) == 1 + 3 + 6 + 18, sorted(names)  # index, districts, streets, communities
+    page = pages / f"{DISTRICT}.html"
+    dom = _chromium(tmp_path, "--dump-dom", page.as_uri())
+    rows = _rows(dom)
+    checked = 0
+    for kpi in scorecard.KPIS:
+        for grain, period in (("day", DEMO_DAY), ("month", DEMO_DAY.replace(day=1))):
+            for stype, value in _published(demo_run.dsn, kpi, grain, period).items():
+                key = kpi.column + (f"/{stype}" if stype else "")
+                assert key in rows, f"no row for {key}"
+                cells = rows[key]
+                assert kpi.zh in cells[0], (key, cells)
+                assert cells[1 if grain == "day" else 4] == scorecard.format_value(kpi, value), (key, grain, cells)
+                checked += 1
+        assert kpi.zh in dom, f"{kpi.zh} missing"
+    assert checked >= 20, f"only {checked} published values to check: the demo day published too little"
+    # Drill-down: the district links its streets, a street its communities.
+    assert 'href="330102001.html"' in dom
+    assert 'href="330102001001.html"' in (pages / "330102001.html").read_text(encoding="utf-8")
+    assert 'id="rank-kpi"' in dom and dom.count('class="rank"') >= 10, "community ranking missing"
+
+
+def test_embedded_font_draws_the_chinese_and_the_page_is_not_blank(pages: Path, tmp_path: Path) -> None:
+    page = pages / f"{DISTRICT}.html"
+    shot = tmp_path / "scorecard.png"
+    _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,1400", page.as_uri())
+    # The same page without its embedded font: on a machine without a CJK font, the Chinese is
+    # boxes there; either way the embedded font must change what is drawn.
+    bare = tmp_path / "bare.html"
+    bare.write_text(
+        re.sub(r"@font-face\{[^}]*\}", "", page.read_text(encoding="utf-8")).replace('"GrassrootsSC",', ""),
+        encoding="utf-8",
+    )
+    bare_shot = tmp_path / "bare.png"
+    _chromium(tmp_path, f"--screenshot={bare_shot}", "--window-size=1280,1400", bare.as_uri())
+    from PIL import Image, ImageChops
+
+    image = Image.open(shot).convert("RGB")
+    colours = image.getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 100, "the screenshot is (nearly) blank"
+    heading = (0, 0, 1280, 60)
+    diff = ImageChops.difference(image.crop(heading), Image.open(bare_shot).convert("RGB").crop(heading))
+    assert diff.getbbox() is not None, "the embedded font draws nothing different: is it used?"
+    print(f"screenshot: {shot} ({len(colours)} colours); without the embedded font: {bare_shot}")
+
+
+def test_held_period_shows_held_with_its_reason_in_chromium(demo_run: DemoRun, tmp_path: Path) -> None:
+    with psycopg.connect(demo_run.dsn) as conn:
+        data = scorecard.read(conn, DEMO_DAY)
+    kpi = scorecard.KPIS[0]
+    day_value = data.rows[("day", scorecard.relation(kpi, "day"), "district", DISTRICT, DEMO_DAY, None)][kpi.column]
+    reason = "feed grid_incidents 2026-11-24: rows_complete failed <script>alert(1)</script>"
+    data.status[(scorecard.relation(kpi, "day"), "day", DEMO_DAY)] = ("held", reason)
+    scorecard.write(data, tmp_path / "held")
+    dom = _chromium(tmp_path, "--dump-dom", (tmp_path / "held" / f"{DISTRICT}.html").as_uri())
+    cells = _rows(dom)[kpi.column]
+    assert cells[1].startswith("暂停发布 held") and reason in cells[1], cells
+    assert scorecard.format_value(kpi, day_value) not in cells[1] and cells[2] == "–", "a held day shows a number"
+    assert dom.count("<script") == 1, "the planted script in the reason became markup"
+
+
+def test_scorecard_render_time(demo_run: DemoRun, tmp_path: Path) -> None:
+    """Printed, not asserted: how long the scorecard (and the whole KPI task) takes for the demo day."""
+    webfont.font_face_css.cache_clear()  # a cold font subset, as in the DAG's task
+    start = time.perf_counter()
+    counts = scorecard.build(demo_run.dsn, DEMO_DAY, tmp_path / "scorecard")
+    seconds = time.perf_counter() - start
+    assert counts["scorecard_pages"] == 28
+    webfont.font_face_css.cache_clear()
+    start = time.perf_counter()
+    kpi_report.build(demo_run.dsn, DEMO_DAY, tmp_path / "kpi")
+    print(f"scorecard: {counts['scorecard_pages']} pages in {seconds:.2f} s; "
+          f"build_kpi_report (KPI pages + scorecard): {time.perf_counter() - start:.2f} s")  # fmt: skip
