@@ -25,6 +25,7 @@ import pytest
 from psycopg import sql
 
 from grassroots import db, feedapi, pipeline
+from grassroots.contracts import get_contract
 from grassroots.generator import Dirt, generate, scenarios
 from tests.kpi_truth import DAILY_MARTS, kpi_mismatches
 
@@ -59,6 +60,7 @@ def plant(landing: Path) -> list[scenarios.Fault]:
         scenarios.resend(landing, "community_resources", D24, "crlf"),
         scenarios.resend(landing, "grid_incidents", D24, "quoting"),
         scenarios.resend(landing, "hotline_complaints", D24, "key_order"),
+        scenarios.resend(landing, "disability_registry", D24, "bom"),
         scenarios.move_late(landing, "grid_incidents", D21, D25, count=2),
     ]
 
@@ -271,15 +273,26 @@ def test_late_records_four_days_late_land_on_their_own_day(world: World, in_orde
     assert sum(final.values()) == sum(total.values()) + 2
 
 
-def test_resent_files_in_other_bytes_double_nothing(in_order: dict) -> None:
+RESENT = ("community_resources", "grid_incidents", "hotline_complaints", "disability_registry")  # D24, see plant()
+
+
+def test_resent_files_in_other_bytes_double_nothing(world: World, in_order: dict) -> None:
+    """Line ends, quoting, key order, a UTF-8 BOM: the copy's records are repeats (duplicate_row), one
+    staged record per primary key, and the KPI periods of a clean day publish."""
     with psycopg.connect(in_order["dsn"]) as conn:
-        doubled = conn.execute(
-            "select count(*) from (select record_type, community_code, period_month, project_name, staff_id, _ds "
-            "from staging.community_resources where _ds = %s group by 1, 2, 3, 4, 5, 6 having count(*) > 1) d",
-            (D24,),
-        ).fetchone()[0]
+        for feed in RESENT:
+            key = sql.SQL(", ").join(map(sql.Identifier, get_contract(feed).primary_key))
+            duplicates = "select count(*) from (select 1 from {} where _ds = %s group by {} having count(*) > 1) d"
+            table = sql.Identifier("staging", feed)
+            [(doubled,)] = conn.execute(sql.SQL(duplicates).format(table, key), (D24,)).fetchall()
+            [(staged,)] = conn.execute(sql.SQL("select count(*) from {} where _ds = %s").format(table), (D24,)).fetchall()
+            repeats = conn.execute(
+                "select count(*) from quarantine.current_rows where feed = %s and ds = %s and rule = 'duplicate_row'",
+                (feed, D24),
+            ).fetchone()[0]
+            assert doubled == 0 and staged > 0, feed
+            assert repeats >= staged, (feed, repeats, staged)  # the copy's records were seen as repeats
     assert in_order["status"][("kpi_community_resources_daily", D24)][0] == "published"
-    assert doubled == 0
 
 
 @pytest.fixture(scope="module")
