@@ -285,7 +285,8 @@ def test_resent_files_in_other_bytes_double_nothing(world: World, in_order: dict
             duplicates = "select count(*) from (select 1 from {} where _ds = %s group by {} having count(*) > 1) d"
             table = sql.Identifier("staging", feed)
             [(doubled,)] = conn.execute(sql.SQL(duplicates).format(table, key), (D24,)).fetchall()
-            [(staged,)] = conn.execute(sql.SQL("select count(*) from {} where _ds = %s").format(table), (D24,)).fetchall()
+            count = sql.SQL("select count(*) from {} where _ds = %s").format(table)
+            [(staged,)] = conn.execute(count, (D24,)).fetchall()
             repeats = conn.execute(
                 "select count(*) from quarantine.current_rows where feed = %s and ds = %s and rule = 'duplicate_row'",
                 (feed, D24),
