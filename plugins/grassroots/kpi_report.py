@@ -193,12 +193,17 @@ def _label(column: str) -> str:
     return LABELS.get(column, column.replace("_", " "))
 
 
+def esc(value: object) -> str:
+    """Text for HTML, in element content and in quoted attributes alike."""
+    return html.escape(str(value), quote=True)
+
+
 def _latest_table(tables: list[KpiTable], communities: list[Community], ds: dt.date) -> str:
     head = "".join(f"<th>{html.escape(_label(k))}</th>" for t in tables for k in t.kpis)
     body = []
     for c in communities:
         cells = "".join(f"<td>{_fmt(t.rows.get((c.code, ds), {}).get(k))}</td>" for t in tables for k in t.kpis)
-        body.append(f'<tr><td><a href="#c{c.code}">{html.escape(c.name)}</a></td>{cells}</tr>')
+        body.append(f'<tr><td><a href="#c{esc(c.code)}">{esc(c.name)}</a></td>{cells}</tr>')
     return f"<table><tr><th>社区 community ({ds})</th>{head}</tr>{''.join(body)}</table>"
 
 
@@ -219,16 +224,16 @@ def _district_page(district: str, tables: list[KpiTable], communities: list[Comm
     streets: dict[str, list[Community]] = defaultdict(list)
     for c in mine:
         streets[c.street].append(c)
-    parts = [f"<h1>{html.escape(mine[0].district_name)} KPI ({district})</h1>", nav,
+    parts = [f"<h1>{esc(mine[0].district_name)} KPI ({esc(district)})</h1>", nav,
              f"<p>数据截至 data as of <b>{ds}</b> · 街道 streets: "
-             + " ".join(f'<a href="#s{s}">{s}</a>' for s in streets) + "</p>",
+             + " ".join(f'<a href="#s{esc(s)}">{esc(s)}</a>' for s in streets) + "</p>",
              "<h2>最新一天 latest day</h2>", _latest_table(tables, mine, ds),
              "<h2>趋势 trends (one line per community)</h2>", _charts(tables, mine)]  # fmt: skip
     for street, members in streets.items():
-        parts.append(f'<section id="s{street}"><h2>街道 street {street}</h2>')
+        parts.append(f'<section id="s{esc(street)}"><h2>街道 street {esc(street)}</h2>')
         parts.append(_latest_table(tables, members, ds))
         for c in members:
-            parts.append(f'<section id="c{c.code}"><h3>社区 community {html.escape(c.name)} ({c.code})</h3>')
+            parts.append(f'<section id="c{esc(c.code)}"><h3>社区 community {esc(c.name)} ({esc(c.code)})</h3>')
             # The community's trends are its line in the district charts above (one figure per
             # community made the report take minutes with fifteen KPI tables on two cores).
             parts.append(_latest_table(tables, [c], ds) + "</section>")
@@ -254,7 +259,7 @@ def build(dsn: str, ds: dt.date, out_dir: Path) -> dict[str, object]:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     districts = sorted({c.district: c.district_name for c in communities}.items())
-    nav = "<nav>" + "".join(f'<a href="{d}.html">{html.escape(n)}</a>' for d, n in districts) + \
+    nav = "<nav>" + "".join(f'<a href="{esc(d)}.html">{esc(n)}</a>' for d, n in districts) + \
           '<a href="index.html">总览 index</a></nav>'  # fmt: skip
     for district, name in districts:
         body = _district_page(district, tables, communities, ds, nav)
