@@ -184,3 +184,19 @@ def test_dbt_docs_generate_builds_the_docs_site(two_days: dict) -> None:
     assert (target / "index.html").exists()
     assert "model.grassroots.dim_residents" in catalog["nodes"]
     assert "model.grassroots.kpi_service_cases_daily" in catalog["nodes"]
+
+
+def test_dbt_declares_who_reads_the_warehouse_as_exposures() -> None:
+    """KPI pages, scoring and the watchlist are exposures whose dependencies are the models they read."""
+    from dbt.cli.main import dbtRunner
+
+    from grassroots.dbt_build import dbt_args
+
+    result = dbtRunner().invoke(["ls", *dbt_args("ls", DAYS[-1])[1:], "--resource-type", "exposure",
+                                 "--output", "json", "--output-keys", "name depends_on"])  # fmt: skip
+    assert result.success, result.exception
+    exposures = {e["name"]: set(e["depends_on"]["nodes"]) for e in map(json.loads, result.result)}
+    assert set(exposures) == {"kpi_pages_and_scorecard", "risk_scoring", "grid_worker_watchlist"}
+    kpis = {p.stem for p in (settings.dbt_project_dir() / "models" / "marts" / "kpi").glob("kpi_*.sql")}
+    assert {f"model.grassroots.{k}" for k in kpis} <= exposures["kpi_pages_and_scorecard"]
+    assert "model.grassroots.fct_resident_features" in exposures["risk_scoring"]
