@@ -1,4 +1,4 @@
-"""Connections to the warehouse: WAREHOUSE_DSN when set, the embedded server otherwise."""
+"""Connections to the warehouse: WAREHOUSE_DSN (or WAREHOUSE_DSN_FILE) when set, the embedded server otherwise."""
 
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ DEFAULT_DATABASE = "grassroots"
 def warehouse_dsn() -> str:
     """The warehouse connection string.
 
-    WAREHOUSE_DSN wins. Without it the project-local embedded PostgreSQL is started (or
-    reused) and its `grassroots` database is created if missing; the resulting DSN is
-    exported so child processes (Airflow tasks, dbt) reach the same server.
+    WAREHOUSE_DSN wins, then the file named by WAREHOUSE_DSN_FILE (docker-compose mounts it
+    as a secret, so the password is in no container's environment; it is not exported
+    either). Without both the project-local embedded PostgreSQL is started (or reused) and
+    its `grassroots` database is created if missing; the resulting DSN is exported so child
+    processes (Airflow tasks, dbt) reach the same server.
     """
-    dsn = os.environ.get("WAREHOUSE_DSN")
+    dsn = os.environ.get("WAREHOUSE_DSN") or settings.secret_from_file("WAREHOUSE_DSN_FILE")
     if dsn:
         return dsn
     base = embedded.start(embedded.pgdata_dir(settings.state_dir()))

@@ -42,12 +42,9 @@ def hmac_secret() -> bytes:
 
     The secret is never logged and never placed in SQL text.
     """
-    value = os.environ.get("GRASSROOTS_HMAC_SECRET")
+    value = os.environ.get("GRASSROOTS_HMAC_SECRET") or secret_from_file("GRASSROOTS_HMAC_SECRET_FILE")
     if value:
         return value.encode("utf-8")
-    file = os.environ.get("GRASSROOTS_HMAC_SECRET_FILE")
-    if file and Path(file).exists():
-        return Path(file).read_text(encoding="utf-8").strip().encode("utf-8")
     raise RuntimeError(
         "no person-key secret: set GRASSROOTS_HMAC_SECRET (or GRASSROOTS_HMAC_SECRET_FILE); "
         "`python -m grassroots secret` creates a local one"
@@ -63,12 +60,33 @@ def hmac_key_version() -> int:
 
 
 def bi_password() -> str | None:
-    """The BI login's password (GRASSROOTS_BI_PASSWORD), or None: then no BI login is made.
+    """The BI login's password (GRASSROOTS_BI_PASSWORD, else the file GRASSROOTS_BI_PASSWORD_FILE),
+    or None: then no BI login is made.
 
     Like the person-key secret it is never logged and never placed in SQL text (the server
     receives a SCRAM verifier computed by the client).
     """
-    return os.environ.get("GRASSROOTS_BI_PASSWORD") or None
+    return os.environ.get("GRASSROOTS_BI_PASSWORD") or secret_from_file("GRASSROOTS_BI_PASSWORD_FILE")
+
+
+def secret_from_file(variable: str) -> str | None:
+    """The content (stripped) of the file the environment variable `variable` names, or None if unset.
+
+    A variable that names a missing, unreadable or empty file is an error, never a silent
+    fallback (to the embedded server, to no BI login): the message names the variable and
+    the path, never the content.
+    """
+    name = os.environ.get(variable)
+    if not name:
+        return None
+    path = Path(name)
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise RuntimeError(f"{variable} names {path}, which cannot be read ({exc.strerror})") from None
+    if not value:
+        raise RuntimeError(f"{variable} names {path}, which is empty")
+    return value
 
 
 def ensure_local_secret() -> Path:

@@ -1,5 +1,9 @@
 """docker-compose.yml is a valid Compose file for the whole stack, and no secret is written into it.
 
+grassroots' own secrets (person-key HMAC secret, warehouse DSN and password, BI password) are
+files under ./secrets/, mounted with Compose `secrets:` into the task-running services only;
+Airflow's own secrets, which every Airflow process needs, come from `.env`.
+
 The file is checked by the Compose client itself (`docker compose config`, which needs no
 Docker engine), fed a throw-away env file so a developer's own `.env` and shell never leak
 in. Debian's `docker-compose` (1.29, from `apt-get install docker-compose`) is accepted
@@ -44,6 +48,24 @@ COMMANDS = {
 }
 PROJECT_FOLDERS = ("dags", "plugins", "dbt", "expectations")
 SECRET_KEY = re.compile(r"PASSWORD|SECRET|FERNET")
+# the services that run task code, and the secret each *_FILE variable there names
+TASK_SERVICES = ("airflow-worker", "airflow-cli")
+TASK_SECRETS = {
+    "GRASSROOTS_HMAC_SECRET_FILE": "grassroots_hmac_secret",
+    "GRASSROOTS_BI_PASSWORD_FILE": "grassroots_bi_password",
+    "WAREHOUSE_DSN_FILE": "warehouse_dsn",
+}
+# secret → the file under ./secrets/ that docker/init-env.sh writes
+SECRET_FILES = {
+    "grassroots_hmac_secret": "hmac_secret",
+    "grassroots_bi_password": "bi_password",
+    "warehouse_dsn": "warehouse_dsn",
+    "warehouse_password": "warehouse_password",
+}
+# what an old .env held before ./secrets/ existed: compose must no longer read any of it
+OLD_SECRET_VARIABLES = ("GRASSROOTS_HMAC_SECRET", "GRASSROOTS_BI_PASSWORD", "WAREHOUSE_PASSWORD")
+GUARD = ROOT / "docker" / "require-secrets.sh"
+GUARD_IN_CONTAINER = "/opt/grassroots/docker/require-secrets.sh"
 
 
 def compose_source() -> str:
@@ -74,19 +96,24 @@ def compose_client() -> list[str]:
     )
 
 
-def run_config(env_file: Path) -> subprocess.CompletedProcess[str]:
+def run_config(env_file: Path, compose_file: Path = COMPOSE_FILE) -> subprocess.CompletedProcess[str]:
     """`config` of docker-compose.yml with only env_file's variables (plus PATH and HOME)."""
     client = compose_client()
     fmt = ["--format", "json"] if client[-1] == "compose" else []
     env = {key: os.environ[key] for key in ("PATH", "HOME", "DOCKER_CONFIG") if key in os.environ}
     return subprocess.run(
-        [*client, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "config", *fmt],
+        [*client, "--env-file", str(env_file), "-f", str(compose_file), "config", *fmt],
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=compose_file.parent,
         env=env,
         timeout=120,
     )
+
+
+def parse_config(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert result.returncode == 0, f"compose config failed:\n{result.stderr}"
+    return json.loads(result.stdout) if result.stdout.lstrip().startswith("{") else yaml.safe_load(result.stdout)
 
 
 def write_env(path: Path, values: dict[str, str]) -> Path:
@@ -104,9 +131,7 @@ def sentinels() -> dict[str, str]:
 def config(tmp_path_factory: pytest.TempPathFactory, sentinels: dict[str, str]) -> dict[str, Any]:
     """The resolved compose model, as the Compose client prints it."""
     env_file = write_env(tmp_path_factory.mktemp("compose") / "test.env", {**sentinels, "AIRFLOW_UID": "4242"})
-    result = run_config(env_file)
-    assert result.returncode == 0, f"compose config failed:\n{result.stderr}"
-    return json.loads(result.stdout) if result.stdout.lstrip().startswith("{") else yaml.safe_load(result.stdout)
+    return parse_config(run_config(env_file))
 
 
 def service(config: dict[str, Any], name: str) -> dict[str, Any]:
@@ -136,6 +161,23 @@ def mounts(svc: dict[str, Any]) -> dict[str, str]:
             source, target = volume.get("source", ""), volume["target"]
         result[target] = source
     return result
+
+
+def secrets(svc: dict[str, Any]) -> dict[str, str]:
+    """Secret name → its path in the container (Compose's default target is /run/secrets/<name>)."""
+    result = {}
+    for item in svc.get("secrets") or []:
+        source = item if isinstance(item, str) else item["source"]
+        target = "" if isinstance(item, str) else str(item.get("target") or "")
+        result[source] = target if target.startswith("/") else f"/run/secrets/{target or source}"
+    return result
+
+
+def secret_file(config: dict[str, Any], name: str) -> Path:
+    """The host file a top-level secret is read from."""
+    definition = (config.get("secrets") or {}).get(name)
+    assert definition and definition.get("file"), f"secret {name!r} is not a file in docker-compose.yml"
+    return Path(definition["file"])
 
 
 def depends_on(svc: dict[str, Any]) -> dict[str, str]:
@@ -198,17 +240,17 @@ def test_warehouse_is_its_own_postgres_and_the_dsn_reaches_it(config: dict[str, 
     data = "/var/lib/postgresql/data"
     assert mounts(warehouse)[data] != mounts(metadata)[data], "warehouse and metadata share a data volume"
     wenv = environment(warehouse)
+    assert "POSTGRES_PASSWORD" not in wenv, "the warehouse password is in warehouse-db's environment"
+    assert wenv["POSTGRES_PASSWORD_FILE"] == secrets(warehouse)["warehouse_password"]
+    assert secret_file(config, "warehouse_password") == ROOT / "secrets" / "warehouse_password"
+    for name in TASK_SERVICES:
+        svc = service(config, name)
+        assert environment(svc)["WAREHOUSE_DSN_FILE"] == secrets(svc)["warehouse_dsn"], name
+    assert secret_file(config, "warehouse_dsn") == ROOT / "secrets" / "warehouse_dsn"
+    # what the DSN file holds (host, port, login, password) is checked where init-env.sh writes it
     for name in AIRFLOW_SERVICES:
-        env = environment(service(config, name))
-        dsn = conninfo_to_dict(env["WAREHOUSE_DSN"])
-        assert dsn["host"] == "warehouse-db", f"{name}: WAREHOUSE_DSN does not point at the warehouse-db service"
-        assert str(dsn.get("port", "5432")) == "5432", name
-        assert (dsn["dbname"], dsn["user"], dsn["password"]) == (
-            wenv["POSTGRES_DB"],
-            wenv["POSTGRES_USER"],
-            wenv["POSTGRES_PASSWORD"],
-        ), f"{name}: WAREHOUSE_DSN does not match the warehouse-db credentials"
-        metadata_conn = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("postgresql+psycopg2", "postgresql", 1)
+        metadata_conn = environment(service(config, name))["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        metadata_conn = metadata_conn.replace("postgresql+psycopg2", "postgresql", 1)
         assert conninfo_to_dict(metadata_conn)["host"] == "metadata-db", name
     published = _ports(warehouse)
     assert published and all(port.get("host_ip") == "127.0.0.1" for port in published), "warehouse open beyond loopback"
@@ -226,23 +268,115 @@ def test_services_start_in_order(config: dict[str, Any]) -> None:
 
 
 def test_every_secret_comes_from_the_env_file(config: dict[str, Any], sentinels: dict[str, str]) -> None:
-    assert {"GRASSROOTS_HMAC_SECRET", "WAREHOUSE_PASSWORD", "AIRFLOW_JWT_SECRET"} <= set(sentinels)
+    assert {"AIRFLOW_DB_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET"} <= set(sentinels)
     secret_values = set(sentinels.values())
     checked = 0
     for name, svc in config["services"].items():
         for key, value in environment(svc).items():
-            if SECRET_KEY.search(key):
+            if SECRET_KEY.search(key) and key.endswith("_FILE"):
+                assert value in secrets(svc).values(), f"{name}: {key} names {value}, not a secret mounted there"
+            elif SECRET_KEY.search(key):
                 assert value in secret_values, f"{name}: {key} is written in docker-compose.yml, not taken from .env"
                 checked += 1
             if "://" in value:
                 password = conninfo_to_dict(re.sub(r"^[\w+]+://", "postgresql://", value)).get("password")
                 assert not password or password in secret_values, f"{name}: {key} has a password written in the file"
     assert checked >= len(AIRFLOW_SERVICES) * 3
-    worker = environment(service(config, "airflow-worker"))
-    assert worker["GRASSROOTS_HMAC_SECRET"] == sentinels["GRASSROOTS_HMAC_SECRET"]
-    assert environment(service(config, "feed-api")).keys().isdisjoint({"GRASSROOTS_HMAC_SECRET", "WAREHOUSE_DSN"}), (
+    feed_api = service(config, "feed-api")
+    assert not secrets(feed_api) and not any(SECRET_KEY.search(key) for key in environment(feed_api)), (
         "feed-api needs no secrets"
     )
+
+
+def test_grassroots_secrets_are_in_no_environment(tmp_path: Path, sentinels: dict[str, str]) -> None:
+    """Neither the HMAC secret, the BI password nor the warehouse DSN/password is in any service's
+    environment: not even a stale .env that still holds them gets them interpolated anywhere."""
+    stale = {name: f"stale{name.lower().replace('_', '')}{uuid.uuid4().hex[:8]}" for name in OLD_SECRET_VARIABLES}
+    result = run_config(write_env(tmp_path / "stale.env", {**sentinels, **stale}))
+    parsed = parse_config(result)
+    for name, value in stale.items():
+        assert value not in result.stdout, f"docker-compose.yml still reads {name} from .env"
+    for name, svc in parsed["services"].items():
+        env = environment(svc)
+        for key in (*OLD_SECRET_VARIABLES, "WAREHOUSE_DSN"):
+            assert not any(k == key or k.startswith(f"{key}_") and k != f"{key}_FILE" for k in env), (
+                f"{name}: {key} is in the environment"
+            )
+        for key, value in env.items():
+            if "warehouse-db" in value:
+                assert "@" not in value, f"{name}: {key} carries warehouse credentials"
+
+
+def test_only_the_task_running_services_have_the_secrets(config: dict[str, Any]) -> None:
+    mounted = {name: secrets(svc) for name, svc in config["services"].items()}
+    for name, secret_paths in mounted.items():
+        if name in TASK_SERVICES:
+            assert set(secret_paths) == set(TASK_SECRETS.values()), f"{name}: {sorted(secret_paths)}"
+            env = environment(config["services"][name])
+            for variable, secret in TASK_SECRETS.items():
+                assert env[variable] == secret_paths[secret], f"{name}: {variable} is not where {secret} is mounted"
+        elif name == "warehouse-db":
+            assert set(secret_paths) == {"warehouse_password"}, f"{name}: {sorted(secret_paths)}"
+        else:
+            assert not secret_paths, f"{name} runs no task code but has the secrets {sorted(secret_paths)}"
+            assert not set(environment(config["services"][name])) & set(TASK_SECRETS), name
+    for secret, file in SECRET_FILES.items():
+        assert secret_file(config, secret) == ROOT / "secrets" / file
+
+
+def test_task_services_start_through_the_secret_guard(config: dict[str, Any]) -> None:
+    for name in TASK_SERVICES:
+        svc = service(config, name)
+        entrypoint = svc.get("entrypoint") or []
+        entrypoint = shlex.split(entrypoint) if isinstance(entrypoint, str) else list(entrypoint)
+        # dumb-init and /entrypoint are what the Airflow image's own ENTRYPOINT runs
+        assert entrypoint == ["/usr/bin/dumb-init", "--", "sh", GUARD_IN_CONTAINER, "/entrypoint"], name
+        assert Path(mounts(svc)[str(Path(GUARD_IN_CONTAINER).parent)]) == GUARD.parent, name
+    assert command(service(config, "airflow-worker")) == COMMANDS["airflow-worker"]
+
+
+def _run_guard(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sh", str(GUARD), "sh", "-c", "echo started"],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"], **env},
+        timeout=30,
+    )
+
+
+def _secret_dir(tmp_path: Path) -> dict[str, str]:
+    env = {}
+    for variable in TASK_SECRETS:
+        path = tmp_path / variable.lower()
+        path.write_text(f"value of {variable} {uuid.uuid4().hex}\n", encoding="utf-8")
+        env[variable] = str(path)
+    return env
+
+
+def test_secret_guard_starts_the_service_when_every_file_is_there(tmp_path: Path) -> None:
+    result = _run_guard(_secret_dir(tmp_path))
+    assert result.returncode == 0 and result.stdout.strip() == "started", result.stderr
+
+
+@pytest.mark.parametrize("variable", sorted(TASK_SECRETS))
+@pytest.mark.parametrize("fault", ["missing", "empty", "directory", "unset"])
+def test_secret_guard_refuses_to_start_without_a_secret_file(tmp_path: Path, variable: str, fault: str) -> None:
+    """A missing host file becomes an error or an empty directory at /run/secrets/: both stop the service."""
+    env = _secret_dir(tmp_path)
+    path = Path(env[variable])
+    contents = {key: Path(value).read_text(encoding="utf-8").strip() for key, value in env.items()}
+    path.unlink()
+    if fault == "empty":
+        path.write_text("", encoding="utf-8")
+    elif fault == "directory":
+        path.mkdir()
+    elif fault == "unset":
+        del env[variable]
+    result = _run_guard(env)
+    assert result.returncode != 0 and "started" not in result.stdout, f"started without {variable} ({fault})"
+    assert variable in result.stderr and "init-env.sh" in result.stderr
+    assert not any(value in result.stderr for value in contents.values()), "the guard printed a secret"
 
 
 @pytest.mark.parametrize("missing", required_variables())
@@ -263,21 +397,65 @@ def test_env_example_documents_every_variable_without_secrets() -> None:
         assert example[name] == "", f".env.example carries a value for the secret {name}"
 
 
-def test_init_env_script_writes_a_working_private_env(tmp_path: Path) -> None:
+def _init_env_copy(tmp_path: Path) -> Path:
+    """A copy of what docker/init-env.sh needs (and the compose file), where it can write."""
     (tmp_path / "docker").mkdir()
     shutil.copy(ROOT / "docker" / "init-env.sh", tmp_path / "docker" / "init-env.sh")
     shutil.copy(ENV_EXAMPLE, tmp_path / ".env.example")
-    subprocess.run(["sh", str(tmp_path / "docker" / "init-env.sh")], check=True, capture_output=True)
-    env_file = tmp_path / ".env"
-    assert env_file.stat().st_mode & 0o077 == 0, ".env is readable by others"
-    values = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if re.match(r"\w+=", line))
-    secrets = [values[name] for name in required_variables()]
-    assert all(len(value) >= 32 for value in secrets) and len(set(secrets)) == len(secrets)
-    result = run_config(env_file)
-    assert result.returncode == 0, result.stderr
-    written = env_file.read_text()
-    again = subprocess.run(["sh", str(tmp_path / "docker" / "init-env.sh")], capture_output=True)
-    assert again.returncode != 0 and env_file.read_text() == written, "a second run must not replace the secrets"
+    shutil.copy(COMPOSE_FILE, tmp_path / "docker-compose.yml")
+    return tmp_path
+
+
+def _env_values(env_file: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in env_file.read_text().splitlines() if re.match(r"\w+=", line))
+
+
+def test_init_env_script_writes_a_working_private_env(tmp_path: Path) -> None:
+    root = _init_env_copy(tmp_path)
+    subprocess.run(["sh", str(root / "docker" / "init-env.sh")], check=True, capture_output=True)
+    env_file = root / ".env"
+    written = {env_file: env_file.read_text()}
+    for path in [env_file, *(root / "secrets" / file for file in SECRET_FILES.values())]:
+        assert path.stat().st_mode & 0o077 == 0, f"{path.name} is readable by others"
+        written[path] = path.read_text()
+    assert (root / "secrets" / ".gitignore").read_text().strip() == "*", "git could commit secrets/"
+    values = _env_values(env_file)
+    assert not set(values) & set(OLD_SECRET_VARIABLES), "grassroots secrets written into .env"
+    files = {file: (root / "secrets" / file).read_text().strip() for file in SECRET_FILES.values()}
+    random_values = [values[name] for name in required_variables()]
+    random_values += [files[name] for name in ("hmac_secret", "bi_password", "warehouse_password")]
+    assert all(len(value) >= 32 for value in random_values) and len(set(random_values)) == len(random_values)
+    config = parse_config(run_config(env_file, root / "docker-compose.yml"))
+    for secret, file in SECRET_FILES.items():
+        assert secret_file(config, secret) == root / "secrets" / file, "compose does not read what init-env wrote"
+    # the DSN the tasks get reaches the warehouse-db service with the login and password it is created with
+    wenv = environment(service(config, "warehouse-db"))
+    dsn = conninfo_to_dict(files["warehouse_dsn"])
+    assert dsn["host"] == "warehouse-db" and str(dsn.get("port", "5432")) == "5432"
+    assert (dsn["dbname"], dsn["user"], dsn["password"]) == (
+        wenv["POSTGRES_DB"],
+        wenv["POSTGRES_USER"],
+        files["warehouse_password"],
+    ), "the warehouse DSN does not match the warehouse-db credentials"
+    again = subprocess.run(["sh", str(root / "docker" / "init-env.sh")], capture_output=True)
+    assert again.returncode != 0, "a second run must say there is nothing to do"
+    assert all(path.read_text() == text for path, text in written.items()), "a second run replaced a secret"
+
+
+def test_init_env_script_moves_an_old_env_files_secrets_into_files(tmp_path: Path) -> None:
+    """A .env from before ./secrets/ keeps its HMAC secret and passwords: the person keys and the
+    existing warehouse volume go on working."""
+    root = _init_env_copy(tmp_path)
+    old = {name: f"old{name.lower().replace('_', '')}{uuid.uuid4().hex}" for name in OLD_SECRET_VARIABLES}
+    write_env(root / ".env", {"AIRFLOW_UID": "4242", **old})
+    before = (root / ".env").read_text()
+    subprocess.run(["sh", str(root / "docker" / "init-env.sh")], check=True, capture_output=True)
+    assert (root / ".env").read_text() == before, "an existing .env was rewritten"
+    read = {file: (root / "secrets" / file).read_text().strip() for file in SECRET_FILES.values()}
+    assert read["hmac_secret"] == old["GRASSROOTS_HMAC_SECRET"]
+    assert read["bi_password"] == old["GRASSROOTS_BI_PASSWORD"]
+    assert read["warehouse_password"] == old["WAREHOUSE_PASSWORD"]
+    assert conninfo_to_dict(read["warehouse_dsn"])["password"] == old["WAREHOUSE_PASSWORD"]
 
 
 def test_image_is_the_airflow_version_requirements_pin() -> None:
