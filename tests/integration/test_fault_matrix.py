@@ -4,11 +4,12 @@ Five generated days with faults planted by the generator (grassroots.generator.s
 department that sends nothing and sends it two days later, a renamed JSON key, a registry
 snapshot cut in half, amounts with a unit, a dropped optional column that is corrected after
 later days ran, an unknown column, a missing required column, an emptied column, files re-sent
-in other bytes, records four days late. The days run in order, then the late and corrected
-deliveries are rerun. Then the same deliveries run in another order, with a backfill run twice,
-in a fresh database: the warehouse, its history and its marts must come out the same; scoring
-an earlier day again must give the same tiers. (Two runs of one day at once are in
-test_warehouse, on a history without faults, where both must publish.)
+in other bytes, records four days late, amounts sent in fen instead of yuan. The days run in
+order, then the late and corrected deliveries are rerun. Then the same deliveries run in
+another order, with a backfill run twice, in a fresh database: the warehouse, its history and
+what is published must come out the same; scoring an earlier day again must give the same
+tiers. (Two runs of one day at once are in test_warehouse, on a history without faults, where
+both must publish.)
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ STILL_BAD = {
     ("satisfaction_surveys", D24): "delivery.files_complete",
     ("community_participation", D24): "delivery.files_complete",
     ("health_records", D24): "drift.emptied",
+    ("community_resources", D25): "drift.scale",
 }
 
 
@@ -62,6 +64,7 @@ def plant(landing: Path) -> list[scenarios.Fault]:
         scenarios.resend(landing, "hotline_complaints", D24, "key_order"),
         scenarios.resend(landing, "disability_registry", D24, "bom"),
         scenarios.move_late(landing, "grid_incidents", D21, D25, count=2),
+        scenarios.rescale(landing, "community_resources", D25, "spent_amount", 100),
     ]
 
 

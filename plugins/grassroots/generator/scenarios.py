@@ -18,6 +18,7 @@ import json
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from grassroots.contracts import get_contract
@@ -150,6 +151,20 @@ def unit_suffix(landing: Path, feed: str, day: dt.date, column: str, unit: str =
     _write_csv(path, header, ([*r[:index], f"{r[index]}{unit}" if r[index] else "", *r[index + 1 :]] for r in rows),
                contract.encoding)  # fmt: skip
     return Fault("unit_suffix", feed, day, "quarantine_share")
+
+
+def rescale(landing: Path, feed: str, day: dt.date, column: str, factor: int = 100) -> Fault:
+    """Amounts arrive in another unit without saying so (元 sent as 分: every value × 100)."""
+    contract = get_contract(feed)
+    path = main_file(landing, feed, day)
+    header, rows = _read_csv(path, contract.encoding)
+    index = _header_of(feed, column, header)
+
+    def scaled(value: str) -> str:
+        return f"{Decimal(value) * factor:f}" if value else ""
+
+    _write_csv(path, header, ([*r[:index], scaled(r[index]), *r[index + 1 :]] for r in rows), contract.encoding)
+    return Fault("rescale", feed, day, "drift.scale")
 
 
 def truncate_snapshot(landing: Path, feed: str, day: dt.date, keep: float = 0.5) -> Fault:

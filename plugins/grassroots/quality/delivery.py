@@ -13,6 +13,10 @@ Each check reads the load ledger, quarantine and the day's staging partition, an
                         filled so often that an all-empty day is not chance (p < 1e-6);
 - row_count_drop_at_most  a full snapshot did not shrink by more than `max_drop` against the
                         previous day's (a truncated registry would shrink every denominator);
+- delta_volume_plausible  a delta feed's day is not improbably small against its recent days
+                        (Poisson lower tail below CHANCE: a file cut short).
+- numeric_scale_stable  each amount's median stays within a factor of the last loaded day's
+                        (a unit change, 元 sent as 分).
 - quarantine_share_at_most  at most `max_share` of the records of the loaded files were
                         quarantined (values that stop parsing in bulk), naming the columns and rules;
                         fewer than `min_records` quarantined records never fail it (one bad row of
@@ -155,6 +159,82 @@ def row_count_drop_at_most(conn: psycopg.Connection, feed: str, ds: dt.date, kwa
     return Outcome(False, observed, None, detail)
 
 
+def poisson_lower_tail(observed: int, mean: float) -> float:
+    """P(X <= observed) for X ~ Poisson(mean)."""
+    if observed >= mean:
+        return 1.0
+    term = total = math.exp(-mean)
+    for k in range(1, observed + 1):
+        term *= mean / k
+        total += term
+    return min(total, 1.0)
+
+
+def delta_volume_plausible(conn: psycopg.Connection, feed: str, ds: dt.date, kwargs: dict) -> Outcome:
+    """A day of a delta feed is not improbably small against the feed's recent days: fewer records
+    than a Poisson count with the mean of the last `days` loaded days gives with chance below
+    CHANCE (a file cut short, a department that sent a tenth of its day) is a fail."""
+    days = int(kwargs.get("days", 7))
+    history = [int(r[1]) for r in conn.execute(
+        "select ds, sum(rows_received) from meta.load_batch where feed = %s and ds < %s and status = 'loaded' "
+        "group by ds order by ds desc limit %s",
+        (feed, ds, days),
+    ).fetchall()]  # fmt: skip
+    today = conn.execute(
+        "select coalesce(sum(rows_received), 0), count(*) from meta.load_batch "
+        "where feed = %s and ds = %s and status = 'loaded'",
+        (feed, ds),
+    ).fetchone()
+    if len(history) < 3 or not today[1]:
+        return Outcome(True, "too little history" if len(history) < 3 else "nothing loaded")
+    mean = sum(history) / len(history)
+    chance = poisson_lower_tail(int(today[0]), mean)
+    observed = f"{int(today[0])} records, mean {mean:.1f} over {len(history)} days, P={chance:.1e}"
+    if chance >= CHANCE:
+        return Outcome(True, observed)
+    detail = (f"{int(today[0])} records against {mean:.1f} a day over the last {len(history)} loaded days "
+              f"(chance {chance:.1e}): the delivery looks cut short")  # fmt: skip
+    return Outcome(False, observed, None, detail)
+
+
+def _medians(conn: psycopg.Connection, feed: str, ds: dt.date, columns: list[str]) -> list[tuple[int, float | None]]:
+    """(non-null count, median) per column of the feed's staging rows of day ds."""
+    parts = sql.SQL(", ").join(
+        sql.SQL("count({c}), percentile_cont(0.5) within group (order by {c})").format(c=sql.Identifier(c))
+        for c in columns
+    )
+    row = conn.execute(
+        sql.SQL("select {} from {} where _ds = %s").format(parts, sql.Identifier("staging", feed)), (ds,)
+    ).fetchone()
+    return [(int(row[2 * i]), None if row[2 * i + 1] is None else float(row[2 * i + 1])) for i in range(len(columns))]
+
+
+def numeric_scale_stable(conn: psycopg.Connection, feed: str, ds: dt.date, kwargs: dict) -> Outcome:
+    """No amount changed its unit: the median of each numeric contract column stays within a factor
+    `max_factor` of the last loaded day's (yuan sent as fen is 100×), given `min_values` on both days."""
+    max_factor, min_values = float(kwargs.get("max_factor", 20)), int(kwargs.get("min_values", 5))
+    columns = [c.name for c in get_contract(feed).columns if c.type == "numeric"]
+    previous = conn.execute(
+        "select max(ds) from meta.load_batch where feed = %s and ds < %s and status = 'loaded' and rows_loaded > 0",
+        (feed, ds),
+    ).fetchone()[0]
+    if not columns or previous is None:
+        return Outcome(True, "nothing to compare")
+    shifted = []
+    for column, (n, median), (n_before, before) in zip(
+        columns, _medians(conn, feed, ds, columns), _medians(conn, feed, previous, columns), strict=True
+    ):
+        if n < min_values or n_before < min_values or not median or not before:
+            continue
+        factor = abs(median / before)
+        if factor > max_factor or factor < 1 / max_factor:
+            shifted.append(f"contract column {column}: median {median:,.2f} against {before:,.2f} on {previous} "
+                           f"({factor:.3g}×; a unit change?)")  # fmt: skip
+    if not shifted:
+        return Outcome(True, f"scales as on {previous}")
+    return Outcome(False, f"{len(shifted)} column(s) rescaled", None, "; ".join(shifted))
+
+
 def quarantine_share(conn: psycopg.Connection, feed: str, ds: dt.date) -> tuple[int, int, float]:
     """(records quarantined, records received, share) of a feed's day, by the module's one definition."""
     received, quarantined = conn.execute(
@@ -194,4 +274,6 @@ EVALUATORS: dict[str, Callable[[psycopg.Connection, str, dt.date, dict], Outcome
     "columns_not_emptied": columns_not_emptied,
     "row_count_drop_at_most": row_count_drop_at_most,
     "quarantine_share_at_most": quarantine_share_at_most,
+    "delta_volume_plausible": delta_volume_plausible,
+    "numeric_scale_stable": numeric_scale_stable,
 }

@@ -24,6 +24,8 @@ DELIVERY_CHECKS = (
     "columns_delivered",
     "columns_not_emptied",
     "row_count_drop_at_most",
+    "delta_volume_plausible",
+    "numeric_scale_stable",
 )
 LOAD_CHECKS = ("id_validity_rate_at_least", ROW_COUNT_CHANGE, "rows_received_at_least", *DELIVERY_CHECKS)
 # A snapshot that loses more than this share of yesterday's rows is a truncated delivery, not churn.
@@ -85,10 +87,13 @@ def default_feed_checks(contract: Contract) -> list[Check]:
         Check("delivery.files_complete", "files_complete"),
         Check("drift.columns", "columns_delivered"),
         Check("drift.emptied", "columns_not_emptied"),
+        Check("drift.scale", "numeric_scale_stable", {"max_factor": 20, "min_values": 5}),
     ]
     if contract.load_mode == "snapshot":
         checks.append(Check("row_count.min", "rows_received_at_least", {"min_rows": 1}, "warn"))
         checks.append(Check("row_count.drop", "row_count_drop_at_most", {"max_drop": SNAPSHOT_MAX_DROP}))
+    else:
+        checks.append(Check("row_count.improbable", "delta_volume_plausible", {"days": 7}))
     checks.append(Check("row_count.change", ROW_COUNT_CHANGE, {"max_change": 0.5}, "warn"))
     for column in contract.columns:
         if column.required:
