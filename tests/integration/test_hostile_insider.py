@@ -48,6 +48,13 @@ def warehouse(server_dsn: str) -> Iterator[Warehouse]:
     owner, insider, name = f"gr_owner_{tag}", f"gr_insider_{tag}", f"grassroots_insider_{tag}"
     with psycopg.connect(server_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("create role {} login createrole createdb").format(sql.Identifier(owner)))
+        # Group roles other databases' bootstraps created on this server (the README's privileges):
+        # from PostgreSQL 16 a CREATEROLE login grants only roles it administers.
+        groups = [*security.ROLES, "grid_worker"]
+        existing = [r[0] for r in conn.execute("select rolname from pg_roles where rolname = any(%s)", (groups,))]
+        for role in existing:
+            grant = sql.SQL("grant {} to {} with admin option")
+            conn.execute(grant.format(sql.Identifier(role), sql.Identifier(owner)))
     try:
         with psycopg.connect(_login_dsn(server_dsn, owner, "postgres"), autocommit=True) as conn:
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
