@@ -167,7 +167,8 @@ def test_no_names_or_phones_in_warehouse_or_marts(two_days: dict) -> None:
             "where table_schema in ('warehouse', 'marts', 'marts_candidate') "
             "and (column_name like '%%name%%' or column_name like '%%phone%%' or column_name like '%%id_number%%')"
         ).fetchall()
-    allowed = {"community_name", "street_name", "district_name", "area_name", "file_name", "project_name"}  # places, files
+    # names of places (reference data) and of files and projects, never of people
+    allowed = {"community_name", "street_name", "district_name", "area_name", "file_name", "project_name"}
     assert [c for c in columns if c[2] not in allowed] == []
 
 
