@@ -179,8 +179,9 @@ def truncate_snapshot(landing: Path, feed: str, day: dt.date, keep: float = 0.5)
 def resend(landing: Path, feed: str, day: dt.date, variant: str) -> Fault:
     """The day's main file sent again under another name, the same records in other bytes.
 
-    variant: crlf (CSV line ends), quoting (every CSV cell quoted), bom (UTF-8 with BOM, CSV in
-    UTF-8 feeds), key_order (JSON keys reversed).
+    variant: crlf (CSV line ends), quoting (every CSV cell quoted), bom (UTF-8 CSV with the byte
+    order mark toggled: added where the original has none, dropped where it has one), key_order
+    (JSON keys reversed).
     """
     contract = get_contract(feed)
     source = main_file(landing, feed, day)
@@ -192,7 +193,9 @@ def resend(landing: Path, feed: str, day: dt.date, variant: str) -> Fault:
     else:
         header, rows = _read_csv(source, contract.encoding)
         dialect = {"crlf": {"lineterminator": "\r\n"}, "quoting": {"quoting": csv.QUOTE_ALL}}.get(variant, {})
-        encoding = "utf-8-sig" if variant == "bom" else contract.encoding
+        encoding = contract.encoding
+        if variant == "bom":
+            encoding = "utf-8" if source.read_bytes().startswith(b"\xef\xbb\xbf") else "utf-8-sig"
         _write_csv(copy, header, rows, encoding, **dialect)
     return Fault(f"resend_{variant}", feed, day, None)
 
