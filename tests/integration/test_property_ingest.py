@@ -62,6 +62,13 @@ class Warehouse:
     landing: Path
 
 
+@pytest.fixture(autouse=True)
+def _say_how_to_replay() -> None:
+    """Shown with any failure: the run's examples are fixed, so the same command replays it."""
+    print(f"hypothesis: {EXAMPLES} examples, derandomize=True (the seed is fixed per test, from its name); "
+          "a failure also prints @reproduce_failure(...) to replay that one example")  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def warehouse(server_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     """One database and one bootstrap for every example; API pages served from the landing folder."""
