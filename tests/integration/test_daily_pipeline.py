@@ -68,3 +68,17 @@ def test_one_day_end_to_end_matches_the_generator_truth(
     assert not [name for name in first if name.startswith("staging.") and "__" in name], "partitions count once"
     assert pipeline.run_day(DEMO_DAY, DAGS)[-1] == ("grassroots_scoring", "success")
     assert summary.table_stats(warehouse_dsn) == first, "a rerun of the same day changed tables"
+
+
+def test_the_table_checksum_sees_any_changed_value_and_ignores_row_order(warehouse_dsn: str) -> None:
+    with psycopg.connect(warehouse_dsn, autocommit=True) as conn:
+        conn.execute("create schema marts")
+        conn.execute("create table marts.kpi_x (area_code text, rate numeric)")
+        conn.execute("insert into marts.kpi_x values ('a', 0.5), ('b', 0.25)")
+        first = summary.table_stats(warehouse_dsn)["marts.kpi_x"]
+        conn.execute("delete from marts.kpi_x")
+        conn.execute("insert into marts.kpi_x values ('b', 0.25), ('a', 0.5)")  # same rows, other order
+        assert summary.table_stats(warehouse_dsn)["marts.kpi_x"] == first
+        conn.execute("update marts.kpi_x set rate = 0.51 where area_code = 'a'")
+        changed = summary.table_stats(warehouse_dsn)["marts.kpi_x"]
+    assert changed["rows"] == first["rows"] == 2 and changed["checksum"] != first["checksum"]
