@@ -9,18 +9,21 @@ Each check reads the load ledger, quarantine and the day's staging partition, an
                         re-send loses nothing);
 - columns_delivered     every loaded file carried every contract column, and no record carried a
                         key the contract does not know (drift: missing, unknown or renamed columns);
-- columns_not_emptied   no column is entirely empty today where the previous delivery had it
+- columns_not_emptied   no column is entirely empty today where the reference day had it
                         filled so often that an all-empty day is not chance (p < 1e-6);
 - row_count_drop_at_most  a full snapshot did not shrink by more than `max_drop` against the
-                        previous day's (a truncated registry would shrink every denominator);
+                        reference day's (a truncated registry would shrink every denominator);
 - delta_volume_plausible  a delta feed's day is not improbably small against its recent days
                         (Poisson lower tail below CHANCE: a file cut short).
-- numeric_scale_stable  each amount's median stays within a factor of the last loaded day's
+- numeric_scale_stable  each amount's median stays within a factor of the reference day's
                         (a unit change, 元 sent as 分).
 - quarantine_share_at_most  at most `max_share` of the records of the loaded files were
                         quarantined (values that stop parsing in bulk), naming the columns and rules;
                         fewer than `min_records` quarantined records never fail it (one bad row of
                         a three-row delivery is a quarantined row, not a broken delivery).
+
+The reference day (`reference_day`) is the latest earlier day that loaded rows and passed its
+feed checks, never a day that failed: a fault sent again the next day fails again.
 
 The quarantine share has one definition, used here and in the auditor's report: records
 quarantined row by row in the day's loaded files, less repeated records (`duplicate_row`), over
@@ -109,6 +112,18 @@ def columns_delivered(conn: psycopg.Connection, feed: str, ds: dt.date, kwargs: 
     return Outcome(False, f"{len(problems)} drift(s)", sum(c for *_, c in unknown) or None, "; ".join(problems))
 
 
+def reference_day(conn: psycopg.Connection, feed: str, ds: dt.date) -> dt.date | None:
+    """The day today's delivery is compared with: the latest earlier day that loaded rows and
+    passed its feed checks. A day that failed (emptied, cut short, rescaled) is never the
+    reference, so the same fault sent again the next day fails again instead of matching it."""
+    return conn.execute(
+        "select max(b.ds) from meta.load_batch b join audit.latest_validation v "
+        "on v.kind = 'feed' and v.target = b.feed and v.ds = b.ds and v.success "
+        "where b.feed = %s and b.ds < %s and b.status = 'loaded' and b.rows_loaded > 0",
+        (feed, ds),
+    ).fetchone()[0]
+
+
 def _fill_counts(conn: psycopg.Connection, feed: str, ds: dt.date, columns: list[str]) -> tuple[int, list[int]]:
     """(rows, non-null count per column) of the feed's staging rows of day ds."""
     counts = sql.SQL(", ").join(sql.SQL("count({})").format(sql.Identifier(c)) for c in columns)
@@ -118,13 +133,10 @@ def _fill_counts(conn: psycopg.Connection, feed: str, ds: dt.date, columns: list
 
 
 def columns_not_emptied(conn: psycopg.Connection, feed: str, ds: dt.date, kwargs: dict) -> Outcome:
-    """No optional column is entirely empty today where yesterday's fill rate makes that (almost) impossible."""
+    """No optional column is entirely empty today where the reference day's fill rate makes that (almost) impossible."""
     contract = get_contract(feed)
     columns = [c.name for c in contract.columns if not c.required]
-    previous = conn.execute(
-        "select max(ds) from meta.load_batch where feed = %s and ds < %s and status = 'loaded' and rows_loaded > 0",
-        (feed, ds),
-    ).fetchone()[0]
+    previous = reference_day(conn, feed, ds)
     if not columns or previous is None:
         return Outcome(True, "nothing to compare")
     rows, filled = _fill_counts(conn, feed, ds, columns)
@@ -140,16 +152,17 @@ def columns_not_emptied(conn: psycopg.Connection, feed: str, ds: dt.date, kwargs
 
 
 def row_count_drop_at_most(conn: psycopg.Connection, feed: str, ds: dt.date, kwargs: dict) -> Outcome:
-    """A snapshot keeps at least (1 - max_drop) of the previous day's loaded rows."""
+    """A snapshot keeps at least (1 - max_drop) of the reference day's loaded rows."""
     max_drop = float(kwargs.get("max_drop", 0.2))
-    loaded = conn.execute(
-        "select ds, sum(rows_loaded) from meta.load_batch where feed = %s and ds <= %s and status = 'loaded' "
-        "group by ds order by ds desc limit 2",
-        (feed, ds),
-    ).fetchall()
-    today = next((rows for day, rows in loaded if day == ds), 0)
-    before = next(((day, rows) for day, rows in loaded if day < ds), None)
-    if before is None or not before[1]:
+    previous = reference_day(conn, feed, ds)
+    loaded = dict(conn.execute(
+        "select ds, sum(rows_loaded) from meta.load_batch where feed = %s and ds = any(%s) and status = 'loaded' "
+        "group by ds",
+        (feed, [ds, previous]),
+    ).fetchall())  # fmt: skip
+    today = loaded.get(ds, 0)
+    before = (previous, loaded.get(previous, 0))
+    if previous is None or not before[1]:
         return Outcome(True, "no earlier snapshot")
     drop = 1 - today / before[1]
     observed = f"{drop:.4f} vs {before[0]}"
@@ -211,13 +224,10 @@ def _medians(conn: psycopg.Connection, feed: str, ds: dt.date, columns: list[str
 
 def numeric_scale_stable(conn: psycopg.Connection, feed: str, ds: dt.date, kwargs: dict) -> Outcome:
     """No amount changed its unit: the median of each numeric contract column stays within a factor
-    `max_factor` of the last loaded day's (yuan sent as fen is 100×), given `min_values` on both days."""
+    `max_factor` of the reference day's (yuan sent as fen is 100×), given `min_values` on both days."""
     max_factor, min_values = float(kwargs.get("max_factor", 20)), int(kwargs.get("min_values", 5))
     columns = [c.name for c in get_contract(feed).columns if c.type == "numeric"]
-    previous = conn.execute(
-        "select max(ds) from meta.load_batch where feed = %s and ds < %s and status = 'loaded' and rows_loaded > 0",
-        (feed, ds),
-    ).fetchone()[0]
+    previous = reference_day(conn, feed, ds)
     if not columns or previous is None:
         return Outcome(True, "nothing to compare")
     shifted = []
