@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import logging
-import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,31 +131,20 @@ def format_delta(kpi: Kpi, delta: float) -> str:
 
 
 def read_areas(conn: psycopg.Connection) -> dict[str, Area]:
-    """Districts, streets and communities from warehouse.geography (street names from their communities')."""
+    """Districts, streets and communities, with their names, from warehouse.geography."""
     rows = conn.execute(
-        "select community_code, community_name, street_code, district_code, district_name "
+        "select community_code, community_name, street_code, street_name, district_code, district_name "
         "from warehouse.geography order by district_code, street_code, community_code"
     ).fetchall()
     areas: dict[str, Area] = {}
-    by_street: dict[str, list[str]] = defaultdict(list)
-    for community, name, street, district, district_name in rows:
+    for community, name, street, street_name, district, district_name in rows:
         areas.setdefault(district, Area("district", district, district_name))
         if street not in areas:
-            areas[street] = Area("street", street, "", district)
+            areas[street] = Area("street", street, street_name or "", district)
             areas[district].children.append(street)
         areas[community] = Area("community", community, name, street)
         areas[street].children.append(community)
-        by_street[street].append(name)
-    for street, names in by_street.items():
-        areas[street].name = street_name(names)
     return areas
-
-
-def street_name(community_names: list[str]) -> str:
-    """The street's name where its communities' names begin with it (…街道), else empty (the code is shown)."""
-    prefix = os.path.commonprefix(community_names)
-    end = prefix.rfind("街道")
-    return prefix[: end + 2] if end >= 0 else ""
 
 
 def read(conn: psycopg.Connection, ds: dt.date) -> Data:
