@@ -6,12 +6,17 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from grassroots.alerts import DayAlert
+
 TIMEZONE = "Asia/Shanghai"
 DEFAULT_ARGS = {
     "owner": "grassroots-data",
     "retries": 2,
     "retry_delay": dt.timedelta(minutes=5),
     "execution_timeout": dt.timedelta(hours=2),  # no task may hang a day: a load, a pull, a dbt build
+    # A task that fails for good (after its retries) alerts with the DAG, the day and the reason; the
+    # task-level callback runs in the task's process, so it fires under the scheduler and dag.test alike.
+    "on_failure_callback": [DayAlert()],
 }
 
 

@@ -128,6 +128,24 @@ AUDIT_DDL = (
         primary key (invocation_id, relation)
     )
     """,
+    # `dbt source freshness` of every feed for the partition day (grassroots.quality.freshness):
+    # how many days the feed's last delivery lags the day, and dbt's verdict (pass, warn, error).
+    """
+    create table if not exists audit.source_freshness (
+        invocation_id     text not null,
+        ds                date not null,
+        feed              text not null,
+        status            text not null,
+        last_delivered    date,
+        age_hours         numeric(12,1),
+        warn_after_hours  numeric(12,1),
+        error_after_hours numeric(12,1),
+        message           text,
+        recorded_at       timestamptz not null default now(),
+        primary key (invocation_id, feed)
+    )
+    """,
+    "create index if not exists source_freshness_ds on audit.source_freshness (ds, recorded_at)",
     """
     create or replace view audit.published_days as
     select distinct on (ds) ds, run_id, decided_at as published_at

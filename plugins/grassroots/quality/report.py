@@ -12,6 +12,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from grassroots import settings
+from grassroots.quality import freshness
 
 log = logging.getLogger(__name__)
 TREND_DAYS = 14
@@ -103,6 +104,7 @@ def collect(dsn: str, ds: dt.date) -> dict:
             )
         }  # fmt: skip
         data["publication"] = conn.execute(PUBLICATION_SQL, params).fetchone()
+        data["freshness"] = freshness.latest(conn, ds)
     for feed in data["feeds"]:
         received = feed["rows_received"] or 0
         feed["quarantine_share"] = 0.0 if not received else (feed["rows_quarantined"] or 0) / received

@@ -58,9 +58,14 @@ def check_deliveries(ds: dt.date) -> None:
 
 
 def validate_stale_feeds(context: Mapping[str, Any]) -> list[dict]:
-    """Before the build: validate every feed-day loaded since its last validation (a reload, a late file)."""
+    """Before the build: validate every feed-day loaded since its last validation (a reload, a late file),
+    then judge every feed's freshness for the day (`dbt source freshness`, kept in audit for the report)."""
+    from grassroots.quality.freshness import run_freshness
+
     dsn, run = role_dsn(TRANSFORMER), RunInfo.from_context(context, partition_date(context))
-    return [checks.validate_feed(dsn, run.with_ds(ds), feed) for feed, ds in checks.stale_feed_days(dsn)]
+    validated = [checks.validate_feed(dsn, run.with_ds(ds), feed) for feed, ds in checks.stale_feed_days(dsn)]
+    run_freshness(dsn, run.ds)
+    return validated
 
 
 def validate_warehouse(context: Mapping[str, Any]) -> list[dict]:
