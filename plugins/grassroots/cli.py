@@ -79,30 +79,79 @@ def _print_summary(dsn: str, states: list[tuple[str, str]]) -> None:
     )
 
 
+def demo_log_path() -> Path:
+    """Where a demo run's Airflow, dbt and GX logs go (one file per run)."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return settings.state_dir() / "logs" / f"demo-{stamp}.log"
+
+
+STAGES = {"grassroots_ingest": "ingest", "grassroots_warehouse": "warehouse", "grassroots_scoring": "scoring"}
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from grassroots import embedded, localenv
+    from grassroots import console
 
-    localenv.configure()
-    os.environ["GRASSROOTS_DSN_FROM_ENV"] = "1" if os.environ.get("WAREHOUSE_DSN") else ""
-    from grassroots import db, feedapi
-    from grassroots.generator import generate
+    log_path = demo_log_path()
+    with console.quiet(log_path) as terminal:
+        out = console.Console(terminal)
+        out.line(f"grassroots demo, {args.date}, {args.residents:,} residents. Airflow/dbt/GX logs: {log_path}")
+        try:
+            ok = _demo(args, out)
+        except Exception:
+            logging.getLogger(__name__).exception("demo failed")
+            out.line(f"demo failed; the traceback is in {log_path}")
+            return 1
+        if not ok:
+            out.line(f"a stage did not succeed; details in {log_path}")
+    return 0 if ok else 1
 
-    dsn = db.warehouse_dsn()
-    generate(settings.landing_dir(), args.date, 1, args.residents, args.seed)
-    server, url = feedapi.serve(settings.landing_dir())
-    os.environ["GRASSROOTS_API_URL"] = url
-    from grassroots import pipeline
+
+def _demo(args: argparse.Namespace, out) -> bool:
+    """Generate the day, run the DAGs with one console line per stage, print the summary; True when all succeeded."""
+    import contextlib
+
+    from grassroots import console, embedded, localenv
+
+    with out.stage("setup") as stage:
+        localenv.configure()
+        os.environ["GRASSROOTS_DSN_FROM_ENV"] = "1" if os.environ.get("WAREHOUSE_DSN") else ""
+        from grassroots import db, feedapi, pipeline
+        from grassroots.contracts import all_contracts
+
+        dsn = db.warehouse_dsn()
+        pipeline.migrate_metadata_db()
+        stage.done("warehouse database up, Airflow metadata database migrated")
+    with out.stage("generate") as stage:
+        from grassroots.generator import generate
+
+        truth = generate(settings.landing_dir(), args.date, 1, args.residents, args.seed)[0]
+        stage.done(f"{len(truth['rows'])} feeds, {sum(truth['rows'].values()):,} rows")
+    server, os.environ["GRASSROOTS_API_URL"] = feedapi.serve(settings.landing_dir())
+    running: dict[str, console.Stage] = {}
+
+    def on_stage(event: str, dag, state: str | None) -> None:
+        if event == "start":
+            running[dag.dag_id] = out.begin(STAGES.get(dag.dag_id, dag.dag_id), tasks=len(dag.tasks))
+            return
+        if dag.dag_id == "grassroots_ingest":
+            counts = console.ingest_counts(dsn, args.date, len(all_contracts()))
+        elif dag.dag_id == "grassroots_warehouse":
+            counts = console.warehouse_counts(dsn, args.date)
+        else:
+            counts = console.scoring_counts(dsn, args.date, settings.reports_dir() / "kpi")
+        running.pop(dag.dag_id).finish(f"{state}: {counts}")
 
     try:
-        pipeline.migrate_metadata_db()
-        states = pipeline.run_day(args.date, settings.project_root() / "dags")
-        ok = all(state == "success" for _, state in states) and len(states) >= 3
-        _print_summary(dsn, states)
+        states = pipeline.run_day(args.date, settings.project_root() / "dags", on_stage=on_stage)
+        with contextlib.redirect_stdout(out.out):
+            _print_summary(dsn, states)
     finally:
+        for stage in running.values():
+            stage.finish("failed")
         server.shutdown()
         if not os.environ.get("GRASSROOTS_DSN_FROM_ENV") and not args.keep_running:
             embedded.stop(embedded.pgdata_dir(settings.state_dir()))
-    return 0 if ok else 1
+    return all(state == "success" for _, state in states) and len(states) >= 3
 
 
 def _days(args: argparse.Namespace) -> list[dt.date]:

@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -84,12 +85,18 @@ def announced_by(run: object) -> set[str]:
 
 
 def run_day(
-    ds: dt.date, dags_folder: Path, *, only: tuple[str, ...] | None = None, conf: dict | None = None
+    ds: dt.date,
+    dags_folder: Path,
+    *,
+    only: tuple[str, ...] | None = None,
+    conf: dict | None = None,
+    on_stage: Callable[[str, object, str | None], None] | None = None,
 ) -> list[tuple[str, str]]:
     """Run every DAG the day triggers for day `ds`; return (dag_id, state) of each run, in order.
 
     A DAG whose Assets were not all announced by the day's earlier runs is not run (and not listed);
-    `only` restricts the run to those DAGs; `conf` is added to every run's conf (e.g. {"force": true}).
+    `only` restricts the run to those DAGs; `conf` is added to every run's conf (e.g. {"force": true});
+    `on_stage("start", dag, None)` and `on_stage("end", dag, state)` frame each run (the demo's console).
     """
     dags = load_dags(dags_folder)
     order = [dag_id for dag_id in run_order(dags) if only is None or dag_id in only]
@@ -111,7 +118,11 @@ def run_day(
             # A local run reports a failure at once; retries (and their minutes of delay) are for
             # the scheduler, where a flaky department API deserves another try.
             task.retries = 0
+        if on_stage:
+            on_stage("start", dags[dag_id], None)
         run = dags[dag_id].test(logical_date=logical, run_conf={**(conf or {}), "ds": ds.isoformat()})
         states.append((dag_id, str(getattr(run, "state", "unknown"))))
+        if on_stage:
+            on_stage("end", dags[dag_id], states[-1][1])
         announced |= announced_by(run)
     return states
