@@ -42,28 +42,24 @@ def _cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(dsn: str, states: list[tuple[str, str]]) -> None:
+def _print_summary(dsn: str) -> None:
+    """What the day left behind (the DAGs' states and counts are the stage lines above)."""
     from grassroots import summary
 
     stats = summary.table_stats(dsn)
     checksum_file = settings.state_dir() / "last_checksums.json"
     previous = json.loads(checksum_file.read_text()) if checksum_file.exists() else None
     checksum_file.write_text(json.dumps(stats, indent=1, sort_keys=True))
-    print("\n=== grassroots: daily pipeline ===")
-    for dag_id, state in states:
-        print(f"  {dag_id:<24} {state}")
-    print("\nRows per schema:")
-    for schema, rows in summary.rows_per_schema(stats).items():
-        print(f"  {schema:<12} {rows:>10,}")
-    print("\n问题发现率 proactive discovery rate, latest day (marts.kpi_proactive_discovery_daily):")
+    rows = summary.rows_per_schema(stats)
+    print("\nRows per schema: " + ", ".join(f"{schema} {count:,}" for schema, count in rows.items()))
+    print("问题发现率 proactive discovery rate, latest day (marts.kpi_proactive_discovery_daily):")
     for community, day, incidents, proactive, rate in summary.kpi_sample(dsn):
         print(f"  {community} {day}  {proactive:>3}/{incidents:<3} = {rate}")
-    print("\nRisk tiers (scoring.resident_risk):")
-    for tier, count in summary.tier_sizes(dsn):
-        print(f"  {tier:<10} {count:>6}")
+    tiers = summary.tier_sizes(dsn)
+    print("Risk tiers (scoring.resident_risk): " + ", ".join(f"{tier} {count:,}" for tier, count in tiers))
     if previous is not None:
         changed = sorted(k for k in stats if previous.get(k) != stats[k])
-        print(f"\nTables changed since the previous run: {', '.join(changed) if changed else 'none'}")
+        print(f"Tables changed since the previous run: {', '.join(changed) if changed else 'none'}")
     print(f"\nTable checksums: {checksum_file}")
     reports = settings.reports_dir()
     print(f"Auditor report:  {reports / 'audit' / 'index.html'}")
@@ -144,7 +140,7 @@ def _demo(args: argparse.Namespace, out) -> bool:
     try:
         states = pipeline.run_day(args.date, settings.project_root() / "dags", on_stage=on_stage)
         with contextlib.redirect_stdout(out.out):
-            _print_summary(dsn, states)
+            _print_summary(dsn)
     finally:
         for stage in running.values():
             stage.finish("failed")

@@ -163,7 +163,8 @@ def warehouse_counts(dsn: str, ds: dt.date) -> str:
     with psycopg.connect(dsn) as conn:
         dbt = _one(
             conn,
-            "select count(*), count(*) filter (where status not in ('pass', 'success')) from audit.dbt_result "
+            "select count(*), count(*) filter (where status in ('error', 'fail', 'warn', 'skipped', 'runtime error')) "
+            "from audit.dbt_result "
             "where invocation_id = (select invocation_id from audit.dbt_result where ds = %s and command = 'build' "
             "order by recorded_at desc, dbt_result_id desc limit 1)",
             (ds,),
@@ -192,7 +193,7 @@ def warehouse_counts(dsn: str, ds: dt.date) -> str:
         )
     parts = []
     if dbt:
-        parts.append(f"dbt {dbt[0]:,} nodes ({dbt[1]} not passed)")
+        parts.append(f"dbt {dbt[0]:,} nodes ({dbt[1]} failed or skipped)")
     if checks:
         parts.append(f"{checks[0]:,} checks ({checks[1]} failed, {checks[2]} advisory failed)")
     if stale:

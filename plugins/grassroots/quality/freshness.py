@@ -82,7 +82,7 @@ def run_freshness(dsn: str, ds: dt.date) -> list[dict]:
     output = sources_json_path()
     with locks.held(dsn, locks.WAREHOUSE):  # dbt's target folder is shared with the build
         started = time.time()
-        result = dbtRunner().invoke(["source", *dbt_args("freshness", ds, "--output", str(output))])
+        result = dbtRunner().invoke(["source", *dbt_args("freshness", ds)])  # writes <target>/sources.json
         fresh = output.exists() and output.stat().st_mtime >= started
         rows = parse_sources_json(output, ds) if fresh else []
     if result.exception is not None or not fresh:
