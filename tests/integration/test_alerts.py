@@ -156,7 +156,7 @@ def test_the_auditor_report_lists_the_stale_feed_of_the_day(two_days) -> None:
     held = (reports / "audit" / D2.isoformat() / "latest.html").read_text(encoding="utf-8")
 
     assert 'id="freshness-stale"' not in complete
-    assert "Every feed of the 12 delivered" in _text(complete)
+    assert f"All 12 feeds delivered for {D1}: none stale." in _text(complete)
 
     table = held.split('id="freshness-stale"', 1)[1].split("</table>", 1)[0]
     rows = [_text(row).split() for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]]
