@@ -22,10 +22,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from grassroots import db, kernel_cache
-from grassroots.airflow_local import Cluster
+from grassroots.airflow_local import DAG_IDS, Cluster
+
+__all__ = ["DAGS", "DAG_IDS", "REDIS_URL", "Cluster", "airflow_cluster"]
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
-DAG_IDS = ("grassroots_ingest", "grassroots_warehouse", "grassroots_scoring")
 # The Redis at 127.0.0.1:6379; the tests' broker is a database of its own (never 0, the default's).
 REDIS_URL = os.environ.get("GRASSROOTS_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 

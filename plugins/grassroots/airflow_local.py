@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -40,6 +41,7 @@ from psycopg.conninfo import conninfo_to_dict
 log = logging.getLogger(__name__)
 
 METADATA_DATABASE = "airflow"
+DAG_IDS = ("grassroots_ingest", "grassroots_warehouse", "grassroots_scoring")  # ingest first
 DEFAULT_API_PORT = 8080
 ADMIN = "admin"
 STOP_TIMEOUT = 30.0
@@ -177,6 +179,19 @@ class Cluster:
             env["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + sqlalchemy_url(self.metadata_dsn)
             env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = str(self.worker_concurrency)
         return env
+
+    def write_env_file(self) -> Path:
+        """`<AIRFLOW_HOME>/airflow.env` (mode 600): what an `airflow` CLI in another terminal needs to
+        reach this metadata database (`set -a; . .grassroots/airflow/airflow.env; set +a`)."""
+        keys = ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__LOAD_EXAMPLES", "AIRFLOW__CORE__EXECUTOR")
+        env = self.environment()
+        lines = [f"{key}={shlex.quote(env[key])}" for key in keys]
+        lines.append(f"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN={shlex.quote(env['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN'])}")
+        path = self.home / "airflow.env"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+        return path
 
     def _port(self, name: str) -> int:
         """A port per purpose, chosen once per cluster (several clusters may run on one machine)."""
@@ -440,7 +455,7 @@ def run(args: argparse.Namespace) -> int:
     from grassroots import db, feedapi, kernel_cache
 
     warehouse = db.warehouse_dsn()  # starts the embedded server when WAREHOUSE_DSN is unset
-    metadata = metadata_database(warehouse)
+    metadata = metadata_database(warehouse, args.metadata_database)
     server = None
     if not os.environ.get("GRASSROOTS_API_URL"):  # the departments' APIs: serve generated pages locally
         server, os.environ["GRASSROOTS_API_URL"] = feedapi.serve(settings.landing_dir())
@@ -465,8 +480,14 @@ def run(args: argparse.Namespace) -> int:
     with _stop_signals() as received:
         try:
             cluster.start()
-            cluster.wait_healthy(timeout=args.timeout, dag_ids=("grassroots_ingest",))
-            _print_ready(cluster, metadata, from_env)
+            cluster.wait_healthy(timeout=args.timeout, dag_ids=DAG_IDS)
+            env_file = cluster.write_env_file()
+            _print_ready(cluster, metadata, from_env, env_file)
+            if args.day:
+                for dag_id in DAG_IDS[1:]:  # Asset-scheduled: they run when ingest announces the day
+                    cluster.unpause(dag_id)
+                run_id = cluster.trigger_day(DAG_IDS[0], args.day)
+                print(f"triggered {DAG_IDS[0]} for {args.day} ({run_id})", flush=True)
             while not received:
                 if cluster.dead():
                     print(f"stopping: {', '.join(cluster.dead())}; logs in {cluster.log_dir}", file=sys.stderr)
@@ -487,26 +508,26 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
-def _print_ready(cluster: Cluster, metadata: str, from_env: bool) -> None:
+def _print_ready(cluster: Cluster, metadata: str, from_env: bool, env_file: Path) -> None:
     from grassroots import settings
 
     params = conninfo_to_dict(metadata)
     where = "WAREHOUSE_DSN's server" if from_env else "the embedded PostgreSQL"
+    workers = f", {cluster.workers} Celery workers" if cluster.workers else ""
     print(
         f"""
-Airflow is up ({cluster.executor}{f", {cluster.workers} workers" if cluster.workers else ""}).
+Airflow is up ({cluster.executor}{workers}).
   UI:          {cluster.api_url}
   login:       {ADMIN} / {cluster.admin_password()}
                (generated; kept in {cluster.home / "simple_auth_manager_passwords.json.generated"})
   metadata DB: database {params.get("dbname")!r} on {where}
-  AIRFLOW_HOME={cluster.home}
-  logs:        {cluster.log_dir}
+  logs:        {cluster.log_dir} (components), {cluster.home / "logs"} (tasks)
   feeds:       {settings.landing_dir()} (API feeds served at {os.environ["GRASSROOTS_API_URL"]})
+  airflow CLI: set -a; . {env_file}; set +a
 
-Generate a day and run it (in another terminal, with the same AIRFLOW_HOME):
-  .venv/bin/python -m grassroots generate --date 2026-11-24
-  unpause grassroots_warehouse and grassroots_scoring in the UI, then trigger grassroots_ingest
-  with the run conf {{"ds": "2026-11-24"}}.
+Run a day: `python -m grassroots generate --date 2026-11-24`, then in the UI unpause
+grassroots_warehouse and grassroots_scoring and trigger grassroots_ingest with the run conf
+{{"ds": "2026-11-24"}} (or start this command with --day 2026-11-24).
 Ctrl-C stops every component.""",
         flush=True,
     )

@@ -241,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         "--broker-url", default="redis://127.0.0.1:6379/12", help="Celery broker (a Redis database of its own)"
     )
     air.add_argument("--timeout", type=float, default=300, help="seconds to wait for the components to be healthy")
+    air.add_argument("--metadata-database", default="airflow", help="Airflow's database on the warehouse's server")
+    air.add_argument("--day", type=dt.date.fromisoformat, help="once up, run this day (its files must have landed)")
     air.set_defaults(func=_cmd_airflow)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
