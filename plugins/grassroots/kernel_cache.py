@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,9 +30,9 @@ LINES = [
 
 
 def lock_path() -> Path:
-    """The lock beside Numba's cache (the checkout's, or the image's, kernels folder)."""
-    folder = Path(kernels.__file__).parent / "__pycache__"
-    folder.mkdir(exist_ok=True)
+    """The lock beside Numba's cache: NUMBA_CACHE_DIR, else the kernels' own __pycache__ folder."""
+    folder = Path(os.environ.get("NUMBA_CACHE_DIR") or Path(kernels.__file__).parent / "__pycache__")
+    folder.mkdir(parents=True, exist_ok=True)
     return folder / "grassroots-kernels.lock"
 
 
