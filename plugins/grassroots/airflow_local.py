@@ -157,6 +157,10 @@ class Cluster:
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy_url(self.metadata_dsn),
+            # Small pools: six components (and the tests' clusters) share one server's max_connections
+            # (100 by default) with the warehouse's tasks; Airflow's default is 5 + 10 per process.
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "2",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW": "4",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.api_port),
             "AIRFLOW__API__BASE_URL": self.api_url,
@@ -233,7 +237,7 @@ class Cluster:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl-C reaches the launcher only; it stops the components in order
+                preexec_fn=_own_session,
             )
         self.components.append(Component(name, process, log_file))
         log.info("started %s (pid %d), log %s", name, process.pid, log_file)
@@ -412,6 +416,16 @@ class Cluster:
         """The task instances of a run (task_id, state, hostname, try_number, …)."""
         path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances?limit=1000"
         return self.api("GET", path)["task_instances"]
+
+
+def _own_session() -> None:
+    """In the component, before exec: a session of its own (a Ctrl-C reaches the launcher only, which
+    stops the components in order), and SIGTERM when the launcher dies without stopping it (Linux)."""
+    os.setsid()
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _signal_session(process: subprocess.Popen, sig: int) -> None:
