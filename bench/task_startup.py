@@ -36,7 +36,7 @@ PARSE = """
 import time
 from airflow.dag_processing.dagbag import DagBag
 started = time.perf_counter()
-bag = DagBag(dag_folder={path!r}, include_examples=False)
+bag = DagBag(dag_folder={path!r})
 elapsed = time.perf_counter() - started
 assert not bag.import_errors, bag.import_errors
 print(elapsed)
