@@ -6,7 +6,7 @@ Under the CeleryExecutor (and the LocalExecutor) every task is a fresh process t
 its DAG file and imports what its callable needs. Each figure is measured in a fresh Python
 process (`--repeat` times, the median printed):
   * importing Airflow's Task SDK, then parsing each DAG file (what the task runner does);
-  * importing what each kind of task needs on top of it (loader, dbt, Great Expectations, scoring);
+  * importing what each kind of task needs on top of it (loader, dbt, Great Expectations, scikit-learn);
   * the loader's compiled kernels: loading them from Numba's cache (`make setup` fills it), and,
     unless --no-cold, compiling them into an empty cache (what each load task of a fresh
     checkout would pay without that step).
@@ -41,14 +41,19 @@ elapsed = time.perf_counter() - started
 assert not bag.import_errors, bag.import_errors
 print(elapsed)
 """
+AFTER_SDK = """
+import airflow.sdk
+import time
+started = time.perf_counter()
+{body}
+print(time.perf_counter() - started)
+"""
 IMPORTS = {
-    "airflow.sdk (every task)": "import airflow.sdk",
-    "load task: grassroots.ingest (loader, Arrow, Numba)": "import airflow.sdk\nimport grassroots.ingest",
-    "dbt task: dbt.cli.main": "import airflow.sdk\nimport dbt.cli.main, grassroots.dbt_build",
-    "validate task: Great Expectations": "import airflow.sdk\nimport grassroots.quality.checks",
-    "scoring task: scikit-learn": "import airflow.sdk\nimport grassroots.scoring",
+    "load task: grassroots.ingest (loader, Arrow, Numba)": "import grassroots.ingest, grassroots.kernels",
+    "dbt task: dbt.cli.main": "import dbt.cli.main, grassroots.dbt_build",
+    "validate task: Great Expectations": "import great_expectations, grassroots.quality.checks",
+    "scoring task: scikit-learn": "import sklearn.cluster, grassroots.scoring",
 }
-# Imports measured on top of `airflow.sdk` are reported without it (the first line's figure).
 WARM = "from grassroots import kernel_cache\nkernel_cache.warm()"
 
 
@@ -63,7 +68,7 @@ def _median(code: str, env: dict[str, str], repeat: int) -> tuple[float, list[fl
 
 
 def _line(label: str, median: float, runs: list[float]) -> None:
-    print(f"  {label:<58} {median:7.2f} s   ({', '.join(f'{r:.2f}' for r in runs)})")
+    print(f"  {label:<64} {median:7.2f} s   ({', '.join(f'{r:.2f}' for r in runs)})")
 
 
 def main() -> int:
@@ -80,14 +85,11 @@ def main() -> int:
     }
     print(f"task start-up, median of {args.repeat} fresh processes (load average {os.getloadavg()[0]:.2f})")
     print("imports:")
-    base = None
+    median, runs = _median(TIMER.format(body="import airflow.sdk"), env, args.repeat)
+    _line("airflow.sdk (every task)", median, runs)
     for label, code in IMPORTS.items():
-        median, runs = _median(TIMER.format(body=code), env, args.repeat)
-        if base is None:
-            base = median
-            _line(label, median, runs)
-        else:
-            _line(label + " (beyond airflow.sdk)", median - base, [r - base for r in runs])
+        median, runs = _median(AFTER_SDK.format(body=code), env, args.repeat)
+        _line(f"{label}, after it", median, runs)
     print("DAG parse (per file, after Airflow's import):")
     for path in sorted((ROOT / "dags").glob("*.py")):
         median, runs = _median(PARSE.format(path=str(path)), env, args.repeat)
