@@ -269,9 +269,9 @@ class Cluster:
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """SIGTERM every component's session (workers and scheduler first, the api-server last); SIGKILL
         what is still there after `timeout` seconds. Safe to call twice."""
-        order = sorted(self.components, key=lambda c: ("worker" not in c.name, c.name != "scheduler", c.name))
-        order = [c for c in order if c.name != "api-server"] + [c for c in order if c.name == "api-server"]
-        for component in order:
+        # Workers (rank 0) first; the api-server last, since finishing tasks report to it.
+        rank = {"scheduler": 1, "triggerer": 2, "dag-processor": 3, "api-server": 4}
+        for component in sorted(self.components, key=lambda c: rank.get(c.name, 0)):
             _signal_session(component.process, signal.SIGTERM)
             deadline = time.monotonic() + timeout
             while component.process.poll() is None and time.monotonic() < deadline:
