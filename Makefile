@@ -1,10 +1,13 @@
 # The two commands: `make demo` runs a day end to end, `make test` runs the suite.
+# `make airflow` starts a real local Airflow for the project (Ctrl-C stops it).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Numba's cache of the loader's kernels, compiled once per checkout here, never by tasks at once.
+KERNELS := plugins/grassroots/__pycache__/.kernels-warm
 
-.PHONY: setup demo test lint bench clean stop
+.PHONY: setup demo test lint bench airflow clean stop
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +16,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-setup: $(STAMP)
+$(KERNELS): $(STAMP) plugins/grassroots/kernels.py plugins/grassroots/fastpath.py
+	$(BIN)/python -m grassroots.kernel_cache
+	touch $(KERNELS)
+
+setup: $(STAMP) $(KERNELS)
 
 demo: setup
 	$(BIN)/python -m grassroots demo
@@ -28,6 +35,10 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/loader_throughput.py --repeat 3
+	$(BIN)/python bench/task_startup.py
+
+airflow: setup
+	$(BIN)/python -m grassroots airflow
 
 stop:
 	$(BIN)/python -m grassroots db stop

