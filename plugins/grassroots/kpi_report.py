@@ -2,9 +2,10 @@
 
 Every table in schema `marts` whose name starts with `kpi_` is read; its first date column is the
 time axis, its community rows (`area_level = 'community'` with `area_code`, or a `community_code`
-column) the grain, and every other numeric column a KPI that gets a chart. A table broken down by
-age group (`age_group`, the *_by_age tables) is read for its elderly rows only (labelled 老年人):
-the `all` rows repeat the plain KPI tables, and mixing groups would give one community two values.
+column) the grain, and every other numeric column a KPI that gets a chart. Tables broken down by
+age group (`age_group`: kpi_satisfaction_by_age_*, kpi_digital_channel_by_age_*) are left to the
+scorecard, which shows their elderly rows beside their KPI: here their groups would share a
+community's cell, and their `all` rows repeat the plain KPI tables.
 Rates are not averaged across communities (an average of rates is not the area's rate): district
 charts draw one line per community. Rows after the run day are ignored, so a rerun of a day
 writes the same files.
@@ -61,10 +62,6 @@ class KpiTable:
     day_column: str
     kpis: list[str]
     rows: dict[tuple[str, dt.date], dict[str, float | None]] = field(default_factory=dict)
-    age_group: str | None = None  # the one age group read from a table broken down by age
-
-
-ELDERLY = "elderly"
 
 
 @dataclass
@@ -78,9 +75,8 @@ class Community:
     district_name: str
 
 
-def discover(conn: psycopg.Connection) -> list[tuple[str, str, list[str], bool, bool]]:
-    """(table, day column, KPI columns, by area level?, by age group?) of every marts.kpi_* table with
-    community rows and a date."""
+def discover(conn: psycopg.Connection) -> list[tuple[str, str, list[str], bool]]:
+    """(table, day column, KPI columns, by area level?) of every marts.kpi_* table with community rows and a date."""
     found = []
     tables = conn.execute(
         "select table_name from information_schema.tables where table_schema = 'marts' "
@@ -96,8 +92,10 @@ def discover(conn: psycopg.Connection) -> list[tuple[str, str, list[str], bool, 
         kpis = [c for c, t in columns if t in NUMERIC and c not in GEO_COLUMNS]
         names = {c for c, _ in columns}
         by_area = {"area_level", "area_code"} <= names
+        if "age_group" in names:
+            continue
         if days and kpis and (by_area or "community_code" in names):
-            found.append((table, days[0], kpis, by_area, "age_group" in names))
+            found.append((table, days[0], kpis, by_area))
         else:
             log.warning("marts.%s: no date column, community_code or numeric KPI; not charted", table)
     return found
@@ -106,16 +104,15 @@ def discover(conn: psycopg.Connection) -> list[tuple[str, str, list[str], bool, 
 def read_tables(conn: psycopg.Connection, ds: dt.date) -> list[KpiTable]:
     """The last HISTORY_DAYS days up to `ds` of every discovered KPI table."""
     result = []
-    for table, day, kpis, by_area, by_age in discover(conn):
-        query = sql.SQL("select {code}, {day}, {kpis} from {table} where {day} between %s and %s {level}{age}").format(
+    for table, day, kpis, by_area in discover(conn):
+        query = sql.SQL("select {code}, {day}, {kpis} from {table} where {day} between %s and %s {level}").format(
             code=sql.Identifier("area_code" if by_area else "community_code"),
             day=sql.Identifier(day),
             kpis=sql.SQL(", ").join(map(sql.Identifier, kpis)),
             table=sql.Identifier("marts", table),
             level=sql.SQL("and area_level = 'community'" if by_area else ""),
-            age=sql.SQL(" and age_group = {}").format(sql.Literal(ELDERLY)) if by_age else sql.SQL(""),
         )
-        kpi_table = KpiTable(table, day, kpis, age_group=ELDERLY if by_age else None)
+        kpi_table = KpiTable(table, day, kpis)
         for row in conn.execute(query, (ds - dt.timedelta(days=HISTORY_DAYS - 1), ds)):
             kpi_table.rows[(row[0], row[1])] = {
                 k: None if v is None else float(v) for k, v in zip(kpis, row[2:], strict=True)
@@ -197,9 +194,8 @@ def _fmt(value: float | None) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.4g}"
 
 
-def _label(column: str, table: KpiTable | None = None) -> str:
-    label = LABELS.get(column, column.replace("_", " "))
-    return f"老年人 elderly · {label}" if table is not None and table.age_group == ELDERLY else label
+def _label(column: str) -> str:
+    return LABELS.get(column, column.replace("_", " "))
 
 
 def esc(value: object) -> str:
@@ -208,7 +204,7 @@ def esc(value: object) -> str:
 
 
 def _latest_table(tables: list[KpiTable], communities: list[Community], ds: dt.date) -> str:
-    head = "".join(f"<th>{html.escape(_label(k, t))}</th>" for t in tables for k in t.kpis)
+    head = "".join(f"<th>{html.escape(_label(k))}</th>" for t in tables for k in t.kpis)
     body = []
     for c in communities:
         cells = "".join(f"<td>{_fmt(t.rows.get((c.code, ds), {}).get(k))}</td>" for t in tables for k in t.kpis)
@@ -222,7 +218,7 @@ def _charts(tables: list[KpiTable], members: list[Community]) -> str:
         for k in t.kpis:
             series = {c.name: [(d, v[k]) for (code, d), v in t.rows.items() if code == c.code and v[k] is not None]
                       for c in members}  # fmt: skip
-            figures.append(f"<figure>{_svg_chart(_label(k, t), series)}"
+            figures.append(f"<figure>{_svg_chart(_label(k), series)}"
                            f"<figcaption>{html.escape(t.name)}.{html.escape(k)}</figcaption></figure>")  # fmt: skip
     return f'<div class="charts">{"".join(figures)}</div>'
 
@@ -273,7 +269,7 @@ def build(dsn: str, ds: dt.date, out_dir: Path) -> dict[str, object]:
     for district, name in districts:
         body = _district_page(district, tables, communities, ds, nav)
         (staging / f"{district}.html").write_text(_page(f"{name} KPI {ds}", body), encoding="utf-8")
-    listing = "".join(f"<li>{html.escape(t.name)}: {', '.join(html.escape(_label(k, t)) for k in t.kpis)}</li>"
+    listing = "".join(f"<li>{html.escape(t.name)}: {', '.join(html.escape(_label(k)) for k in t.kpis)}</li>"
                       for t in tables)  # fmt: skip
     index = (f"<h1>社区治理 KPI grassroots KPI pages</h1>{nav}<p>数据截至 data as of <b>{ds}</b></p>"
              '<p><a href="scorecard/index.html">KPI 记分卡 scorecard (district ▸ street ▸ community)</a></p>'

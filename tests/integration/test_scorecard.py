@@ -83,6 +83,8 @@ def test_scorecard_shows_every_kpi_label_and_value_in_chromium(pages: Path, demo
     elderly = [k for k in scorecard.KPIS if k.age_group == "elderly"]
     assert len(elderly) == 3 and all(f"{k.column}/elderly" in rows for k in elderly), "elderly rows missing"
     assert all("老年人" in rows[f"{k.column}/elderly"][0] for k in elderly)
+    kpi_index = (demo_run.reports / "kpi" / "index.html").read_text(encoding="utf-8")
+    assert "kpi_satisfaction_daily" in kpi_index and "_by_age_" not in kpi_index, "by-age tables are the scorecard's"
     assert any(rows[f"{k.column}/elderly"][1] not in ("", "–") and rows[f"{k.column}/elderly"][1][0].isdigit()
                for k in elderly), "no elderly value on the district page"  # fmt: skip
     # Drill-down: the district links its streets, a street its communities.
