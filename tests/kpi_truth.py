@@ -63,6 +63,18 @@ FAMILIES = {
     ),  # fmt: skip
 }
 SPARSE = {"handling_efficiency", "satisfaction"}  # the truth lists only communities with events
+# truth family → (mart, {truth key: mart column}): per community and age group (all, elderly, under_60),
+# only where the age group has events; the truth knows every person, so the marts must have no `unknown`.
+BY_AGE = {
+    "satisfaction_by_age": (
+        "kpi_satisfaction_by_age_daily",
+        {"responses": "responses", "mean_score": "mean_score", "share_4_5": "satisfied_share"},
+    ),
+    "digital_channel_by_age": (
+        "kpi_digital_channel_by_age_daily",
+        {"cases": "cases", "app_cases": "app_cases", "digital_channel_share": "digital_channel_share"},
+    ),
+}
 
 
 def _community_rows(conn: psycopg.Connection, mart: str, columns: list[str], day: dt.date) -> dict[str, dict]:
@@ -120,6 +132,33 @@ def _duration_mismatches(conn: psycopg.Connection, truth: dict, day: dt.date, he
     ]
 
 
+def age_rows(conn: psycopg.Connection, mart: str, columns: list[str], day: dt.date) -> dict[tuple, dict]:
+    """(community, age group) → values of a *_by_age daily mart for the day."""
+    query = psycopg.sql.SQL(
+        "select area_code, age_group, {} from marts.{} where area_level = 'community' and kpi_date = %s"
+    ).format(psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, columns)), psycopg.sql.Identifier(mart))
+    return {(row[0], row[1]): dict(zip(columns, row[2:], strict=True)) for row in conn.execute(query, (day,))}
+
+
+def _age_mismatches(conn: psycopg.Connection, truth: dict, day: dt.date, held: frozenset[str]) -> list[str]:
+    problems = []
+    for family, (mart, columns) in BY_AGE.items():
+        if mart in held:
+            continue
+        expected = {(code, group): values for code, groups in truth["kpi"][family].items()
+                    for group, values in groups.items()}  # fmt: skip
+        got = age_rows(conn, mart, list(columns.values()), day)
+        if set(got) != set(expected):
+            problems.append(f"{day} {mart}: (community, age group) rows {sorted(set(got) ^ set(expected))} differ")
+        problems += [
+            f"{day} {mart} {key} {column}: truth {values[name]}, warehouse {got.get(key, {}).get(column)}"
+            for key, values in expected.items()
+            for name, column in columns.items()
+            if _differs(values[name], got.get(key, {}).get(column))
+        ]
+    return problems
+
+
 def _discovery_mismatches(conn: psycopg.Connection, truth: dict, day: dt.date, held: frozenset[str]) -> list[str]:
     if "kpi_proactive_discovery_daily" in held:
         return []
@@ -145,9 +184,11 @@ def kpi_mismatches(
         _family_mismatches(conn, truth, day, held)
         + _duration_mismatches(conn, truth, day, held)
         + _discovery_mismatches(conn, truth, day, held)
+        + _age_mismatches(conn, truth, day, held)
     )
 
 
 DAILY_MARTS = frozenset(
-    [mart for mart, _ in FAMILIES.values()] + ["kpi_service_duration_daily", "kpi_proactive_discovery_daily"]
+    [mart for mart, _ in (*FAMILIES.values(), *BY_AGE.values())]
+    + ["kpi_service_duration_daily", "kpi_proactive_discovery_daily"]
 )

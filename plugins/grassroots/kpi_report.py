@@ -2,7 +2,10 @@
 
 Every table in schema `marts` whose name starts with `kpi_` is read; its first date column is the
 time axis, its community rows (`area_level = 'community'` with `area_code`, or a `community_code`
-column) the grain, and every other numeric column a KPI that gets a chart.
+column) the grain, and every other numeric column a KPI that gets a chart. Tables broken down by
+age group (`age_group`: kpi_satisfaction_by_age_*, kpi_digital_channel_by_age_*) are left to the
+scorecard, which shows their elderly rows beside their KPI: here their groups would share a
+community's cell, and their `all` rows repeat the plain KPI tables.
 Rates are not averaged across communities (an average of rates is not the area's rate): district
 charts draw one line per community. Rows after the run day are ignored, so a rerun of a day
 writes the same files.
@@ -89,6 +92,8 @@ def discover(conn: psycopg.Connection) -> list[tuple[str, str, list[str], bool]]
         kpis = [c for c, t in columns if t in NUMERIC and c not in GEO_COLUMNS]
         names = {c for c, _ in columns}
         by_area = {"area_level", "area_code"} <= names
+        if "age_group" in names:
+            continue
         if days and kpis and (by_area or "community_code" in names):
             found.append((table, days[0], kpis, by_area))
         else:

@@ -9,8 +9,11 @@ streets → communities and back; text is escaped; Chinese renders without a CJK
 from a subset of the vendored font embedded in the page (grassroots.webfont). Nothing loads from
 a network or a file other than the sibling pages.
 
-Elderly breakdown: no marts.kpi_* table carries an age split (satisfaction and service cases are
-per area and period only), so the pages say so instead of showing one.
+Elderly breakdown: where the KPI allows it, the row of the KPI is followed by the same KPI for
+elderly residents (老年人, 60 or older on the day of the survey or application, from the
+population registry) with its own value, change and trend: satisfaction (mean score, share
+scoring 4–5) from marts.kpi_satisfaction_by_age_* and digital channel share from
+marts.kpi_digital_channel_by_age_*, published and held like every KPI table.
 """
 
 from __future__ import annotations
@@ -44,6 +47,11 @@ class Kpi:
     kind: str  # share | hours | score | rate | ratio
     better: int  # +1 higher is better, -1 lower is better, 0 neither
     per_service_type: bool = False
+    age_group: str | None = None  # the age group's rows of a kpi_<table> broken down by age_group
+
+
+ELDERLY_ZH = "老年人(60岁及以上)"
+ELDERLY_EN = "elderly residents (60+)"
 
 
 KPIS = (
@@ -53,7 +61,11 @@ KPIS = (
     Kpi("incident_handling", "within_sla_share", "处理效率·按时处置率", "handling: share resolved within SLA",
         "share", 1),
     Kpi("satisfaction", "mean_score", "群众满意度·平均分", "satisfaction: mean score (1–5)", "score", 1),
+    Kpi("satisfaction_by_age", "mean_score", f"群众满意度·平均分·{ELDERLY_ZH}",
+        f"satisfaction: mean score, {ELDERLY_EN}", "score", 1, age_group="elderly"),
     Kpi("satisfaction", "satisfied_share", "群众满意度·满意率(4–5分)", "satisfaction: share scoring 4–5", "share", 1),
+    Kpi("satisfaction_by_age", "satisfied_share", f"群众满意度·满意率(4–5分)·{ELDERLY_ZH}",
+        f"satisfaction: share scoring 4–5, {ELDERLY_EN}", "share", 1, age_group="elderly"),
     Kpi("service_duration", "median_hours_to_complete", "办事时长中位数(小时)",
         "service duration: median hours submitted→completed", "hours", -1, per_service_type=True),
     Kpi("service_cases", "one_visit_completion_rate", "一次办结率", "one-visit completion", "share", 1),
@@ -67,12 +79,15 @@ KPIS = (
     Kpi("community_engagement", "deliberation_resolution_rate", "协商事项解决率", "deliberation resolution",
         "share", 1),
     Kpi("service_cases", "digital_channel_share", "平台使用率", "digital channel share (app)", "share", 1),
+    Kpi("digital_channel_by_age", "digital_channel_share", f"平台使用率·{ELDERLY_ZH}",
+        f"digital channel share (app), {ELDERLY_EN}", "share", 1, age_group="elderly"),
 )  # fmt: skip
 GRAINS = {"day": ("daily", "kpi_date"), "month": ("monthly", "kpi_month")}
 CSS = """body{font-family:"GrassrootsSC","Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;margin:24px;color:#222}
 nav a,.children a{margin-right:12px}table{border-collapse:collapse;margin:8px 0 20px}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;vertical-align:middle}th{background:#f0f3f7}
-th:first-child,td.label{text-align:left}td.label small{color:#666;display:block}.held{color:#a15c00;text-align:left}
+th:first-child,td.label{text-align:left}td.label small{color:#666;display:block}td.sub{padding-left:22px}
+.held{color:#a15c00;text-align:left}
 .good{color:#1a7f37}.bad{color:#c62828}.flat{color:#666}.note{color:#555;font-size:13px}
 svg.spark polyline{fill:none;stroke:#1f77b4;stroke-width:1.3}svg.spark circle{fill:#1f77b4}"""
 JS = (
@@ -99,7 +114,7 @@ class Data:
 
     ds: dt.date
     areas: dict[str, Area]
-    # (grain, table, level, code, period, service_type) → {column: value}
+    # (grain, table, level, code, period, service_type or age_group) → {column: value}
     rows: dict[tuple[str, str, str, str, dt.date, str | None], dict[str, float | None]]
     # (relation, grain, period) → (status, reason)
     status: dict[tuple[str, str, dt.date], tuple[str, str | None]]
@@ -159,8 +174,11 @@ def read(conn: psycopg.Connection, ds: dt.date) -> Data:
     }
     data.tables = existing
     columns: dict[str, set[str]] = defaultdict(set)
+    groups: dict[str, set[str]] = defaultdict(set)
     for kpi in KPIS:
         columns[kpi.table].add(kpi.column)
+        if kpi.age_group:
+            groups[kpi.table].add(kpi.age_group)
     since = {"day": ds - dt.timedelta(days=TREND_DAYS), "month": (ds.replace(day=1) - dt.timedelta(days=400))}
     for table, wanted in sorted(columns.items()):
         for grain, (suffix, period) in GRAINS.items():
@@ -168,7 +186,8 @@ def read(conn: psycopg.Connection, ds: dt.date) -> Data:
             if name not in existing:
                 log.warning("scorecard: marts.%s does not exist; its KPIs show no data", name)
                 continue
-            _read_table(conn, data, grain, name, period, sorted(wanted), since[grain], table == "service_duration")
+            _read_table(conn, data, grain, name, period, sorted(wanted), since[grain],
+                        table == "service_duration", sorted(groups.get(table, ())))  # fmt: skip
     if "kpi_period_status" in existing:
         for rel, grain, start, status, reason in conn.execute(
             "select relation, period_grain, period_start, status, reason from marts.kpi_period_status "
@@ -180,15 +199,22 @@ def read(conn: psycopg.Connection, ds: dt.date) -> Data:
 
 
 def _read_table(conn: psycopg.Connection, data: Data, grain: str, name: str, period: str, wanted: list[str],
-                since: dt.date, by_type: bool) -> None:  # fmt: skip
-    query = sql.SQL("select area_level, area_code, {period}, {stype}, {cols} from {table} "
-                    "where {period} between %s and %s").format(
+                since: dt.date, by_type: bool, age_groups: list[str]) -> None:  # fmt: skip
+    """Rows of one table into data.rows; the key's last slot is the service type, or the age group
+    (only `age_groups` are read from a table broken down by age)."""
+    slot = sql.Identifier("service_type") if by_type else sql.SQL("null::text")
+    if age_groups:
+        slot = sql.Identifier("age_group")
+    query = sql.SQL("select area_level, area_code, {period}, {slot}, {cols} from {table} "
+                    "where {period} between %s and %s{groups}").format(
         period=sql.Identifier(period),
-        stype=sql.Identifier("service_type") if by_type else sql.SQL("null::text"),
+        slot=slot,
         cols=sql.SQL(", ").join(map(sql.Identifier, wanted)),
         table=sql.Identifier(SCHEMA, name),
+        groups=sql.SQL(" and age_group = any(%s)") if age_groups else sql.SQL(""),
     )  # fmt: skip
-    for level, code, start, stype, *values in conn.execute(query, (since, data.ds)):
+    params = (since, data.ds, age_groups) if age_groups else (since, data.ds)
+    for level, code, start, stype, *values in conn.execute(query, params):
         data.rows[(grain, name, level, code, start, stype)] = {
             c: None if v is None else float(v) for c, v in zip(wanted, values, strict=True)
         }
@@ -288,15 +314,17 @@ def _service_types(data: Data, kpi: Kpi, area: Area) -> list[str]:
 def _kpi_rows(data: Data, area: Area) -> list[str]:
     rows = []
     for kpi in KPIS:
-        for stype in _service_types(data, kpi, area) if kpi.per_service_type else [None]:
-            suffix = f" · {stype}" if stype else ""
+        for stype in _service_types(data, kpi, area) if kpi.per_service_type else [kpi.age_group]:
+            # Service types are named after the label; an age group's label already names it.
+            suffix = f" · {stype}" if stype and kpi.per_service_type else ""
             cells = []
             for grain in GRAINS:
                 now = cell(data, kpi, grain, area, _period(grain, data.ds), stype)
                 before = cell(data, kpi, grain, area, _period(grain, data.ds, 1), stype)
                 cells.append(_value_html(kpi, now) + _change_html(kpi, now, before))
             key = kpi.column + (f"/{stype}" if stype else "")
-            rows.append(f'<tr data-kpi="{html.escape(key)}"><td class="label">{html.escape(kpi.zh + suffix)}'
+            css = "label sub" if kpi.age_group else "label"
+            rows.append(f'<tr data-kpi="{html.escape(key)}"><td class="{css}">{html.escape(kpi.zh + suffix)}'
                         f"<small>{html.escape(kpi.en)}</small></td>{cells[0]}"
                         f"<td>{_trend(data, kpi, area, stype)}</td>{cells[1]}</tr>")  # fmt: skip
         if kpi.per_service_type and not _service_types(data, kpi, area):
@@ -326,7 +354,8 @@ def _ranking(data: Data, area: Area) -> str:
     members = _communities(data, area)
     if not members:
         return ""
-    kpis = [k for k in KPIS if not k.per_service_type]
+    # Communities rank on the area-wide KPIs: an age group's value rests on few events per community.
+    kpis = [k for k in KPIS if not k.per_service_type and not k.age_group]
     options = "".join(f'<option value="{k.column}">{html.escape(k.zh)} {html.escape(k.en)}</option>' for k in kpis)
     parts = [f'<h2>社区排名 communities ranked</h2><p><label>排名指标 rank on <select id="rank-kpi">{options}'
              "</select></label></p>"]  # fmt: skip
@@ -369,17 +398,17 @@ def _children(data: Data, area: Area) -> str:
     return f'<p class="children">{label}: {links}</p>'
 
 
-ELDERLY_NOTE = ("<h2>老年人 elderly residents (60+)</h2><p class=\"note\">暂无分年龄数据 not available: "
-                "the KPI tables (satisfaction, service cases) carry no age split, so no elderly breakdown "
-                "is shown.</p>")  # fmt: skip
+ELDERLY_NOTE = (f'<p class="note">{ELDERLY_ZH} {ELDERLY_EN}: 以调查或申请当日年龄计, 出生日期取自人口库 '
+                "age on the day of the survey or application, from the birth date in the population registry; "
+                "shown for the KPIs that allow it (satisfaction, digital channel share).</p>")  # fmt: skip
 
 
 def page(data: Data, area: Area) -> str:
     """The scorecard page of one area (font slot not yet filled)."""
     body = (f"<h1>{html.escape(_title(area))}</h1>{_nav(data, area)}"
             f"<p>KPI 记分卡 scorecard · 数据截至 data as of <b>{data.ds}</b> · 暂停发布 = held by publication "
-            "(reason shown)</p>" + _children(data, area) + _scorecard(data, area) + _ranking(data, area)
-            + ELDERLY_NOTE)  # fmt: skip
+            "(reason shown)</p>" + _children(data, area) + _scorecard(data, area) + ELDERLY_NOTE
+            + _ranking(data, area))  # fmt: skip
     title = f"{_title(area)} KPI {data.ds}"
     return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{FONT_SLOT}{CSS}</style></head><body>{body}<script>{JS}</script></body></html>\n")  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import re
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from psycopg import sql
 from grassroots import kpi_report, scorecard, webfont
 from tests.conftest import DEMO_DAY, DemoRun
 from tests.integration.test_kpi_report import _chromium
+from tests.kpi_truth import BY_AGE, age_rows, kpi_mismatches
 
 DISTRICT = "330102"
 
@@ -36,7 +38,8 @@ def _rows(dom: str) -> dict[str, list[str]]:
 
 
 def _published(dsn: str, kpi: scorecard.Kpi, grain: str, period: dt.date) -> dict[str | None, float]:
-    """Values of the district for a published period (by service type where the KPI has one), from the marts."""
+    """Values of the district for a published period (by service type where the KPI has one, of its age
+    group where it has one), from the marts."""
     table = scorecard.relation(kpi, grain)
     column = scorecard.GRAINS[grain][1]
     with psycopg.connect(dsn) as conn:
@@ -47,10 +50,14 @@ def _published(dsn: str, kpi: scorecard.Kpi, grain: str, period: dt.date) -> dic
         ).fetchone()
         if status != ("published",):
             return {}
-        query = sql.SQL("select {stype}, {value} from {table} where area_level = 'district' and area_code = %s "
-                        "and {period} = %s and {value} is not null").format(
-            stype=sql.Identifier("service_type") if kpi.per_service_type else sql.SQL("null::text"),
-            value=sql.Identifier(kpi.column), table=sql.Identifier("marts", table), period=sql.Identifier(column),
+        slot = sql.Identifier("service_type") if kpi.per_service_type else sql.SQL("null::text")
+        group = sql.SQL("")
+        if kpi.age_group:
+            slot, group = sql.Identifier("age_group"), sql.SQL(" and age_group = {}").format(kpi.age_group)
+        query = sql.SQL("select {slot}, {value} from {table} where area_level = 'district' and area_code = %s "
+                        "and {period} = %s and {value} is not null{group}").format(
+            slot=slot, value=sql.Identifier(kpi.column), table=sql.Identifier("marts", table),
+            period=sql.Identifier(column), group=group,
         )  # fmt: skip
         return {stype: float(value) for stype, value in conn.execute(query, (DISTRICT, period))}
 
@@ -73,6 +80,13 @@ def test_scorecard_shows_every_kpi_label_and_value_in_chromium(pages: Path, demo
                 checked += 1
         assert kpi.zh in dom, f"{kpi.zh} missing"
     assert checked >= 20, f"only {checked} published values to check: the demo day published too little"
+    elderly = [k for k in scorecard.KPIS if k.age_group == "elderly"]
+    assert len(elderly) == 3 and all(f"{k.column}/elderly" in rows for k in elderly), "elderly rows missing"
+    assert all("老年人" in rows[f"{k.column}/elderly"][0] for k in elderly)
+    kpi_index = (demo_run.reports / "kpi" / "index.html").read_text(encoding="utf-8")
+    assert "kpi_satisfaction_daily" in kpi_index and "_by_age_" not in kpi_index, "by-age tables are the scorecard's"
+    assert any(rows[f"{k.column}/elderly"][1] not in ("", "–") and rows[f"{k.column}/elderly"][1][0].isdigit()
+               for k in elderly), "no elderly value on the district page"  # fmt: skip
     # Drill-down: the district links its streets, a street its communities.
     assert 'href="330102001.html"' in dom
     assert 'href="330102001001.html"' in (pages / "330102001.html").read_text(encoding="utf-8")
@@ -130,3 +144,51 @@ def test_scorecard_render_time(demo_run: DemoRun, tmp_path: Path) -> None:
     kpi_report.build(demo_run.dsn, DEMO_DAY, tmp_path / "kpi")
     print(f"scorecard: {counts['scorecard_pages']} pages in {seconds:.2f} s; "
           f"build_kpi_report (KPI pages + scorecard): {time.perf_counter() - start:.2f} s")  # fmt: skip
+
+
+def test_published_elderly_breakdown_equals_the_truth(demo_run: DemoRun, demo_landing: Path) -> None:
+    """Satisfaction and digital channel share of elderly residents (and of all, under 60) per community on the
+    demo day equal the generator's truth; street and district rows add up; `all` equals the plain KPI tables."""
+    truth = json.loads((demo_landing / "_truth" / f"{DEMO_DAY}.json").read_text(encoding="utf-8"))
+    with psycopg.connect(demo_run.dsn) as conn:
+        published = {
+            (relation, grain)
+            for relation, grain in conn.execute(
+                "select relation, period_grain from marts.kpi_period_status where status = 'published' "
+                "and period_start = any(%s)",
+                ([DEMO_DAY, DEMO_DAY.replace(day=1)],),
+            )
+        }
+        for family in ("satisfaction_by_age", "digital_channel_by_age"):
+            assert {(f"kpi_{family}_daily", "day"), (f"kpi_{family}_monthly", "month")} <= published
+        assert kpi_mismatches(conn, truth, DEMO_DAY) == []
+        elderly = {
+            family: {code: groups["elderly"] for code, groups in truth["kpi"][family].items() if "elderly" in groups}
+            for family in BY_AGE
+        }
+        assert all(len(by_code) >= 2 for by_code in elderly.values()), "too few elderly events to test on"
+        for family, (mart, columns) in BY_AGE.items():
+            got = age_rows(conn, mart, list(columns.values()), DEMO_DAY)
+            assert {code for code, group in got if group == "elderly"} == set(elderly[family]), mart
+            # Street and district rows are computed from the same events: their counts add up.
+            count = next(iter(columns.values()))
+            for level in ("street", "district"):
+                totals = dict(conn.execute(
+                    sql.SQL("select age_group, sum({c}) from marts.{t} where area_level = %s and kpi_date = %s "
+                            "group by 1").format(c=sql.Identifier(count), t=sql.Identifier(mart)),
+                    (level, DEMO_DAY),
+                ).fetchall())  # fmt: skip
+                assert totals == {g: sum(v[count] for (_, gg), v in got.items() if gg == g) for g in totals}, level
+        # The `all` rows repeat the plain KPI tables at every level.
+        for mart, plain, column in (
+            ("kpi_satisfaction_by_age_daily", "kpi_satisfaction_daily", "mean_score"),
+            ("kpi_digital_channel_by_age_daily", "kpi_service_cases_daily", "digital_channel_share"),
+        ):
+            differ = conn.execute(
+                sql.SQL("select count(*) from marts.{a} a full join marts.{p} p "
+                        "using (area_level, area_code, kpi_date) "
+                        "where (a.age_group = 'all' or a.age_group is null) and p.{c} is not null "
+                        "and a.{c} is distinct from p.{c}").format(
+                    a=sql.Identifier(mart), p=sql.Identifier(plain), c=sql.Identifier(column)),
+            ).fetchone()[0]  # fmt: skip
+            assert differ == 0, mart

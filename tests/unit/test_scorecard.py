@@ -44,6 +44,12 @@ def _data() -> Data:
             "satisfied_share": share,
         }
     status[("kpi_satisfaction_monthly", "month", MONTH)] = ("published", None)
+    # Elderly breakdown: the by-age tables' `all` rows must not be shown as the elderly value.
+    for day, group, share in ((DS, "elderly", 0.625), (DS - dt.timedelta(days=1), "elderly", 0.75), (DS, "all", 0.1)):
+        rows[("day", "kpi_digital_channel_by_age_daily", "community", "C1", day, group)] = {
+            "digital_channel_share": share
+        }
+        status[("kpi_digital_channel_by_age_daily", "day", day)] = ("published", None)
     tables = {scorecard.relation(k, g) for k in scorecard.KPIS for g in scorecard.GRAINS}
     return Data(DS, areas, rows, status, tables)
 
@@ -106,7 +112,22 @@ def test_communities_ranked_on_each_kpi_with_drill_down() -> None:
     assert '<a href="S.html">' in pages["D.html"] and '<a href="C2.html">' in street
     assert '<a href="D.html">' in street and '<a href="S.html">' in pages["C2.html"]
     assert all(f'href="{code}.html"' in pages["index.html"] for code in ("D", "S", "C1", "C2"))
-    assert "not available" in pages["C2.html"], "the elderly breakdown says why it is missing"
+
+
+def test_elderly_breakdown_beside_its_kpi_with_value_change_and_trend() -> None:
+    page = scorecard.render(_data())["C1.html"]
+    keys = re.findall(r'<tr data-kpi="([^"]+)">', page)
+    assert keys.index("digital_channel_share/elderly") == keys.index("digital_channel_share") + 1
+    assert keys.index("mean_score/elderly") == keys.index("mean_score") + 1
+    row = _row(page, "digital_channel_share/elderly")
+    assert "平台使用率·老年人(60岁及以上)" in row and "62.5%" in row and "10.0%" not in row
+    assert '<td class="bad">▼ 12.5 pp</td>' in row, "the change from the previous day"
+    assert row.count("<circle") == 2, "the sparkline has a dot per published elderly day"
+    # The month's elderly value was not published: no number, and the area-wide value is not shown instead.
+    assert "未发布 not published" in row
+    ranking = scorecard.render(_data())["S.html"].split('id="rank-kpi"', 1)[1]
+    assert ranking.count('class="rank" data-kpi="digital_channel_share"') == 1
+    assert "老年人" not in ranking, "communities rank on area-wide KPIs only"
 
 
 def test_embedded_font_covers_every_chinese_character_and_nothing_loads_from_outside() -> None:

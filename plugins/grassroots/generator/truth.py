@@ -12,6 +12,7 @@ from grassroots.generator.events import INCIDENT_SLA_HOURS, PROACTIVE_SOURCES, D
 from grassroots.generator.world import Resident
 
 NO_PERSON = ""
+ELDERLY_AGE = 60  # dbt var elderly_age: the *_by_age KPI tables' elderly group is this age or older on the day
 FILE_KINDS = {"drifted_column", "duplicate_delivery", "truncated_file", "wrong_encoding", "empty_file"}
 
 
@@ -139,6 +140,46 @@ def satisfaction(surveys: list[dict]) -> dict[str, dict]:
     }  # fmt: skip
 
 
+def age_on(birth: dt.date, day: dt.date) -> int:
+    """Completed years on `day` (PostgreSQL's extract(year from age(day, birth)))."""
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def age_group(person: Resident, day: dt.date) -> str:
+    """The person's age group on the day, as the *_by_age KPI tables name it (every resident is in the registry)."""
+    return "elderly" if age_on(person.birth_date, day) >= ELDERLY_AGE else f"under_{ELDERLY_AGE}"
+
+
+def satisfaction_by_age(surveys: list[dict], person: dict[str, Resident | None]) -> dict[str, dict]:
+    """群众满意度 per community and age group of the respondent on the survey day (`all` too)."""
+    groups: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for survey in surveys:
+        group = age_group(person[survey["survey_id"]], survey["surveyed_at"].date())
+        for name in ("all", group):
+            groups[survey["community_code"]][name].append(survey["score"])
+    return {
+        code: {name: {"responses": len(s), "mean_score": round(sum(s) / len(s), 4),
+                      "share_4_5": round(sum(v >= 4 for v in s) / len(s), 4)} for name, s in sorted(by_age.items())}
+        for code, by_age in sorted(groups.items())
+    }  # fmt: skip
+
+
+def digital_channel_by_age(cases: list[dict], person: dict[str, Resident | None]) -> dict[str, dict]:
+    """平台使用率 per community and age group of the applicant on the submission day (`all` too)."""
+    counts: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
+    for case in cases:
+        group = age_group(person[case["case_id"]], case["submitted_at"].date())
+        for name in ("all", group):
+            counts[case["community_code"]][name]["cases"] += 1
+            counts[case["community_code"]][name]["app_cases"] += case["channel"] == "app"
+    return {
+        code: {name: {"cases": c["cases"], "app_cases": c["app_cases"],
+                      "digital_channel_share": _ratio(c["app_cases"], c["cases"])}
+               for name, c in sorted(by_age.items())}
+        for code, by_age in sorted(counts.items())
+    }  # fmt: skip
+
+
 def service_duration(cases: list[dict]) -> dict[str, dict]:
     """办事时长 per community and service type: median and p90 hours submitted→completed (completed cases)."""
     groups: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -219,6 +260,8 @@ def day_kpis(events: DayEvents, loaded: dict[str, set[str]], population: dict[st
         "proactive_discovery": proactive_discovery(incidents),
         "handling_efficiency": handling_efficiency(incidents),
         "satisfaction": satisfaction(surveys),
+        "satisfaction_by_age": satisfaction_by_age(surveys, events.person),
+        "digital_channel_by_age": digital_channel_by_age(cases, events.person),
         "service_duration": service_duration(cases),
         "service_cases": case_shares(cases, complaints, population),
         "community_engagement": community_engagement(rows, people, population),
