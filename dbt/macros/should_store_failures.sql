@@ -1,6 +1,6 @@
-{# Overrides dbt's global macro: failing rows of tests go to `audit` (dbt_project.yml data_tests),
-   except for tests on sources: their rows are raw staging rows with personal data (names, ID
-   numbers, phones), which must not reach the auditor-readable `audit` schema. #}
+{# Overrides dbt's global macro: failing rows of tests go to `dbt_test_failures` (dbt_project.yml
+   data_tests), except for tests on sources: their rows are raw staging rows with personal data
+   (names, ID numbers, phones), which must not be copied out of staging. #}
 {% macro should_store_failures() %}
     {%- set configured = config.get('store_failures') -%}
     {%- if configured is none -%}

@@ -10,7 +10,8 @@ Group roles (NOLOGIN; people and services get LOGIN roles that are members of th
 | loader      | insert into staging partitions, quarantine.rows / files and meta.load_batch;    |
 |             | never update, delete or create: status changes call load_owner's functions      |
 | transformer | read staging, quarantine (not raw_line), meta; own and build stg, int, warehouse,|
-|             | marts_candidate, marts (dbt, publication); append to audit (quality checks)      |
+|             | marts_candidate, marts (dbt, publication) and dbt_test_failures (dbt's failing   |
+|             | rows of tests, readable by no other role); append to audit (quality checks)      |
 | scorer      | read warehouse and marts; write scoring (the scoring DAG)                        |
 | bi_reader   | read marts, nothing else (BI tools; `bi_login` is its login, see ensure_bi_login) |
 | auditor     | read audit and the load ledger (counts, rules, file names); no raw rows          |
@@ -51,6 +52,7 @@ BI_LOGIN = "bi_login"  # the LOGIN BI tools use, a member of bi_reader (GRASSROO
 ROLES = (LOAD_OWNER, LOADER, TRANSFORMER, SCORER, BI_READER, AUDITOR, AREA_USER)
 PROJECT_SCHEMAS = (
     "staging", "quarantine", "meta", "stg", "int", "warehouse", "marts", "marts_candidate", "scoring", "audit",
+    "dbt_test_failures",
 )  # fmt: skip
 READ = {
     LOADER: ("meta",),
@@ -62,7 +64,7 @@ READ = {
 }
 # A schema (every table in it) or one schema.table.
 WRITE = {
-    TRANSFORMER: ("stg", "int", "warehouse", "marts", "marts_candidate", "audit"),
+    TRANSFORMER: ("stg", "int", "warehouse", "marts", "marts_candidate"),
     SCORER: ("scoring",),
 }
 APPEND_ONLY = ("audit",)  # its writers insert; nothing in the pipeline updates or deletes history
@@ -70,14 +72,19 @@ APPEND_ONLY = ("audit",)  # its writers insert; nothing in the pipeline updates 
 # changes and a day's replacement go through load_owner's functions (grassroots.loadpath).
 APPEND = {
     LOADER: ("staging", "quarantine.rows", "quarantine.files", "meta.load_batch"),
+    # The quality checks' history; dbt's failing rows of tests go to dbt_test_failures, so the
+    # transformer creates nothing in `audit` and cannot change what it appended.
+    TRANSFORMER: ("audit",),
 }
 # Schemas owned by a role of their own (it creates what is in them), not by the warehouse login.
 SCHEMA_OWNERS = {"staging": LOAD_OWNER}
 # Columns of a readable table a reader must not see: the raw line of a quarantined record holds
 # names, ID numbers and health data (SECURITY.md: only the loader and DBAs read it).
 HIDDEN_COLUMNS = {TRANSFORMER: (("quarantine", "rows", ("raw_line",)),)}
-# Schemas dbt builds: owned by the transformer, so it can replace what it built.
-BUILD_SCHEMAS = ("stg", "int", "warehouse", "marts_candidate", "marts")
+# Schemas dbt builds: owned by the transformer, so it can replace what it built. dbt_test_failures
+# holds dbt's failing rows of tests (dbt_project.yml data_tests), which no reader is granted.
+FAILURES_SCHEMA = "dbt_test_failures"
+BUILD_SCHEMAS = ("stg", "int", "warehouse", "marts_candidate", "marts", FAILURES_SCHEMA)
 # Ledger tables an auditor reads beside `audit`: counts, rules and file names, no raw rows.
 AUDITOR_TABLES = (("meta", "load_batch"), ("quarantine", "files"))
 AREA_COLUMNS = ("community_code", "street_code", "district_code", "area_code")
@@ -220,9 +227,10 @@ def give_relations(conn: psycopg.Connection, schema: str, owner: str, keep: tupl
 def ensure_build_schemas(conn: psycopg.Connection, audit_relations: tuple[str, ...]) -> None:
     """The schemas dbt builds exist and belong to the transformer, and so does everything in them.
 
-    Objects made earlier by another role (a deployment from before the roles) are handed over,
-    and so are dbt's stored test failures in `audit`; the audit history (`audit_relations`)
-    stays with the login, so the transformer can append to it but not rewrite it.
+    Objects made earlier by another role (a deployment from before the roles) are handed over.
+    dbt's stored test failures of an earlier version, kept in `audit`, are dropped (dbt now
+    keeps them in dbt_test_failures and replaces them at every build); the audit history
+    (`audit_relations`) stays with the login, so the transformer can append to it but not rewrite it.
     """
     for schema in BUILD_SCHEMAS:
         owner = conn.execute("select pg_get_userbyid(nspowner) from pg_namespace where nspname = %s", (schema,))
@@ -232,7 +240,23 @@ def ensure_build_schemas(conn: psycopg.Connection, audit_relations: tuple[str, .
         elif row[0] != TRANSFORMER:
             conn.execute(sql.SQL("alter schema {} owner to {}").format(_ident(schema), _ident(TRANSFORMER)))
         give_relations(conn, schema, TRANSFORMER)
-    give_relations(conn, "audit", TRANSFORMER, keep=audit_relations)
+    drop_old_failure_tables(conn, audit_relations)
+
+
+def drop_old_failure_tables(conn: psycopg.Connection, audit_relations: tuple[str, ...]) -> int:
+    """Drop the tables the transformer owns in `audit` beside its history: dbt's stored test failures
+    from before dbt_test_failures (it owned nothing else there); return how many were dropped."""
+    rows = conn.execute(
+        "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where n.nspname = 'audit' and c.relkind in ('r', 'p') and pg_get_userbyid(c.relowner) = %s "
+        "and not (c.relname = any(%s)) order by 1",
+        (TRANSFORMER, list(audit_relations)),
+    ).fetchall()
+    for (name,) in rows:
+        conn.execute(sql.SQL("drop table {}").format(_ident("audit", name)))
+    if rows:
+        log.info("dropped %d dbt failure tables of an earlier version from audit", len(rows))
+    return len(rows)
 
 
 def _target(entry: str) -> tuple[str, sql.Composable]:

@@ -42,7 +42,9 @@ def _relations(dsn: str, schemas: tuple[str, ...]) -> list[tuple[str, str]]:
 
 
 def test_bi_reader_is_denied_every_schema_with_raw_fields(built: str) -> None:
-    denied = _relations(built, ("staging", "quarantine", "stg", "int", "warehouse", "audit", "marts_candidate"))
+    denied = _relations(
+        built, ("staging", "quarantine", "stg", "int", "warehouse", "audit", "marts_candidate", "dbt_test_failures")
+    )
     assert len(denied) > 30
     for schema, table in denied:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -137,9 +139,41 @@ def test_each_task_worked_as_its_role(built: str) -> None:
     assert {scoring[t] for t in ("model_run", "model_cluster", "resident_risk")} == {security.SCORER}
     assert {scoring[t] for t in access.LOGIN_RELATIONS} == {login}
     audit = _owners(built, "audit")
-    failures = {t: owner for t, owner in audit.items() if t not in HISTORY}
-    assert failures and set(failures.values()) == {security.TRANSFORMER}, "dbt's stored test failures"
     assert {audit[t] for t in HISTORY} == {login}
+    assert security.TRANSFORMER not in set(audit.values()), "dbt's stored test failures are not in audit"
+
+
+def test_dbt_failure_tables_are_in_a_schema_no_bi_role_or_auditor_sees(built: str) -> None:
+    """dbt keeps a table of failing rows per data test: in dbt_test_failures, not among the auditors' `audit`
+    tables, and neither BI roles nor the auditor may use the schema (a schema browser does not list it)."""
+    failures = _owners(built, security.FAILURES_SCHEMA)
+    with psycopg.connect(built) as conn:
+        stored = {
+            r[0]
+            for r in conn.execute(
+                "select distinct stored_failures from audit.dbt_result where stored_failures is not null"
+            )
+        }
+        extra = conn.execute(
+            "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+            "where n.nspname = 'audit' and c.relkind in ('r', 'p') and not (c.relname = any(%s))",
+            (list(HISTORY),),
+        ).fetchall()
+        usage = {
+            role: conn.execute(
+                "select has_schema_privilege(%s, %s, 'USAGE')", (role, security.FAILURES_SCHEMA)
+            ).fetchone()[0]
+            for role in (security.BI_READER, security.AUDITOR, security.AREA_USER, security.SCORER, security.BI_LOGIN)
+        }
+    assert len(failures) > 100 and set(failures.values()) == {security.TRANSFORMER}
+    # database.schema.table, as dbt's run_results name the relation
+    assert stored and {name.split(".")[-2] for name in stored} == {security.FAILURES_SCHEMA}
+    assert {name.split(".")[-1] for name in stored} <= set(failures), "the report names tables that exist"
+    assert extra == [], "audit holds the quality history only"
+    assert usage == dict.fromkeys(usage, False)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        table = sql.Identifier(security.FAILURES_SCHEMA, sorted(failures)[0])
+        _as(built, security.AUDITOR, sql.SQL("select 1 from {} limit 1").format(table))
 
 
 @pytest.mark.parametrize(
@@ -151,6 +185,7 @@ def test_each_task_worked_as_its_role(built: str) -> None:
         (security.LOADER, "create schema loader_own"),
         (security.TRANSFORMER, "delete from audit.validation_run"),
         (security.TRANSFORMER, "update audit.publication set status = 'published'"),
+        (security.TRANSFORMER, "create table audit.made_by_transformer (a int)"),
         (security.TRANSFORMER, "delete from meta.load_batch"),
         (security.TRANSFORMER, "delete from scoring.resident_risk"),
         (security.TRANSFORMER, "create schema transformer_own"),

@@ -59,6 +59,10 @@ AUDIT_DDL = (
         primary key (validation_id)
     )
     """,
+    # The quarantine share's two counts (grassroots.quality.delivery.quarantine_share), recorded
+    # with the load so the report shows the share the check judged; null on rows from before them.
+    "alter table audit.load_summary add column if not exists records_checked bigint",
+    "alter table audit.load_summary add column if not exists records_quarantined bigint",
     """
     create table if not exists audit.quarantine_reason (
         validation_id     bigint not null references audit.validation_run (validation_id),
@@ -247,13 +251,16 @@ def record_validation(
 
 def snapshot_load(conn: psycopg.Connection, validation_id: int, feed: str, ds: dt.date) -> None:
     """Copy the day's load counts and quarantine reasons (counts, never raw lines) into history."""
+    from grassroots.quality.delivery import quarantine_share
+
+    quarantined, checked, _ = quarantine_share(conn, feed, ds)
     conn.execute(
         "insert into audit.load_summary (validation_id, feed, ds, files, files_rejected, rows_received, "
-        "rows_loaded, rows_quarantined) "
+        "rows_loaded, rows_quarantined, records_checked, records_quarantined) "
         "select %s, %s, %s, count(*), count(*) filter (where status in ('rejected', 'duplicate')), "
-        "coalesce(sum(rows_received), 0), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0) "
+        "coalesce(sum(rows_received), 0), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0), %s, %s "
         "from meta.load_batch where feed = %s and ds = %s and status <> 'superseded'",
-        (validation_id, feed, ds, feed, ds),
+        (validation_id, feed, ds, checked, quarantined, feed, ds),
     )
     conn.execute(
         "insert into audit.quarantine_reason (validation_id, feed, ds, level, rule, column_name, rows, files) "

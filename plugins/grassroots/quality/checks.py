@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
-from grassroots import settings
 from grassroots.contracts import get_contract
-from grassroots.quality import audit, delivery, gx_runner
+from grassroots.quality import audit, data_docs, delivery, gx_runner
 from grassroots.quality.suites import Check, Suite, feed_suite, mart_suites
 
 log = logging.getLogger(__name__)
 CANDIDATE_SCHEMA = "marts_candidate"  # where dbt writes the kpi folder; see grassroots.quality.publish
-
-
-def data_docs_dir(ds: dt.date, stage: str) -> Path:
-    """GX Data Docs site of one day's feed or mart validations."""
-    return settings.reports_dir() / "gx-data-docs" / ds.isoformat() / stage
 
 
 def _day_rows(conn: psycopg.Connection, feed: str, ds: dt.date) -> int:
@@ -74,6 +67,8 @@ def load_check(conn: psycopg.Connection, feed: str, ds: dt.date, check: Check) -
     if check.type in delivery.EVALUATORS:
         outcome = delivery.EVALUATORS[check.type](conn, feed, ds, check.kwargs)
         success, observed, unexpected, detail = outcome.success, outcome.observed, outcome.unexpected, outcome.detail
+        # A share among fewer records than were received (the quarantine share) keeps its own whole.
+        received = received if outcome.checked is None else outcome.checked
     else:
         success, observed, unexpected = _evaluate(conn, feed, ds, check, ledger)
         if not success:
@@ -91,11 +86,11 @@ def validate_feed(dsn: str, run: audit.RunInfo, feed: str) -> dict:
     with psycopg.connect(dsn) as conn:
         rows = _day_rows(conn, feed, run.ds)
         load_results = [load_check(conn, feed, run.ds, c) for c in suite.by_engine("load")]
-    docs = data_docs_dir(run.ds, "feeds")
-    results = gx_runner.run_checks(dsn, suite.name, suite.by_engine("gx"), "staging", feed, docs, ds=run.ds)
+    results = gx_runner.run_checks(dsn, suite.name, suite.by_engine("gx"), "staging", feed, run.ds, ds=run.ds)
     results += load_results
+    docs = str(data_docs.site_dir(run.ds) / "index.html")
     with psycopg.connect(dsn) as conn:
-        validation_id = audit.record_validation(conn, run, "feed", feed, suite.name, results, str(docs / "index.html"))
+        validation_id = audit.record_validation(conn, run, "feed", feed, suite.name, results, docs)
         audit.snapshot_load(conn, validation_id, feed, run.ds)
     return _summary(suite, rows, results)
 
@@ -103,11 +98,11 @@ def validate_feed(dsn: str, run: audit.RunInfo, feed: str) -> dict:
 def validate_marts(dsn: str, run: audit.RunInfo) -> list[dict]:
     """Evaluate every mart suite on the unpublished build (marts_candidate); append results to audit."""
     summaries = []
-    docs = data_docs_dir(run.ds, "marts")
+    docs = str(data_docs.site_dir(run.ds) / "index.html")
     for model, suite in mart_suites().items():
-        results = gx_runner.run_checks(dsn, suite.name, list(suite.checks), CANDIDATE_SCHEMA, model, docs)
+        results = gx_runner.run_checks(dsn, suite.name, list(suite.checks), CANDIDATE_SCHEMA, model, run.ds)
         with psycopg.connect(dsn) as conn:
-            audit.record_validation(conn, run, "model", model, suite.name, results, str(docs / "index.html"))
+            audit.record_validation(conn, run, "model", model, suite.name, results, docs)
         summaries.append(_summary(suite, None, results))
     return summaries
 

@@ -28,7 +28,9 @@ feed checks, never a day that failed: a fault sent again the next day fails agai
 The quarantine share has one definition, used here and in the auditor's report: records
 quarantined row by row in the day's loaded files, less repeated records (`duplicate_row`), over
 the records received in those files, less the same repeats. Whole files refused are counted by
-files_complete, not here.
+files_complete, not here. `audit.load_summary` records both counts with each feed validation
+(records_quarantined, records_checked) and the check records the same two (unexpected_count,
+element_count); `share_text` writes the share the one way every page shows it.
 """
 
 from __future__ import annotations
@@ -54,6 +56,14 @@ class Outcome:
     observed: str
     unexpected: int | None = None
     detail: str | None = None
+    checked: int | None = None  # the records `unexpected` is counted among, when not the day's rows received
+
+
+def share_text(part: int | None, whole: int | None) -> str:
+    """A share as every report shows it: percent with one decimal ("–" without a whole)."""
+    if part is None or not whole:
+        return "–"
+    return f"{100 * part / whole:.1f}%"
 
 
 def _batches(conn: psycopg.Connection, feed: str, ds: dt.date) -> list[tuple]:
@@ -266,15 +276,15 @@ def quarantine_share_at_most(conn: psycopg.Connection, feed: str, ds: dt.date, k
     max_share, min_records = float(kwargs.get("max_share", 0.05)), int(kwargs.get("min_records", 1))
     bad, total, share = quarantine_share(conn, feed, ds)
     if share <= max_share or bad < min_records:
-        return Outcome(True, f"{share:.4f}", bad)
+        return Outcome(True, share_text(bad, total), bad, checked=total)
     worst = conn.execute(
         "select coalesce(column_name, '-'), rule, count(*) from quarantine.current_rows where feed = %s and ds = %s "
         "and rule <> 'duplicate_row' group by 1, 2 order by 3 desc, 1, 2 limit 3",
         (feed, ds),
     ).fetchall()
     columns = ", ".join(f"contract column {column} rule {rule} ({count})" for column, rule, count in worst)
-    detail = f"{bad} of {total} records quarantined ({share:.1%}; at most {max_share:.0%}): {columns}"
-    return Outcome(False, f"{share:.4f}", bad, detail)
+    detail = f"{bad} of {total} records quarantined ({share_text(bad, total)}; at most {max_share:.0%}): {columns}"
+    return Outcome(False, share_text(bad, total), bad, detail, checked=total)
 
 
 EVALUATORS: dict[str, Callable[[psycopg.Connection, str, dt.date, dict], Outcome]] = {

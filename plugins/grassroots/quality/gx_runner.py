@@ -2,7 +2,8 @@
 
 An ephemeral context per call: nothing about the warehouse (DSN, password) is written to
 disk. Results keep counts and aggregates only (`partial_unexpected_count: 0`), so neither
-the audit tables nor the Data Docs carry values from rows.
+the audit tables nor the Data Docs carry values from rows. Each validation's GX result is kept
+for its day's Data Docs site, built once for the day by `grassroots.quality.data_docs`.
 """
 
 from __future__ import annotations
@@ -10,18 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from pathlib import Path
 
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy.engine import URL
 
+from grassroots.quality import data_docs
 from grassroots.quality.audit import CheckResult
 from grassroots.quality.suites import Check
 
 log = logging.getLogger(__name__)
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0, "include_unexpected_rows": False}
-SITE = "grassroots"
 URL_VARIABLE = "GRASSROOTS_GX_WAREHOUSE_URL"
 
 
@@ -45,21 +45,12 @@ def sqlalchemy_url(dsn: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def _context(dsn: str, docs_dir: Path):
+def _context(dsn: str):
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    docs_dir.mkdir(parents=True, exist_ok=True)
-    context.add_data_docs_site(
-        SITE,
-        {
-            "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        },
-    )
     # GX substitutes ${VAR} when it connects: the URL (and password) stays out of its config, and a
     # Unix-socket URL (embedded server) is not refused by its URL validation.
     os.environ[URL_VARIABLE] = sqlalchemy_url(dsn)
@@ -85,16 +76,15 @@ def run_checks(
     checks: list[Check],
     schema: str,
     table: str,
-    docs_dir: Path,
+    site_day: dt.date,
     ds: dt.date | None = None,
 ) -> list[CheckResult]:
-    """Validate `schema.table` (only rows with `_ds = ds` when ds is given); build Data Docs into docs_dir."""
+    """Validate `schema.table` (only rows with `_ds = ds` when ds is given); its result goes to site_day's Data Docs."""
     import great_expectations as gx
-    from great_expectations.checkpoint import UpdateDataDocsAction
 
     if not checks:
         return []
-    context, datasource = _context(dsn, docs_dir)
+    context, datasource = _context(dsn)
     if ds is None:
         asset = datasource.add_table_asset(name=table, table_name=table, schema_name=schema)
     else:
@@ -109,11 +99,13 @@ def run_checks(
         gx.Checkpoint(
             name=f"{suite_name}.checkpoint",
             validation_definitions=[validation],
-            actions=[UpdateDataDocsAction(name="data_docs", site_names=[SITE])],
+            actions=[],
             result_format=RESULT_FORMAT,
         )
     )
     outcome = checkpoint.run()
+    for key, result in outcome.run_results.items():
+        data_docs.keep_result(site_day, context, suite, key, result)
     results = [_result(r) for run in outcome.run_results.values() for r in run.results]
     log.info("suite %s on %s.%s: %d checks, %d failed", suite_name, schema, table, len(results),
              sum(not r.success for r in results))  # fmt: skip

@@ -12,13 +12,17 @@ import psycopg
 from psycopg.rows import dict_row
 
 from grassroots import settings
-from grassroots.quality import freshness
+from grassroots.quality import data_docs, freshness
+from grassroots.quality.delivery import share_text
 
 log = logging.getLogger(__name__)
 TREND_DAYS = 14
 
+# records_quarantined / records_checked: the quarantine share's one definition
+# (grassroots.quality.delivery.quarantine_share), as the feed's quarantine_share check judged it.
 FEEDS_SQL = """
-select v.target as feed, s.files, s.files_rejected, s.rows_received, s.rows_loaded, s.rows_quarantined,
+select v.target as feed, s.files, s.files_rejected, s.rows_received, s.rows_loaded,
+       s.records_quarantined, s.records_checked,
        count(c.*) filter (where c.success) as passed,
        count(c.*) filter (where not c.success and c.severity = 'fail') as failed_fail,
        count(c.*) filter (where not c.success and c.severity = 'warn') as failed_warn
@@ -26,7 +30,7 @@ from audit.latest_validation v
 left join audit.load_summary s on s.validation_id = v.validation_id
 left join audit.check_result c on c.validation_id = v.validation_id
 where v.ds = %(ds)s and v.kind = 'feed'
-group by 1, 2, 3, 4, 5, 6
+group by 1, 2, 3, 4, 5, 6, 7
 order by 1
 """
 REASONS_SQL = """
@@ -46,7 +50,7 @@ where v.ds = %(ds)s
 order by c.success, c.severity, v.kind, v.target, c.check_id
 """
 DBT_SQL = """
-select unique_id, resource_type, status, failures, stored_failures
+select unique_id, resource_type, status, failures, stored_failures, message
 from audit.dbt_result
 where ds = %(ds)s and command = 'build'
   and invocation_id = (select invocation_id from audit.dbt_result where ds = %(ds)s and command = 'build'
@@ -62,22 +66,40 @@ with days as (
     select distinct ds from audit.validation_run where ds <= %(ds)s order by ds desc limit %(days)s
 ),
 loads as (
-    select v.ds, sum(s.rows_received) as received, sum(s.rows_loaded) as loaded, sum(s.rows_quarantined) as quarantined
+    select v.ds, sum(s.rows_received) as received, sum(s.rows_loaded) as loaded,
+           sum(s.records_quarantined) as quarantined, sum(s.records_checked) as checked
     from audit.latest_validation v join audit.load_summary s on s.validation_id = v.validation_id
     group by v.ds
 ),
+builds as (
+    select distinct on (ds) ds, invocation_id from audit.dbt_result where command = 'build'
+    order by ds, recorded_at desc, dbt_result_id desc
+),
+-- The suites' checks and the day's last build's dbt data tests, counted as the day's report counts them.
 checks as (
-    select v.ds,
-           count(*) filter (where not c.success and c.severity = 'fail') as failed_fail,
-           count(*) filter (where not c.success and c.severity = 'warn') as failed_warn,
-           count(*) as checks
-    from audit.latest_validation v join audit.check_result c on c.validation_id = v.validation_id
-    group by v.ds
+    select ds, sum(failed_fail) as failed_fail, sum(failed_warn) as failed_warn, sum(checks) as checks
+    from (
+        select v.ds,
+               count(*) filter (where not c.success and c.severity = 'fail') as failed_fail,
+               count(*) filter (where not c.success and c.severity = 'warn') as failed_warn,
+               count(*) as checks
+        from audit.latest_validation v join audit.check_result c on c.validation_id = v.validation_id
+        group by v.ds
+        union all
+        select r.ds,
+               count(*) filter (where r.status in ('fail', 'error')),
+               count(*) filter (where r.status = 'warn'),
+               count(*)
+        from audit.dbt_result r join builds b using (ds, invocation_id)
+        where r.resource_type = 'test' and r.status in ('pass', 'warn', 'fail', 'error')
+        group by r.ds
+    ) as both_engines
+    group by ds
 ),
 decisions as (
     select distinct on (ds) ds, status from audit.publication order by ds, decided_at desc, publication_id desc
 )
-select days.ds, loads.received, loads.loaded, loads.quarantined, checks.checks, checks.failed_fail,
+select days.ds, loads.received, loads.loaded, loads.quarantined, loads.checked, checks.checks, checks.failed_fail,
        checks.failed_warn, decisions.status
 from days
 left join loads using (ds)
@@ -106,24 +128,65 @@ def collect(dsn: str, ds: dt.date) -> dict:
         data["publication"] = conn.execute(PUBLICATION_SQL, params).fetchone()
         data["freshness"] = freshness.latest(conn, ds)
     for feed in data["feeds"]:
-        received = feed["rows_received"] or 0
-        feed["quarantine_share"] = 0.0 if not received else (feed["rows_quarantined"] or 0) / received
-    checks = data["checks"]
+        feed["quarantine_share"] = share_text(feed["records_quarantined"], feed["records_checked"])
+    dbt = data["dbt"]
+    # One list of checks for the day: the suites' (GX and load checks) and dbt's data tests, so the
+    # headline, the counts by severity and the failed-checks table count the same things.
+    checks = data["checks"] + [
+        _dbt_check(r) for r in dbt if r["resource_type"] == "test" and r["status"] in DBT_SEVERITY
+    ]
+    for check in checks:
+        check["unexpected_share"] = _unexpected_share(check)
     data["by_severity"] = {
         severity: {
             "passed": sum(c["success"] for c in checks if c["severity"] == severity),
             "failed": sum(not c["success"] for c in checks if c["severity"] == severity),
+            "failed_dbt": sum(not c["success"] for c in checks if c["severity"] == severity and c["kind"] == "dbt"),
         }
         for severity in ("fail", "warn")
     }
-    data["failed_checks"] = [c for c in checks if not c["success"]]
-    dbt = data["dbt"]
+    data["failed_checks"] = sorted(
+        (c for c in checks if not c["success"]), key=lambda c: (c["severity"], c["kind"], c["target"], c["check_id"])
+    )
     data["dbt_counts"] = {s: sum(r["status"] == s for r in dbt) for s in sorted({r["status"] for r in dbt})}
     data["dbt_failed"] = [r for r in dbt if r["status"] not in ("pass", "success")]
-    peak = max([t["quarantined"] or 0 for t in data["trends"]] + [1])
-    for trend in data["trends"]:
-        trend["bar"] = round(100 * (trend["quarantined"] or 0) / peak)
+    _shape_trends(data["trends"])
     return data
+
+
+def _shape_trends(trends: list[dict]) -> list[dict]:
+    """Each day's bar (quarantined records against the busiest day) and quarantine share."""
+    peak = max([t["quarantined"] or 0 for t in trends] + [1])
+    for trend in trends:
+        trend["bar"] = round(100 * (trend["quarantined"] or 0) / peak)
+        trend["quarantine_share"] = share_text(trend["quarantined"], trend["checked"])
+    return trends
+
+
+# dbt data test status → (severity, passed): `warn` is a failed warn-severity test, `fail` and
+# `error` (the test could not run) failed ones of fail severity.
+DBT_SEVERITY = {"pass": ("fail", True), "warn": ("warn", False), "fail": ("fail", False), "error": ("fail", False)}
+
+
+def _dbt_check(row: dict) -> dict:
+    """A dbt data test's result in the shape of a suite check's (kind `dbt`)."""
+    severity, success = DBT_SEVERITY[row["status"]]
+    name = row["unique_id"].split(".")[2] if row["unique_id"].count(".") >= 2 else row["unique_id"]
+    return {
+        "kind": "dbt", "target": row["unique_id"], "check_id": name, "expectation_type": "dbt test",
+        "severity": severity, "success": success, "observed_value": row["message"], "element_count": None,
+        "unexpected_count": row["failures"], "unexpected_percent": None,
+        "detail": f"failing rows kept in {row['stored_failures']}" if row["stored_failures"] else None,
+    }  # fmt: skip
+
+
+def _unexpected_share(check: dict) -> str:
+    """The share of unexpected records, from the two counts when both are known (the same text as
+    the feeds table's quarantine share for the quarantine check), else from the recorded percent."""
+    if check["unexpected_count"] is not None and check["element_count"]:
+        return share_text(check["unexpected_count"], check["element_count"])
+    percent = check["unexpected_percent"]
+    return "–" if percent is None else share_text(float(percent), 100)
 
 
 def _env():
@@ -150,14 +213,13 @@ def _link(target: Path, start: Path) -> str | None:
 
 def render_run(dsn: str, ds: dt.date, run_id: str) -> Path:
     """Write the run's report (and the day's latest report, and the index across days); return the run's page."""
-    from grassroots.quality.checks import data_docs_dir
-
     data = collect(dsn, ds)
     folder = audit_reports_dir() / ds.isoformat()
     folder.mkdir(parents=True, exist_ok=True)
+    data_docs.build_site(ds)
+    data_docs.build_pending_sites()  # days a late feed was validated for since their report
     links = {
-        "gx_feeds": _link(data_docs_dir(ds, "feeds") / "index.html", folder),
-        "gx_marts": _link(data_docs_dir(ds, "marts") / "index.html", folder),
+        "gx": _link(data_docs.site_dir(ds) / "index.html", folder),
         "dbt_docs": _link(settings.reports_dir() / "dbt-docs" / "index.html", folder),
         "index": "../index.html",
     }
@@ -177,7 +239,7 @@ def render_index(dsn: str) -> Path:
         trends = conn.execute(TRENDS_SQL, {"ds": latest or dt.date.max, "days": 3650}).fetchall()
     root = audit_reports_dir()
     root.mkdir(parents=True, exist_ok=True)
-    days = [dict(t, link=f"{t['ds'].isoformat()}/latest.html") for t in reversed(trends)]
+    days = [dict(t, link=f"{t['ds'].isoformat()}/latest.html") for t in reversed(_shape_trends(trends))]
     path = root / "index.html"
     path.write_text(_env().get_template("index.html.j2").render(days=days), encoding="utf-8")
     return path
