@@ -85,9 +85,7 @@ class FeedArrivalTrigger(BaseTrigger):
     The event's payload is counts and status only: `{"feed", "status": "arrived" | "deadline", "files"}`.
     """
 
-    def __init__(
-        self, feed: str, folder: str, suffixes: list[str], deadline: str, poll_seconds: float = 60.0
-    ) -> None:
+    def __init__(self, feed: str, folder: str, suffixes: list[str], deadline: str, poll_seconds: float = 60.0) -> None:
         super().__init__()
         self.feed, self.folder, self.suffixes = feed, folder, list(suffixes)
         self.deadline, self.poll_seconds = deadline, float(poll_seconds)

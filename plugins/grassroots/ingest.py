@@ -26,6 +26,7 @@ from grassroots.security import LOADER
 
 log = logging.getLogger(__name__)
 
+
 class FeedMissing(FileNotFoundError):
     """No file was delivered for the feed's day (recorded as `missing`)."""
 

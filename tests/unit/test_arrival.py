@@ -4,8 +4,8 @@ arrive or the contract's deadline passes; and the day of a run comes from its pa
 from __future__ import annotations
 
 import asyncio
-import json
 import datetime as dt
+import json
 import threading
 from pathlib import Path
 from types import SimpleNamespace
