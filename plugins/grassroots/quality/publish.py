@@ -227,7 +227,9 @@ def decide(conn: psycopg.Connection, inputs: Inputs, relation: str) -> Decision:
     }
     feeds = inputs.lineage.get(relation, ([], [], ""))[0]
     for start in sorted(periods):
-        reasons = table_reasons or _period_reasons(inputs, feeds, start, decision.grain)
+        # A period held for the whole table (a failed model or suite) also names its own unusable
+        # inputs: an empty table's failed row-count check is then traced to the missing feed.
+        reasons = _period_reasons(inputs, feeds, start, decision.grain) + table_reasons
         if reasons:
             decision.held[start] = reasons
         else:
