@@ -66,6 +66,17 @@ def warehouse(server_dsn: str) -> Iterator[Warehouse]:
     finally:
         db.drop_database(server_dsn, name)
         with psycopg.connect(server_dsn, autocommit=True) as conn:
+            # From PostgreSQL 16 a membership remembers its grantor: memberships the owner granted (a
+            # bi_login its bootstrap made, when no earlier bootstrap on the server had) hold the owner.
+            granted = conn.execute(
+                "select r.rolname, m.rolname from pg_auth_members a join pg_roles r on r.oid = a.roleid "
+                "join pg_roles m on m.oid = a.member join pg_roles g on g.oid = a.grantor "
+                "where g.rolname = %s and current_setting('server_version_num')::int >= 160000",
+                (owner,),
+            ).fetchall()
+            for role, member in granted:
+                revoke = sql.SQL("revoke {} from {} granted by {}")
+                conn.execute(revoke.format(sql.Identifier(role), sql.Identifier(member), sql.Identifier(owner)))
             for role in (insider, owner):
                 conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(role)))
 
