@@ -1,7 +1,11 @@
 """
 ### grassroots_scoring
 
-Triggered by the warehouse's marts Asset; after the `bootstrap` setup task both tasks work
+One run per day partition of the warehouse's marts Asset, which only the warehouse DAG's
+`announce` task emits, after `publish`, for a day with something published: scoring and the KPI
+pages never read an unpublished day. The partition key is the day (`YYYY-MM-DD`); rerun one
+day by triggering with it as partition key, or with `{"ds": "YYYY-MM-DD"}` as run conf.
+After the `bootstrap` setup task both tasks work
 as the `scorer` role. `score_residents`: features from the warehouse,
 weighted standard scaling, KMeans with a fixed seed (k by silhouette), clusters ranked into
 risk tiers by the documented rule in `grassroots.scoring.model`, written to `scoring.*`
@@ -21,6 +25,7 @@ from grassroots.orchestration import (
     TIMEZONE,
     WAREHOUSE_ASSET_URI,
     bootstrap_warehouse,
+    partitioned_by,
 )
 
 
@@ -51,7 +56,7 @@ def build_kpi_report(**context) -> dict:
 
 @dag(
     dag_id="grassroots_scoring",
-    schedule=[Asset(WAREHOUSE_ASSET_URI)],
+    schedule=partitioned_by(WAREHOUSE_ASSET_URI),
     start_date=pendulum.datetime(2026, 11, 1, tz=TIMEZONE),
     catchup=False,
     max_active_runs=1,

@@ -1,17 +1,24 @@
 """
 ### grassroots_warehouse
 
-Builds and publishes the warehouse for a day once its deliveries are settled (the ingest DAG's
-deliveries Asset, announced whether every feed arrived or not). After the `bootstrap` setup
+Builds and publishes the warehouse for a day once its deliveries are settled: one run per day
+partition of the ingest DAG's deliveries Asset (announced whether every feed arrived or not),
+with the same partition key, the day (`YYYY-MM-DD`). After the `bootstrap` setup
 task, as the `transformer` role: `validate_feeds` checks any delivery loaded since its last
 validation (a late or re-sent file); `dbt_build` builds every model and test from the usable
 deliveries only (`int_feed_days_assessed`) and records every node's result and the KPI tables'
 lineage in `audit`; `validate_marts` runs the mart suites on the unpublished build; `publish`
 (`grassroots.quality.publish`) copies each KPI table's periods whose inputs are all usable and
 checked into the BI-facing `marts` and holds the others with their reasons (BI keeps the last
-good values); `announce` tells scoring and the KPI pages that the day is published; `secure`
+good values); `announce`, after `publish` and the only producer of the marts Asset, emits the
+day's partition of it when something of the day was published (so scoring and the KPI pages
+never read an unpublished day); `secure`
 re-applies roles, grants and row-level security; `report` writes the auditor's HTML report;
 `circuit_breaker` (as `auditor`) fails the run when any of the day's periods was held.
+
+Rebuild one day: trigger with the day as partition key (UI or REST `"partition_key"`), or with
+`{"ds": "YYYY-MM-DD"}` as run conf. Runs take the days one at a time (`max_active_runs=1`, and
+builds and publications hold the warehouse advisory lock).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from grassroots.orchestration import (
     TIMEZONE,
     WAREHOUSE_ASSET_URI,
     bootstrap_warehouse,
+    partitioned_by,
 )
 
 FINAL = {"retries": 0, "trigger_rule": "all_done"}  # decisions are not transient: no retries
@@ -103,7 +111,7 @@ def circuit_breaker(**context) -> None:
 
 @dag(
     dag_id="grassroots_warehouse",
-    schedule=[Asset(DELIVERIES_ASSET_URI)],
+    schedule=partitioned_by(DELIVERIES_ASSET_URI),
     start_date=pendulum.datetime(2026, 11, 1, tz=TIMEZONE),
     catchup=False,
     max_active_runs=1,

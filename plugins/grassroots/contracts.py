@@ -44,6 +44,10 @@ META_COLUMNS = (
 )
 
 
+DEFAULT_DELIVER_BY = dt.timedelta(hours=10)  # 10:00 the next morning
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
 class ContractError(ValueError):
     """A contract file that does not describe a loadable feed."""
 
@@ -111,6 +115,9 @@ class Contract:
     freshness_hours: int = 36
     api_path: str | None = None
     limits: Limits = field(default_factory=Limits)
+    # How long after the end of the delivery day (Asia/Shanghai) the department's files may
+    # still arrive; the ingest DAG waits for them until then (grassroots.arrival).
+    deliver_by: dt.timedelta = DEFAULT_DELIVER_BY
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -152,6 +159,15 @@ class Contract:
         return f"{self.feed}__{ds:%Y%m%d}"
 
 
+def parse_duration(text: object) -> dt.timedelta:
+    """A duration such as `10h`, `1d6h`, `90m` or `30s` (days, hours, minutes, seconds, in that order)."""
+    match = _DURATION.match(str(text).strip())
+    if not match or not any(match.groups()):
+        raise ValueError(f"{text!r} is not a duration such as 10h, 1d6h, 90m or 30s")
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return dt.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
 def _column(raw: dict) -> Column:
     name = str(raw["name"])
     if not _NAME.match(name) or raw.get("type") not in PG_TYPES:
@@ -174,7 +190,7 @@ def parse_contract(data: dict, source: str = "<contract>") -> Contract:
     """Validate a contract mapping and build the Contract."""
     known = {
         "feed", "department", "description", "delivery", "format", "encoding",
-        "load_mode", "columns", "primary_key", "freshness_hours", "api_path", "limits",
+        "load_mode", "columns", "primary_key", "freshness_hours", "api_path", "limits", "deliver_by",
     }  # fmt: skip
     try:
         feed = str(data["feed"])
@@ -197,6 +213,10 @@ def parse_contract(data: dict, source: str = "<contract>") -> Contract:
     types = {c.name: c.type for c in columns}
     if not primary_key or any(types.get(name) not in KEY_TYPES for name in primary_key):
         raise ContractError(f"{source}: primary_key must name columns of types {sorted(KEY_TYPES)}")
+    try:
+        deliver_by = parse_duration(data["deliver_by"]) if "deliver_by" in data else DEFAULT_DELIVER_BY
+    except ValueError as exc:
+        raise ContractError(f"{source}: deliver_by: {exc}") from exc
     return Contract(
         feed=feed,
         department=str(data.get("department", "")),
@@ -210,6 +230,7 @@ def parse_contract(data: dict, source: str = "<contract>") -> Contract:
         freshness_hours=int(data.get("freshness_hours", 36)),
         api_path=data.get("api_path"),
         limits=Limits.parse(data.get("limits"), source),
+        deliver_by=deliver_by,
         extra={k: v for k, v in data.items() if k not in known},
     )
 

@@ -19,13 +19,12 @@ import psycopg
 from grassroots import db, settings
 from grassroots.contracts import Contract, get_contract
 from grassroots.feedapi import PullFailed, PullRejected, fetch_to_jsonl
+from grassroots.landing import delivered, delivery_suffixes, feed_folder
 from grassroots.loader import DayResult, load_day, record_outcome
 from grassroots.readers import FileRejected, printable
 from grassroots.security import LOADER
 
 log = logging.getLogger(__name__)
-FILE_SUFFIXES = {"csv": (".csv",), "jsonl": (".jsonl", ".json"), "xlsx": (".xlsx",), "api_json": (".jsonl",)}
-COMPRESSED_SUFFIXES = (".gz", ".zip")  # a delivery may come compressed (readers.opened_delivery)
 
 
 class FeedMissing(FileNotFoundError):
@@ -38,7 +37,7 @@ class LoadFailed(RuntimeError):
 
 def feed_dir(contract: Contract, ds: dt.date, landing: Path | None = None) -> Path:
     """landing/<ds>/<feed>/: where a feed's files for a day are dropped."""
-    return (landing or settings.landing_dir()) / ds.isoformat() / contract.feed
+    return feed_folder(contract.feed, ds, landing)
 
 
 def pull_api(contract: Contract, ds: dt.date, landing: Path | None = None) -> Path:
@@ -62,16 +61,12 @@ def capture_path(contract: Contract, ds: dt.date, landing: Path | None = None) -
 
 def is_delivery(path: Path, contract: Contract) -> bool:
     """A file of the contract's format by its name: `.csv`, `.csv.gz`, `.csv.zip`, a bare `.gz` or `.zip`."""
-    name = path.name.lower()
-    return name.endswith(COMPRESSED_SUFFIXES) or name.endswith(FILE_SUFFIXES[contract.format])
+    return path.name.lower().endswith(delivery_suffixes(contract.format))
 
 
 def day_files(contract: Contract, ds: dt.date, landing: Path | None = None) -> list[Path]:
     """The feed's delivered files for the day, by the contract's format."""
-    folder = feed_dir(contract, ds, landing)
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and is_delivery(p, contract))
+    return delivered(feed_dir(contract, ds, landing), delivery_suffixes(contract.format))
 
 
 def safe_reason(exc: BaseException) -> str:

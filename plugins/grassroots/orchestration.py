@@ -39,14 +39,45 @@ def _local_date(value: Any) -> dt.date:
     return value.astimezone(ZoneInfo(TIMEZONE)).date()
 
 
+def day_key(ds: dt.date) -> str:
+    """The partition key of a day: the day itself, `YYYY-MM-DD` (the Shanghai calendar day the feeds describe)."""
+    return ds.isoformat()
+
+
+def daily_partitions() -> Any:
+    """The ingest DAG's timetable: a run at 06:00 Shanghai each day for the previous day's partition.
+
+    `run_offset=-1` keys each run by the cron tick before its own (yesterday 06:00), formatted as
+    that day, so the run of 2026-11-27 06:00 has partition key `2026-11-26`.
+    """
+    from airflow.sdk import CronPartitionTimetable
+
+    return CronPartitionTimetable("0 6 * * *", timezone=TIMEZONE, run_offset=-1, key_format="%Y-%m-%d")
+
+
+def partitioned_by(uri: str) -> Any:
+    """A timetable that runs a DAG once per day partition announced on the Asset `uri` (same key)."""
+    from airflow.sdk import Asset, IdentityMapper, PartitionedAssetTimetable
+
+    return PartitionedAssetTimetable(assets=Asset(uri), default_partition_mapper=IdentityMapper())
+
+
 def partition_date(context: Mapping[str, Any]) -> dt.date:
     """The day a run is for, in order of precedence.
 
-    1. `ds` in the run's conf (a manual rerun of one day);
-    2. the latest `ds` carried by the triggering Asset events (data-aware runs);
-    3. the start of the data interval, else the logical date, as a Shanghai day.
+    1. the run's partition key (scheduled runs, Asset-triggered runs, a manual run triggered with
+       a partition key from the UI or the REST API);
+    2. `ds` in the run's conf (a manual rerun of one day, e.g. `airflow dags trigger -c`);
+    3. the latest `ds` carried by the triggering Asset events (runs of a DAG without partitions);
+    4. the start of the data interval, else the logical date, as a Shanghai day.
     """
     dag_run = context.get("dag_run")
+    key = context.get("partition_key") or getattr(dag_run, "partition_key", None)
+    if key:
+        try:
+            return dt.date.fromisoformat(str(key))
+        except ValueError:
+            raise ValueError(f"partition key {key!r} is not a day (YYYY-MM-DD)") from None
     conf = getattr(dag_run, "conf", None) or {}
     requested = (context.get("params") or {}).get("ds") or conf.get("ds")
     if requested:
@@ -62,15 +93,22 @@ def partition_date(context: Mapping[str, Any]) -> dt.date:
         return max(days)
     start = context.get("data_interval_start") or context.get("logical_date")
     if start is None:
-        raise ValueError("run has no ds in conf, no triggering asset events and no logical date")
+        raise ValueError("run has no partition key, no ds in conf, no triggering asset events and no logical date")
     return _local_date(start)
 
 
 def announce(context: Mapping[str, Any], uri: str, ds: dt.date, **extra: object) -> None:
-    """Attach the partition day (and counts, never personal data) to the outlet Asset event."""
+    """Emit the outlet Asset event for day partition `ds`, with the day (and counts, never personal data)
+    in its extra.
+
+    The event carries the day as its partition key even when the run has none (a manual rerun
+    with conf `ds`), so the DAGs partitioned by this Asset run for that day.
+    """
     from airflow.sdk import Asset
 
-    context["outlet_events"][Asset(uri)].extra = {"ds": ds.isoformat(), **extra}
+    event = context["outlet_events"][Asset(uri)]
+    event.extra = {"ds": ds.isoformat(), **extra}
+    event.add_partitions(day_key(ds))
 
 
 def bootstrap_warehouse() -> Any:

@@ -1,5 +1,9 @@
 """Run the daily DAGs for one day through Airflow (`dag.test`), in the order their Assets dictate.
 
+Each run is a run of the day's partition, as under the scheduler: its partition key is the day
+(`YYYY-MM-DD`), which is how its tasks know their day and what their Asset events carry.
+`DAG.test` (Airflow 3.3) takes no partition key, so `run_day` stamps the key on the run that
+`dag.test` creates (`_partition_key_on_test_runs`) before any task starts.
 DAGs with a time schedule run first; then every DAG whose Asset schedule is satisfied by the
 Asset events the day's runs actually emitted (as the scheduler would trigger it): the ingest
 run may fail on a missing feed and still announce the day's deliveries, so the warehouse builds
@@ -13,7 +17,8 @@ import datetime as dt
 import logging
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -84,6 +89,33 @@ def announced_by(run: object) -> set[str]:
     return {row[0] for row in rows}
 
 
+@contextmanager
+def _partition_key_on_test_runs(key: str) -> Iterator[None]:
+    """Within the block, every DAG run `dag.test` creates has partition key `key` (and its partition date).
+
+    `dag.test` creates its run through `airflow.models.dagrun.get_or_create_dagrun`, imported when
+    it is called; the run is stored with the key before its first task is scheduled, so the tasks,
+    the Asset events they emit and the metadata database see a partitioned run, as the scheduler
+    would create it.
+    """
+    from airflow.models import dagrun
+
+    create = dagrun.get_or_create_dagrun
+
+    def create_partitioned(*, dag: object, session: object, **kwargs: object) -> object:
+        run = create(dag=dag, session=session, **kwargs)
+        run.partition_key = key
+        run.partition_date = dag.timetable.resolve_partition_date(key)
+        session.commit()
+        return run
+
+    dagrun.get_or_create_dagrun = create_partitioned
+    try:
+        yield
+    finally:
+        dagrun.get_or_create_dagrun = create
+
+
 def run_day(
     ds: dt.date,
     dags_folder: Path,
@@ -95,9 +127,12 @@ def run_day(
     """Run every DAG the day triggers for day `ds`; return (dag_id, state) of each run, in order.
 
     A DAG whose Assets were not all announced by the day's earlier runs is not run (and not listed);
-    `only` restricts the run to those DAGs; `conf` is added to every run's conf (e.g. {"force": true});
-    `on_stage("start", dag, None)` and `on_stage("end", dag, state)` frame each run (the demo's console).
+    `only` restricts the run to those DAGs; `conf` is every run's conf (e.g. {"force": true}). Each run's
+    partition key is the day. `on_stage("start", dag, None)` and `on_stage("end", dag, state)` frame
+    each run (the demo's console).
     """
+    from grassroots.orchestration import day_key
+
     dags = load_dags(dags_folder)
     order = [dag_id for dag_id in run_order(dags) if only is None or dag_id in only]
     produced = set().union(*(_produced(dags[dag_id]) for dag_id in order))
@@ -120,7 +155,8 @@ def run_day(
             task.retries = 0
         if on_stage:
             on_stage("start", dags[dag_id], None)
-        run = dags[dag_id].test(logical_date=logical, run_conf={**(conf or {}), "ds": ds.isoformat()})
+        with _partition_key_on_test_runs(day_key(ds)):
+            run = dags[dag_id].test(logical_date=logical, run_conf=dict(conf or {}))
         states.append((dag_id, str(getattr(run, "state", "unknown"))))
         if on_stage:
             on_stage("end", dags[dag_id], states[-1][1])

@@ -16,7 +16,7 @@ def test_dagbag_has_no_import_errors_and_all_dags() -> None:
     assert {"grassroots_ingest", "grassroots_warehouse", "grassroots_scoring"} <= set(bag.dags)
     ingest = bag.dags["grassroots_ingest"]
     feeds = all_contracts()
-    per_feed = {f"{step}_{feed}" for feed in feeds for step in ("load", "validate")}
+    per_feed = {f"{step}_{feed}" for feed in feeds for step in ("wait", "load", "validate")}
     assert {t.task_id for t in ingest.tasks} == per_feed | {"bootstrap", "close_day", "all_feeds_loaded"}
     # close_day waits for every validation, whatever its outcome, so the warehouse hears of every day.
     close = ingest.get_task("close_day")
