@@ -191,6 +191,8 @@ class Cluster:
         env = self.environment()
         lines = [f"{key}={shlex.quote(env[key])}" for key in keys]
         lines.append(f"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN={shlex.quote(env['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN'])}")
+        # where `python -m grassroots backfill` finds this Airflow's REST API
+        lines.append(f"AIRFLOW__API__BASE_URL={shlex.quote(env['AIRFLOW__API__BASE_URL'])}")
         path = self.home / "airflow.env"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -412,10 +414,96 @@ class Cluster:
                 raise TimeoutError(f"{day}: runs not finished: {states}; dead: {self.dead()}\n{self.log_tails()}")
             time.sleep(poll)
 
+    def backfill(self, first: dt.date, last: dt.date, dag_id: str = DAG_IDS[0]) -> dict:
+        """Airflow's own backfill (REST `POST /api/v2/backfills`) of days `first`..`last` of `dag_id`;
+        return the backfill (its `id`, …). The DAGs are unpaused first: Airflow starts no run of a
+        paused DAG, backfill or not, and the days' Asset events start the warehouse and scoring.
+
+        `from_date`/`to_date` bound the runs' partition dates (the 06:00 Shanghai cron tick each day
+        is keyed by) as wall-clock times in the timetable's zone, so `first` 00:00 to `last` 23:59:59
+        is exactly one run per day, keyed `YYYY-MM-DD` (a bare `--to-date last` would stop before
+        `last` 06:00 and drop that day). One run at a time (`max_active_runs=1`) in day order (the
+        backfill's sort order, never `run_backwards`), so each day's deliveries are announced, and the
+        warehouse and scoring runs they start are queued, in day order. `reprocess_behavior=completed`:
+        a day that already ran is run again (a new run beside the old one), so a second backfill of
+        the same range rebuilds every day once more.
+        """
+        for dag_id_ in DAG_IDS:
+            self.unpause(dag_id_)
+        from_date, to_date = backfill_window(first, last)
+        body = {
+            "dag_id": dag_id,
+            "from_date": from_date,
+            "to_date": to_date,
+            "max_active_runs": 1,
+            "run_backwards": False,
+            "reprocess_behavior": "completed",
+        }
+        return self.api("POST", "/api/v2/backfills", body)
+
+    def wait_backfill(self, backfill_id: int, timeout: float = 3600.0, poll: float = 5.0) -> dict:
+        """Wait until Airflow marks the backfill completed (every run of it finished); return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            backfill = self.api("GET", f"/api/v2/backfills/{backfill_id}")
+            if backfill.get("completed_at"):
+                return backfill
+            if self.dead() or time.monotonic() > deadline:
+                raise TimeoutError(f"backfill {backfill_id} not completed; dead: {self.dead()}\n{self.log_tails()}")
+            time.sleep(poll)
+
+    def run_ids(self, dag_ids: tuple[str, ...] = DAG_IDS) -> dict[str, set[str]]:
+        """The run ids of each DAG now (to tell the runs started after)."""
+        return {dag_id: {run["dag_run_id"] for run in self.runs(dag_id)} for dag_id in dag_ids}
+
+    def wait_days(
+        self,
+        keys: list[str],
+        before: Mapping[str, set[str]],
+        dag_ids: tuple[str, ...] = DAG_IDS,
+        timeout: float = 3600.0,
+        poll: float = 5.0,
+    ) -> dict[str, list[dict]]:
+        """Wait until every DAG of `dag_ids` has, among its runs not in `before`, a run for each
+        partition key of `keys` and all of them finished; return {dag_id: those runs, oldest first}.
+        Runs for other days (a scheduled day waiting for its files) are left alone."""
+        deadline = time.monotonic() + timeout
+        while True:
+            new = {
+                dag_id: [
+                    run
+                    for run in self.runs(dag_id)
+                    if run["dag_run_id"] not in before.get(dag_id, set()) and run.get("partition_key") in keys
+                ]
+                for dag_id in dag_ids
+            }
+            done = all(
+                {run["partition_key"] for run in runs} >= set(keys)
+                and all(run["state"] in ("success", "failed") for run in runs)
+                for runs in new.values()
+            )
+            if done:
+                return new
+            if self.dead() or time.monotonic() > deadline:
+                states = {d: [(r["partition_key"], r["state"]) for r in runs] for d, runs in new.items()}
+                raise TimeoutError(f"runs for {keys} not finished: {states}; dead: {self.dead()}\n{self.log_tails()}")
+            time.sleep(poll)
+
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         """The task instances of a run (task_id, state, hostname, try_number, …)."""
         path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances?limit=1000"
         return self.api("GET", path)["task_instances"]
+
+
+def backfill_window(first: dt.date, last: dt.date) -> tuple[str, str]:
+    """The `from_date`/`to_date` of Airflow's backfill for days `first`..`last` of the ingest DAG.
+
+    For a partitioned DAG they bound the partition dates (each day's 06:00 Shanghai tick), read as
+    wall-clock times in the timetable's zone: from the first day's midnight to the last day's
+    23:59:59, so the last day's 06:00 tick is inside (a bare `--to-date` of the last day is its
+    midnight, before that tick, and leaves the day out).
+    """
+    return f"{first.isoformat()}T00:00:00Z", f"{last.isoformat()}T23:59:59Z"
 
 
 def _own_session() -> None:
@@ -545,3 +633,52 @@ grassroots_warehouse and grassroots_scoring and trigger grassroots_ingest with t
 Ctrl-C stops every component.""",
         flush=True,
     )
+
+
+# --- backfill -----------------------------------------------------------------------------------------
+
+
+def running_cluster(home: Path) -> Cluster:
+    """A client of the Airflow `python -m grassroots airflow` started on `home` (its REST API and login)."""
+    from grassroots import settings
+
+    env_file = home / "airflow.env"
+    if not env_file.exists():
+        raise RuntimeError(f"no {env_file}: start Airflow first (`python -m grassroots airflow`)")
+    values = dict(shlex.split(line)[0].split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+    url = values.get("AIRFLOW__API__BASE_URL")
+    if not url:
+        raise RuntimeError(f"{env_file} names no API address: restart `python -m grassroots airflow`")
+    port = urllib.parse.urlsplit(url).port or DEFAULT_API_PORT
+    return Cluster(home=home, metadata_dsn="", dags_folder=settings.project_root() / "dags", api_port=port)
+
+
+def backfill(args: argparse.Namespace) -> int:
+    """`python -m grassroots backfill --from D1 --to D3`: Airflow's backfill of the ingest DAG over the
+    days, one run per day (partition key `YYYY-MM-DD`) in day order; with --wait, follow the days
+    through ingest, warehouse and scoring and print each run's day and state."""
+    from grassroots import localenv
+
+    first, last = args.from_date, args.to_date
+    if last < first:
+        print(f"--to {last} is before --from {first}", file=sys.stderr)
+        return 2
+    cluster = running_cluster(localenv.airflow_home())
+    before = cluster.run_ids()
+    try:
+        created = cluster.backfill(first, last)
+    except RuntimeError as error:  # HTTP 409: a backfill of the DAG is still running, …
+        print(error, file=sys.stderr)
+        return 1
+    keys = [(first + dt.timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+    print(f"backfill {created['id']} of {DAG_IDS[0]}: {len(keys)} days, {keys[0]} … {keys[-1]}, in day order")
+    if not args.wait:
+        print(f"follow it in the UI ({cluster.api_url}, Backfills) or with --wait")
+        return 0
+    runs = cluster.wait_days(keys, before, timeout=args.timeout)
+    failed = 0
+    for dag_id in DAG_IDS:
+        for run in runs[dag_id]:
+            failed += run["state"] != "success"
+            print(f"{run['partition_key']}  {dag_id:22} {run['state']:8} {run['dag_run_id']}")
+    return 1 if failed else 0
