@@ -1,0 +1,234 @@
+"""Days under the real Airflow scheduler (tests/airflow_cluster.py, LocalExecutor): backfills and late files.
+
+Both tests run on the machine's clock, since the scheduler does: the ingest DAG's run at 06:00
+Shanghai is for the day before (`orchestration.daily_partitions`), so the latest day the
+scheduler has due now is `latest_scheduled_day()` (yesterday in Shanghai after 06:00 there, the
+day before before it). The days of each test are placed against it:
+
+- the backfill test backfills the three days before it; unpausing the ingest DAG (Airflow starts
+  no backfill run of a paused DAG) makes the scheduler start that latest day too, whose files
+  never come here: its waits stay deferred in the triggerer (GRASSROOTS_DELIVER_BY a day ahead)
+  and hold nothing back;
+- the end-to-end test starts the scheduler on the latest two days (GRASSROOTS_CATCHUP_FROM the
+  first), with every DAG unpaused from the start and the second day's files dropped late.
+
+Marts and the warehouse (its SCD2 `dim_resident_history` among the tables) are compared row for
+row without wall-clock columns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from grassroots import db, feedapi, summary
+from tests.airflow_cluster import DAG_IDS, Cluster, airflow_cluster
+from tests.conftest import TEST_RESIDENTS, TEST_SEED
+from tests.kpi_truth import kpi_mismatches
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+WALL_CLOCK_COLUMNS = {"decided_at"}  # when a period's publication status last changed: bookkeeping, not data
+COMPARED_SCHEMAS = ("marts", "warehouse")  # the published KPIs; facts, dimensions and the SCD2 history
+
+
+def latest_scheduled_day(now: dt.datetime | None = None) -> dt.date:
+    """The day of the latest ingest run due by now: the latest 06:00 Shanghai tick is for the day before."""
+    local = (now or dt.datetime.now(dt.UTC)).astimezone(SHANGHAI)
+    tick = local.date() if local.hour >= 6 else local.date() - dt.timedelta(days=1)
+    return tick - dt.timedelta(days=1)
+
+
+def _tables(dsn: str) -> dict[str, tuple[int, str]]:
+    """'schema.table' → (rows, md5 over the sorted md5s of its rows), wall-clock columns left out."""
+    out = {}
+    with psycopg.connect(dsn) as conn:
+        for schema, name, kind in summary.tables(conn):
+            if schema not in COMPARED_SCHEMAS or kind != "BASE TABLE":
+                continue
+            columns = [
+                row[0]
+                for row in conn.execute(
+                    "select column_name from information_schema.columns where table_schema = %s and table_name = %s "
+                    "order by ordinal_position",
+                    (schema, name),
+                )
+                if row[0] not in WALL_CLOCK_COLUMNS
+            ]
+            query = sql.SQL(
+                "select count(*), md5(coalesce(string_agg(h, '' order by h), '')) "
+                "from (select md5(row({})::text) as h from {} t) r"
+            ).format(sql.SQL(", ").join(sql.Identifier("t", c) for c in columns), sql.Identifier(schema, name))
+            out[f"{schema}.{name}"] = conn.execute(query).fetchone()
+    return out
+
+
+def _differing(a: dict, b: dict) -> list[str]:
+    return sorted(name for name in a.keys() | b.keys() if a.get(name) != b.get(name))
+
+
+def _publications(dsn: str) -> list[tuple[dt.date, str]]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("select ds, status from audit.publication order by publication_id").fetchall()
+
+
+@pytest.fixture
+def database(server_dsn: str) -> Iterator[str]:
+    name = f"grassroots_test_{uuid.uuid4().hex[:10]}"
+    db.ensure_database(server_dsn, name)
+    yield db.with_database(server_dsn, name)
+    db.drop_database(server_dsn, name)
+
+
+def _env(dsn: str, landing: Path, url: str, work: Path, deliver_by: dt.datetime) -> dict[str, str]:
+    return {
+        "WAREHOUSE_DSN": dsn,
+        "GRASSROOTS_LANDING_DIR": str(landing),
+        "GRASSROOTS_API_URL": url,
+        "GRASSROOTS_STATE_DIR": str(work / "state"),
+        "GRASSROOTS_REPORTS_DIR": str(work / "reports"),
+        "GRASSROOTS_DELIVER_BY": deliver_by.astimezone(dt.UTC).isoformat(timespec="seconds"),
+        "GRASSROOTS_ARRIVAL_POLL_SECONDS": "5",
+    }
+
+
+def _file_feeds(day_folder: Path) -> list[Path]:
+    """A generated day's file deliveries (one folder per feed); `_api` holds the API feeds' pages."""
+    return sorted(p for p in day_folder.iterdir() if p.is_dir() and p.name != "_api")
+
+
+def _in_order(runs: list[dict], keys: list[str]) -> None:
+    """One successful run per day, started in day order, each after the previous one ended."""
+    assert [run["partition_key"] for run in runs] == keys, [(r["partition_key"], r["dag_run_id"]) for r in runs]
+    assert all(run["state"] == "success" for run in runs), [(r["partition_key"], r["state"]) for r in runs]
+    started = sorted(runs, key=lambda run: run["start_date"])
+    assert [run["partition_key"] for run in started] == keys
+    for earlier, later in itertools.pairwise(started):
+        assert earlier["end_date"] <= later["start_date"], (earlier["dag_run_id"], later["dag_run_id"])
+
+
+def _backfill(cluster: Cluster, days: list[dt.date]) -> dict[str, list[dict]]:
+    """Airflow's backfill of `days` (ingest), waited for through warehouse and scoring: each day once,
+    in day order, in every DAG."""
+    keys = [day.isoformat() for day in days]
+    before = cluster.run_ids()
+    backfill = cluster.backfill(days[0], days[-1])
+    cluster.wait_backfill(backfill["id"])
+    runs = cluster.wait_days(keys, before)
+    assert {run["run_type"] for run in runs["grassroots_ingest"]} == {"backfill"}
+    for dag_id in DAG_IDS:
+        _in_order(runs[dag_id], keys)
+    return runs
+
+
+def test_backfill_twice_and_a_day_rerun_after_later_days_change_nothing(
+    server_dsn: str, database: str, tmp_path: Path
+) -> None:
+    scheduled = latest_scheduled_day()
+    days = [scheduled - dt.timedelta(days=n) for n in (3, 2, 1)]
+    from grassroots.generator import generate
+
+    landing = tmp_path / "landing"
+    truths = generate(landing, days[0], len(days) + 1, TEST_RESIDENTS, TEST_SEED)
+    for feed in _file_feeds(landing / scheduled.isoformat()):  # the scheduled day's files have not come
+        shutil.rmtree(feed)
+    server, url = feedapi.serve(landing)
+    env = _env(database, landing, url, tmp_path, dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+    try:
+        with airflow_cluster(server_dsn, env) as cluster:
+            _backfill(cluster, days)
+            first = _tables(database)
+            with psycopg.connect(database) as conn:
+                for day, truth in zip(days, truths[: len(days)], strict=True):
+                    assert kpi_mismatches(conn, truth, day) == [], day
+            assert [ds for ds, status in _publications(database) if status == "published"] == days
+
+            _backfill(cluster, days)  # the same range again: every day rebuilt once more, nothing changes
+            second = _tables(database)
+
+            _backfill(cluster, days[1:2])  # a day again after the later ones
+            rerun = _tables(database)
+
+            # The scheduled day is still waiting for its files (deferred) and held nothing back.
+            waiting = [r for r in cluster.runs("grassroots_ingest") if r["partition_key"] == scheduled.isoformat()]
+            assert [r["state"] for r in waiting] == ["running"]
+            states = {ti["state"] for ti in cluster.task_instances("grassroots_ingest", waiting[0]["dag_run_id"])}
+            assert "deferred" in states
+    finally:
+        server.shutdown()
+
+    assert sum(rows for rows, _ in first.values()) > 0
+    assert "warehouse.dim_resident_history" in first and first["warehouse.dim_resident_history"][0] > 0
+    assert second == first, _differing(first, second)
+    assert rerun == first, _differing(first, rerun)
+    assert [ds for ds, status in _publications(database) if status == "published"] == days * 2 + days[1:2]
+
+
+def _wait_for(what: str, check, cluster: Cluster, timeout: float = 1800.0, poll: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        if cluster.dead() or time.monotonic() > deadline:
+            raise TimeoutError(f"{what}; dead: {cluster.dead()}\n{cluster.log_tails()}")
+        time.sleep(poll)
+    return found
+
+
+def test_two_days_under_the_scheduler_with_the_second_days_files_late(
+    server_dsn: str, database: str, tmp_path: Path
+) -> None:
+    second_day = latest_scheduled_day()
+    days = [second_day - dt.timedelta(days=1), second_day]
+    keys = [day.isoformat() for day in days]
+    from grassroots.generator import generate
+
+    generated, landing = tmp_path / "generated", tmp_path / "landing"
+    truths = generate(generated, days[0], len(days), TEST_RESIDENTS, TEST_SEED)
+    landing.mkdir()
+    shutil.move(generated / keys[0], landing / keys[0])  # the first day's files are in
+    (landing / keys[1]).mkdir()
+    shutil.move(generated / keys[1] / "_api", landing / keys[1] / "_api")  # the departments' APIs serve the day
+    server, url = feedapi.serve(landing)
+    # The files are due within the test (they come well before): a deadline relative to now.
+    env = _env(database, landing, url, tmp_path, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=45))
+    env["GRASSROOTS_CATCHUP_FROM"] = keys[0]
+    try:
+        with airflow_cluster(server_dsn, env, paused=False) as cluster:
+            ingest = "grassroots_ingest"
+
+            def second_day_waiting() -> bool:
+                runs = {r["partition_key"]: r for r in cluster.runs(ingest)}
+                if set(keys) - runs.keys() or runs[keys[0]]["state"] != "success":
+                    return False
+                waits = [
+                    ti["state"]
+                    for ti in cluster.task_instances(ingest, runs[keys[1]]["dag_run_id"])
+                    if ti["task_id"].startswith("wait_")
+                ]
+                return "deferred" in waits
+
+            # The scheduler started both days; the first went through while the second's waits deferred.
+            _wait_for("the first day ingested and the second waiting", second_day_waiting, cluster)
+            for feed in _file_feeds(generated / keys[1]):  # the second day's files arrive, late
+                shutil.move(feed, landing / keys[1] / feed.name)
+            runs = cluster.wait_days(keys, {})
+    finally:
+        server.shutdown()
+
+    assert {run["run_type"] for run in runs["grassroots_ingest"]} == {"scheduled"}
+    assert [run["partition_key"] for run in runs["grassroots_ingest"]] == keys
+    assert all(run["state"] == "success" for dag_runs in runs.values() for run in dag_runs), runs
+    for dag_id in DAG_IDS[1:]:
+        _in_order(runs[dag_id], keys)  # built, published and scored once per day, in day order
+    assert _publications(database) == [(days[0], "published"), (days[1], "published")]
+    with psycopg.connect(database) as conn:
+        for day, truth in zip(days, truths, strict=True):
+            assert kpi_mismatches(conn, truth, day) == [], day
