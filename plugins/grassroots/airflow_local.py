@@ -373,19 +373,17 @@ class Cluster:
 
     def trigger_day(self, dag_id: str, day: dt.date, conf: Mapping[str, object] | None = None) -> str:
         """Start a run of `dag_id` for `day`; return its run id. The one place that says how a run
-        is for a day (today the run conf's `ds`), and the DAG is unpaused.
+        is for a day: its partition key, the day (`YYYY-MM-DD`, REST `partition_key`), as the
+        scheduler's and the backfill's runs have it. The DAG is unpaused.
 
-        Unpausing a DAG with a time schedule makes the scheduler start its latest scheduled run
-        (today's, whose files are not there): the first run is triggered at that run's logical
-        date instead, so the scheduler finds the slot taken and moves on to the next one.
+        Unpausing the ingest DAG also makes the scheduler start its latest day (yesterday's
+        partition), as it would for anyone: its waits sit in the triggerer until the files or
+        the deadline come (`GRASSROOTS_CATCHUP_FROM` set to a later day keeps the scheduler from
+        starting any day of its own).
         """
-        info = self.api("GET", f"/api/v2/dags/{dag_id}")
-        body: dict[str, object] = {"logical_date": None, "conf": {"ds": day.isoformat(), **(conf or {})}}
-        pending = info.get("next_dagrun_logical_date")
-        if info["is_paused"] and pending and dt.datetime.fromisoformat(pending) <= dt.datetime.now(dt.UTC):
-            body["logical_date"] = pending
+        body: dict[str, object] = {"logical_date": None, "partition_key": day.isoformat(), "conf": dict(conf or {})}
         run = self.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)
-        if info["is_paused"]:
+        if self.api("GET", f"/api/v2/dags/{dag_id}")["is_paused"]:
             self.unpause(dag_id)
         return run["dag_run_id"]
 
@@ -393,26 +391,15 @@ class Cluster:
         self, day: dt.date, trigger: str, expect: tuple[str, ...], timeout: float = 1800.0, poll: float = 3.0
     ) -> dict[str, list[dict]]:
         """Trigger `trigger` for `day` and wait until every DAG in `expect` (the triggered one and
-        those its Assets start) has a finished run started since: {dag_id: its new runs}.
-        Raises TimeoutError with the runs' states (and the components' logs) when they do not finish."""
+        those its Assets start) has a finished run for the day started since: {dag_id: its new runs
+        for the day}. Raises TimeoutError with the runs' states (and the components' logs) when they
+        do not finish. Runs of other days (the scheduler's own) are left alone."""
         for dag_id in expect:
             if dag_id != trigger:  # Asset-scheduled: unpausing starts nothing by itself
                 self.unpause(dag_id)
-        before = {dag_id: {run["dag_run_id"] for run in self.runs(dag_id)} for dag_id in expect}
+        before = self.run_ids(expect)
         self.trigger_day(trigger, day)
-        deadline = time.monotonic() + timeout
-        while True:
-            new = {
-                dag_id: [run for run in self.runs(dag_id) if run["dag_run_id"] not in before[dag_id]]
-                for dag_id in expect
-            }
-            finished = all(runs and all(r["state"] in ("success", "failed") for r in runs) for runs in new.values())
-            if finished:
-                return new
-            if self.dead() or time.monotonic() > deadline:
-                states = {d: [(r["dag_run_id"], r["state"]) for r in runs] for d, runs in new.items()}
-                raise TimeoutError(f"{day}: runs not finished: {states}; dead: {self.dead()}\n{self.log_tails()}")
-            time.sleep(poll)
+        return self.wait_days([day.isoformat()], before, expect, timeout=timeout, poll=poll)
 
     def backfill(self, first: dt.date, last: dt.date, dag_id: str = DAG_IDS[0]) -> dict:
         """Airflow's own backfill (REST `POST /api/v2/backfills`) of days `first`..`last` of `dag_id`;
@@ -628,8 +615,9 @@ Airflow is up ({cluster.executor}{workers}).
   airflow CLI: set -a; . {env_file}; set +a
 
 Run a day: `python -m grassroots generate --date 2026-11-24`, then in the UI unpause
-grassroots_warehouse and grassroots_scoring and trigger grassroots_ingest with the run conf
-{{"ds": "2026-11-24"}} (or start this command with --day 2026-11-24).
+grassroots_warehouse and grassroots_scoring and trigger grassroots_ingest with the partition
+key 2026-11-24 (or start this command with --day 2026-11-24).
+Days in order: python -m grassroots backfill --from 2026-11-24 --to 2026-11-26 [--wait]
 Ctrl-C stops every component.""",
         flush=True,
     )
