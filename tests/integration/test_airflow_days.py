@@ -206,7 +206,10 @@ def test_two_days_under_the_scheduler_with_the_second_days_files_late(
 
             def second_day_waiting() -> bool:
                 runs = {r["partition_key"]: r for r in cluster.runs(ingest)}
-                if set(keys) - runs.keys() or runs[keys[0]]["state"] != "success":
+                if set(keys) - runs.keys():
+                    return False
+                assert runs[keys[0]]["state"] != "failed", runs[keys[0]]
+                if runs[keys[0]]["state"] != "success":
                     return False
                 waits = [
                     ti["state"]
