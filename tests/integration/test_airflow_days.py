@@ -116,6 +116,26 @@ def _in_order(runs: list[dict], keys: list[str]) -> None:
         assert earlier["end_date"] <= later["start_date"], (earlier["dag_run_id"], later["dag_run_id"])
 
 
+def _failures(cluster: Cluster, runs: dict[str, list[dict]], dsn: str) -> str:
+    """What failed (task, the end of its log) and the publication decisions with their reasons."""
+    lines = []
+    for dag_id, dag_runs in runs.items():
+        for run in dag_runs:
+            for ti in cluster.task_instances(dag_id, run["dag_run_id"]):
+                if ti["state"] not in ("success", "skipped"):
+                    lines.append(f"{run['partition_key']} {dag_id}.{ti['task_id']}: {ti['state']}")
+                    for log in sorted(
+                        (cluster.home / "logs").glob(
+                            f"dag_id={dag_id}/run_id={run['dag_run_id']}/task_id={ti['task_id']}/*.log"
+                        )
+                    ):
+                        lines += log.read_text(errors="replace").splitlines()[-8:]
+    with psycopg.connect(dsn) as conn:
+        lines += [str(row) for row in conn.execute("select ds, status, reason from audit.publication").fetchall()]
+        lines += [str(row) for row in conn.execute("select * from audit.publication_hold").fetchall()]
+    return "\n".join(lines)
+
+
 def _backfill(cluster: Cluster, days: list[dt.date]) -> dict[str, list[dict]]:
     """Airflow's backfill of `days` (ingest), waited for through warehouse and scoring: each day once,
     in day order, in every DAG."""
@@ -125,6 +145,8 @@ def _backfill(cluster: Cluster, days: list[dt.date]) -> dict[str, list[dict]]:
     cluster.wait_backfill(backfill["id"])
     runs = cluster.wait_days(keys, before)
     assert {run["run_type"] for run in runs["grassroots_ingest"]} == {"backfill"}
+    failed = [run for dag_runs in runs.values() for run in dag_runs if run["state"] != "success"]
+    assert not failed, _failures(cluster, runs, cluster.env["WAREHOUSE_DSN"])
     for dag_id in DAG_IDS:
         _in_order(runs[dag_id], keys)
     return runs
