@@ -32,7 +32,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -406,14 +406,10 @@ class Cluster:
         return the backfill (its `id`, …). The DAGs are unpaused first: Airflow starts no run of a
         paused DAG, backfill or not, and the days' Asset events start the warehouse and scoring.
 
-        `from_date`/`to_date` bound the runs' partition dates (the 06:00 Shanghai cron tick each day
-        is keyed by) as wall-clock times in the timetable's zone, so `first` 00:00 to `last` 23:59:59
-        is exactly one run per day, keyed `YYYY-MM-DD` (a bare `--to-date last` would stop before
-        `last` 06:00 and drop that day). One run at a time (`max_active_runs=1`) in day order (the
-        backfill's sort order, never `run_backwards`), so each day's deliveries are announced, and the
-        warehouse and scoring runs they start are queued, in day order. `reprocess_behavior=completed`:
-        a day that already ran is run again (a new run beside the old one), so a second backfill of
-        the same range rebuilds every day once more.
+        `from_date`/`to_date` (`backfill_window`) make exactly one run per day, keyed `YYYY-MM-DD`;
+        one run at a time (`max_active_runs=1`) in day order (never `run_backwards`);
+        `reprocess_behavior=completed`: a day that already ran is run again (a new run beside the
+        old one), so a second backfill of the same range rebuilds every day once more.
         """
         for dag_id_ in DAG_IDS:
             self.unpause(dag_id_)
@@ -427,6 +423,30 @@ class Cluster:
             "reprocess_behavior": "completed",
         }
         return self.api("POST", "/api/v2/backfills", body)
+
+    def backfill_days(
+        self, first: dt.date, last: dt.date, timeout: float = 3600.0, on_day: Callable[[dict], None] | None = None
+    ) -> dict[str, list[dict]]:
+        """Rebuild days `first`..`last` in day order, each through ingest, warehouse and scoring before
+        the next: an Airflow backfill of the ingest DAG per day, waited for with the warehouse and
+        scoring runs its Asset events start. Return {dag_id: the runs, one per day, in day order}.
+
+        A day at a time, not one backfill of the range: within one backfill the ingest of the next
+        day runs while the warehouse builds the day before, and a month's periods (which read every
+        loaded day of the month) would be held for a month with a half-loaded day in it.
+        """
+        runs: dict[str, list[dict]] = {dag_id: [] for dag_id in DAG_IDS}
+        for n in range((last - first).days + 1):
+            day = first + dt.timedelta(days=n)
+            before = self.run_ids()
+            created = self.backfill(day, day)
+            self.wait_backfill(created["id"], timeout=timeout)
+            done = self.wait_days([day.isoformat()], before, timeout=timeout)
+            for dag_id, dag_runs in done.items():
+                runs[dag_id] += dag_runs
+            if on_day:
+                on_day(done)
+        return runs
 
     def wait_backfill(self, backfill_id: int, timeout: float = 3600.0, poll: float = 5.0) -> dict:
         """Wait until Airflow marks the backfill completed (every run of it finished); return it."""
@@ -642,9 +662,8 @@ def running_cluster(home: Path) -> Cluster:
 
 
 def backfill(args: argparse.Namespace) -> int:
-    """`python -m grassroots backfill --from D1 --to D3`: Airflow's backfill of the ingest DAG over the
-    days, one run per day (partition key `YYYY-MM-DD`) in day order; with --wait, follow the days
-    through ingest, warehouse and scoring and print each run's day and state."""
+    """`python -m grassroots backfill --from D1 --to D3`: rebuild the days in day order through Airflow's
+    backfill of the ingest DAG (`Cluster.backfill_days`), printing each day's runs as it finishes."""
     from grassroots import localenv
 
     first, last = args.from_date, args.to_date
@@ -652,21 +671,19 @@ def backfill(args: argparse.Namespace) -> int:
         print(f"--to {last} is before --from {first}", file=sys.stderr)
         return 2
     cluster = running_cluster(localenv.airflow_home())
-    before = cluster.run_ids()
+    print(f"backfilling {first} … {last} in day order through {cluster.api_url} (Browse → Backfills)", flush=True)
+    failed = 0
+
+    def report(done: dict[str, list[dict]]) -> None:
+        nonlocal failed
+        for dag_id in DAG_IDS:
+            for run in done[dag_id]:
+                failed += run["state"] != "success"
+                print(f"{run['partition_key']}  {dag_id:22} {run['state']:8} {run['dag_run_id']}", flush=True)
+
     try:
-        created = cluster.backfill(first, last)
-    except RuntimeError as error:  # HTTP 409: a backfill of the DAG is still running, …
+        cluster.backfill_days(first, last, timeout=args.timeout, on_day=report)
+    except (RuntimeError, TimeoutError) as error:  # HTTP 409: a backfill of the DAG is still running, …
         print(error, file=sys.stderr)
         return 1
-    keys = [(first + dt.timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
-    print(f"backfill {created['id']} of {DAG_IDS[0]}: {len(keys)} days, {keys[0]} … {keys[-1]}, in day order")
-    if not args.wait:
-        print(f"follow it in the UI ({cluster.api_url}, Backfills) or with --wait")
-        return 0
-    runs = cluster.wait_days(keys, before, timeout=args.timeout)
-    failed = 0
-    for dag_id in DAG_IDS:
-        for run in runs[dag_id]:
-            failed += run["state"] != "success"
-            print(f"{run['partition_key']}  {dag_id:22} {run['state']:8} {run['dag_run_id']}")
     return 1 if failed else 0

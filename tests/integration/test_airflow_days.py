@@ -1,14 +1,14 @@
 """Days under the real Airflow scheduler (tests/airflow_cluster.py, LocalExecutor): backfills and late files.
 
-Both tests run on the machine's clock, since the scheduler does: the ingest DAG's run at 06:00
+The end-to-end test runs on the machine's clock, since the scheduler does: the ingest DAG's run at 06:00
 Shanghai is for the day before (`orchestration.daily_partitions`), so the latest day the
 scheduler has due now is `latest_scheduled_day()` (yesterday in Shanghai after 06:00 there, the
-day before before it). The days of each test are placed against it:
+day before before it).
 
-- the backfill test backfills the three days before it; unpausing the ingest DAG (Airflow starts
-  no backfill run of a paused DAG) makes the scheduler start that latest day too, whose files
-  never come here: its waits stay deferred in the triggerer (GRASSROOTS_DELIVER_BY a day ahead)
-  and hold nothing back;
+- the backfill test backfills three fixed past days (2026-11-24..26) and keeps the scheduler from
+  starting a day of its own (GRASSROOTS_CATCHUP_FROM far ahead): a latest day started on unpause
+  (Airflow starts no backfill run of a paused DAG) would load its API feeds and hold the month's
+  periods until its files came;
 - the end-to-end test starts the scheduler on the latest two days (GRASSROOTS_CATCHUP_FROM the
   first), with every DAG unpaused from the start and the second day's files dropped late.
 
@@ -39,6 +39,7 @@ from tests.kpi_truth import kpi_mismatches
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 WALL_CLOCK_COLUMNS = {"decided_at"}  # when a period's publication status last changed: bookkeeping, not data
 COMPARED_SCHEMAS = ("marts", "warehouse")  # the published KPIs; facts, dimensions and the SCD2 history
+BACKFILL_DAYS = [dt.date(2026, 11, 24) + dt.timedelta(days=n) for n in range(3)]
 
 
 def latest_scheduled_day(now: dt.datetime | None = None) -> dt.date:
@@ -137,13 +138,10 @@ def _failures(cluster: Cluster, runs: dict[str, list[dict]], dsn: str) -> str:
 
 
 def _backfill(cluster: Cluster, days: list[dt.date]) -> dict[str, list[dict]]:
-    """Airflow's backfill of `days` (ingest), waited for through warehouse and scoring: each day once,
-    in day order, in every DAG."""
+    """`Cluster.backfill_days` (what `python -m grassroots backfill` runs): each day once, in day
+    order, in every DAG, every run successful."""
     keys = [day.isoformat() for day in days]
-    before = cluster.run_ids()
-    backfill = cluster.backfill(days[0], days[-1])
-    cluster.wait_backfill(backfill["id"])
-    runs = cluster.wait_days(keys, before)
+    runs = cluster.backfill_days(days[0], days[-1])
     assert {run["run_type"] for run in runs["grassroots_ingest"]} == {"backfill"}
     failed = [run for dag_runs in runs.values() for run in dag_runs if run["state"] != "success"]
     assert not failed, _failures(cluster, runs, cluster.env["WAREHOUSE_DSN"])
@@ -155,36 +153,28 @@ def _backfill(cluster: Cluster, days: list[dt.date]) -> dict[str, list[dict]]:
 def test_backfill_twice_and_a_day_rerun_after_later_days_change_nothing(
     server_dsn: str, database: str, tmp_path: Path
 ) -> None:
-    scheduled = latest_scheduled_day()
-    days = [scheduled - dt.timedelta(days=n) for n in (3, 2, 1)]
     from grassroots.generator import generate
 
     landing = tmp_path / "landing"
-    truths = generate(landing, days[0], len(days) + 1, TEST_RESIDENTS, TEST_SEED)
-    for feed in _file_feeds(landing / scheduled.isoformat()):  # the scheduled day's files have not come
-        shutil.rmtree(feed)
+    truths = generate(landing, BACKFILL_DAYS[0], len(BACKFILL_DAYS), TEST_RESIDENTS, TEST_SEED)
     server, url = feedapi.serve(landing)
     env = _env(database, landing, url, tmp_path, dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+    env["GRASSROOTS_CATCHUP_FROM"] = "2099-12-31"  # the scheduler starts no day of its own: only the backfills run
+    days = BACKFILL_DAYS
     try:
         with airflow_cluster(server_dsn, env) as cluster:
             _backfill(cluster, days)
             first = _tables(database)
             with psycopg.connect(database) as conn:
-                for day, truth in zip(days, truths[: len(days)], strict=True):
+                for day, truth in zip(days, truths, strict=True):
                     assert kpi_mismatches(conn, truth, day) == [], day
-            assert [ds for ds, status in _publications(database) if status == "published"] == days
+            assert _publications(database) == [(day, "published") for day in days]
 
             _backfill(cluster, days)  # the same range again: every day rebuilt once more, nothing changes
             second = _tables(database)
 
             _backfill(cluster, days[1:2])  # a day again after the later ones
             rerun = _tables(database)
-
-            # The scheduled day is still waiting for its files (deferred) and held nothing back.
-            waiting = [r for r in cluster.runs("grassroots_ingest") if r["partition_key"] == scheduled.isoformat()]
-            assert [r["state"] for r in waiting] == ["running"]
-            states = {ti["state"] for ti in cluster.task_instances("grassroots_ingest", waiting[0]["dag_run_id"])}
-            assert "deferred" in states
     finally:
         server.shutdown()
 
