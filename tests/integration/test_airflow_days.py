@@ -1,19 +1,20 @@
 """Days under the real Airflow scheduler (tests/airflow_cluster.py, LocalExecutor): backfills and late files.
 
-The end-to-end test runs on the machine's clock, since the scheduler does: the ingest DAG's run at 06:00
-Shanghai is for the day before (`orchestration.daily_partitions`), so the latest day the
-scheduler has due now is `latest_scheduled_day()` (yesterday in Shanghai after 06:00 there, the
-day before before it).
-
-- the backfill test backfills three fixed past days (2026-11-24..26) and keeps the scheduler from
-  starting a day of its own (GRASSROOTS_CATCHUP_FROM far ahead): a latest day started on unpause
-  (Airflow starts no backfill run of a paused DAG) would load its API feeds and hold the month's
-  periods until its files came;
-- the end-to-end test starts the scheduler on the latest two days (GRASSROOTS_CATCHUP_FROM the
-  first), with every DAG unpaused from the start and the second day's files dropped late.
-
-Marts and the warehouse (its SCD2 `dim_resident_history` among the tables) are compared row for
-row without wall-clock columns.
+- Backfill: three fixed past days (2026-11-24..26) through `Cluster.backfill_days`, the path of
+  `python -m grassroots backfill` (a one-day Airflow backfill per day, each day through scoring
+  before the next), twice, then the middle day again: marts and warehouse (its SCD2
+  `dim_resident_history` among the tables) are unchanged, compared row for row without
+  wall-clock columns, and every DAG ran each day once, in day order. The scheduler starts no day
+  of its own (GRASSROOTS_CATCHUP_FROM far ahead): a latest day started on unpause (Airflow starts
+  no backfill run of a paused DAG) would load its API feeds and hold the month's periods until
+  its files came.
+- End to end: the scheduler runs on the machine's clock, so the days are placed against it. The
+  ingest run at 06:00 Shanghai is for the day before (`orchestration.daily_partitions`): the
+  latest day due now is `latest_scheduled_day()` (yesterday in Shanghai after 06:00 there, the day
+  before before it). The cluster starts with every DAG unpaused and catch-up from the day before
+  that one (GRASSROOTS_CATCHUP_FROM), so the scheduler itself starts both days at once; the first
+  day's files are in, the second's arrive once the first is ingested and the second's waits have
+  deferred (its deadline, GRASSROOTS_DELIVER_BY, 45 minutes ahead).
 """
 
 from __future__ import annotations
