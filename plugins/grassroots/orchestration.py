@@ -67,7 +67,8 @@ def ingest_schedule_start(environ: Mapping[str, str] | None = None) -> tuple[Any
     `GRASSROOTS_CATCHUP_FROM=YYYY-MM-DD` the scheduler itself runs every day from that one on,
     in day order, as it would have had it been running since: the start date is the next
     midnight, so the first cron tick after it (06:00) is keyed by that day. The end-to-end test
-    starts the real scheduler this way on the latest two days.
+    starts the real scheduler this way on the latest two days. A day after today starts no day
+    at all until then (tests that trigger or backfill their own days).
     """
     import os
 
@@ -76,7 +77,10 @@ def ingest_schedule_start(environ: Mapping[str, str] | None = None) -> tuple[Any
     value = (os.environ if environ is None else environ).get(CATCHUP_ENV, "").strip()
     first = dt.date.fromisoformat(value) if value else FIRST_DAY
     start = first + dt.timedelta(days=1)
-    return pendulum.datetime(start.year, start.month, start.day, tz=TIMEZONE), bool(value)
+    # A day ahead of today: no catch-up, so the scheduler starts nothing before that day. With
+    # catch-up Airflow would count on from the latest run, a backfill's too, and ignore the start.
+    catchup = bool(value) and start <= pendulum.now(TIMEZONE).date()
+    return pendulum.datetime(start.year, start.month, start.day, tz=TIMEZONE), catchup
 
 
 def partitioned_by(uri: str) -> Any:

@@ -71,3 +71,21 @@ def test_catch_up_from_a_day_starts_the_scheduler_at_that_day() -> None:
     )
     assert (first.partition_key, second.partition_key) == ("2026-11-28", "2026-11-29")
     assert ingest_schedule_start({})[1] is False  # by default unpausing runs only the latest day
+
+
+def test_a_first_day_ahead_starts_no_day_even_after_a_backfill() -> None:
+    from airflow.timetables.base import DagRunInfo, TimeRestriction
+
+    start, catchup = ingest_schedule_start({CATCHUP_ENV: "2099-12-31"})
+    assert not catchup
+    backfilled = DagRunInfo(
+        run_after=pendulum.datetime(2026, 11, 24, 6, tz=SHANGHAI),
+        data_interval=None,
+        partition_date=pendulum.datetime(2026, 11, 24, 6, tz=SHANGHAI),
+        partition_key="2026-11-24",
+    )
+    core = _core_timetable()
+    following = core.next_dagrun_info_v2(
+        last_dagrun_info=backfilled, restriction=TimeRestriction(earliest=start, latest=None, catchup=catchup)
+    )
+    assert following.run_after >= start  # nothing before 2100-01-01
