@@ -670,7 +670,11 @@ def backfill(args: argparse.Namespace) -> int:
     if last < first:
         print(f"--to {last} is before --from {first}", file=sys.stderr)
         return 2
-    cluster = running_cluster(localenv.airflow_home())
+    try:
+        cluster = running_cluster(localenv.airflow_home())
+    except RuntimeError as error:
+        print(error, file=sys.stderr)
+        return 1
     print(f"backfilling {first} … {last} in day order through {cluster.api_url} (Browse → Backfills)", flush=True)
     failed = 0
 
