@@ -37,10 +37,11 @@ from airflow.sdk import BaseSensorOperator
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from grassroots.landing import delivered
+from grassroots.orchestration import TIMEZONE
 
 DELIVER_BY_ENV = "GRASSROOTS_DELIVER_BY"
 POLL_ENV = "GRASSROOTS_ARRIVAL_POLL_SECONDS"
-DAY_TIMEZONE = ZoneInfo("Asia/Shanghai")  # the calendar the feeds' days are in (orchestration.TIMEZONE)
+DAY_TIMEZONE = ZoneInfo(TIMEZONE)  # the calendar the feeds' days are in
 # A deferred wait fails (and retries) if its trigger has not fired this long after the deadline:
 # the trigger fires at the deadline itself, so only a lost trigger gets there.
 GRACE = dt.timedelta(hours=1)

@@ -130,3 +130,14 @@ def test_the_partition_key_is_the_day_and_wins_over_conf_and_dates() -> None:
     assert partition_date({"dag_run": unpartitioned, "logical_date": other}) == dt.date(2026, 11, 20)
     with pytest.raises(ValueError, match="not a day"):
         partition_date({"dag_run": SimpleNamespace(partition_key="us|2026", conf={})})
+
+
+def test_deliver_by_is_a_duration_in_the_contract() -> None:
+    from grassroots.contracts import ContractError, all_contracts, parse_contract
+
+    assert all_contracts()["grid_incidents"].deliver_by == dt.timedelta(hours=8)
+    base = {"feed": "x", "format": "csv", "load_mode": "delta", "primary_key": ["a"]}
+    base["columns"] = [{"name": "a", "type": "text"}]
+    assert parse_contract({**base, "deliver_by": "1d6h30m"}).deliver_by == dt.timedelta(days=1, hours=6, minutes=30)
+    with pytest.raises(ContractError, match="deliver_by"):
+        parse_contract({**base, "deliver_by": "soon"})
