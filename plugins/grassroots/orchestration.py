@@ -55,6 +55,34 @@ def daily_partitions() -> Any:
     return CronPartitionTimetable("0 6 * * *", timezone=TIMEZONE, run_offset=-1, key_format="%Y-%m-%d")
 
 
+CATCHUP_ENV = "GRASSROOTS_CATCHUP_FROM"
+FIRST_DAY = dt.date(2026, 10, 31)  # the ingest DAG's first partition (its start_date is the next morning)
+
+
+def ingest_schedule_start(environ: Mapping[str, str] | None = None) -> tuple[Any, bool]:
+    """(start_date, catchup) of the ingest DAG.
+
+    By default no catch-up: unpausing runs only the latest day (yesterday's partition), and
+    earlier days are rebuilt with a backfill (`python -m grassroots backfill`). With
+    `GRASSROOTS_CATCHUP_FROM=YYYY-MM-DD` the scheduler itself runs every day from that one on,
+    in day order, as it would have had it been running since: the start date is the next
+    midnight, so the first cron tick after it (06:00) is keyed by that day. The end-to-end test
+    starts the real scheduler this way on the latest two days. A day after today starts no day
+    at all until then (tests that trigger or backfill their own days).
+    """
+    import os
+
+    import pendulum
+
+    value = (os.environ if environ is None else environ).get(CATCHUP_ENV, "").strip()
+    first = dt.date.fromisoformat(value) if value else FIRST_DAY
+    start = first + dt.timedelta(days=1)
+    # A day ahead of today: no catch-up, so the scheduler starts nothing before that day. With
+    # catch-up Airflow would count on from the latest run, a backfill's too, and ignore the start.
+    catchup = bool(value) and start <= pendulum.now(TIMEZONE).date()
+    return pendulum.datetime(start.year, start.month, start.day, tz=TIMEZONE), catchup
+
+
 def partitioned_by(uri: str) -> Any:
     """A timetable that runs a DAG once per day partition announced on the Asset `uri` (same key)."""
     from airflow.sdk import Asset, IdentityMapper, PartitionedAssetTimetable
