@@ -22,11 +22,18 @@ from pathlib import Path
 
 from grassroots import kernels
 
-LINES = [
-    "公民身份号码,姓名,性别,出生日期,联系电话,住址,社区编码,网格编码,户号,人口类型,关注等级,独居",
-    "11010519491231002X,王芳,女,1949-12-31,13800001111,某路1号,330106001001,33010600100101,H1,户籍,1,是",
-    "110105194912310029,李明,男,1949-12-31,,,330106001001,,,,,",
-]
+HEADER = "公民身份号码,姓名,性别,出生日期,联系电话,住址,社区编码,网格编码,户号,人口类型,关注等级,独居"
+
+
+def _sample_lines() -> list[str]:
+    """Two registry rows whose ID numbers are built here (valid check digits, one ending in X), never kept in source."""
+    from grassroots.identity import check_digit
+
+    ids = [body + check_digit(body) for body in ("11010519491231002", "11010519491231003")]
+    return [
+        f"{ids[0]},王芳,女,1949-12-31,13800001111,某路1号,330106001001,33010600100101,H1,户籍,1,是",
+        f"{ids[1]},李明,男,1949-12-31,,,330106001001,,,,,",
+    ]
 
 
 def lock_path() -> Path:
@@ -42,8 +49,8 @@ def _exercise() -> None:
     from grassroots.fastpath import FastPath
 
     contract = get_contract("population_registry")
-    header = [contract.header_map()[name] for name in LINES[0].split(",")]
-    body = ("\n".join(LINES[1:]) + "\n").encode("gb18030")
+    header = [contract.header_map()[name] for name in HEADER.split(",")]
+    body = ("\n".join(_sample_lines()) + "\n").encode("gb18030")
     block = FastPath(contract, header, b"warm-up, not a secret", dt.date(2026, 11, 24), 1).process_bytes(
         body, 2, "gb18030"
     )
