@@ -83,8 +83,12 @@ def _users_seen_by_a_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tu
     (folder / "probe.py").write_text(PROBE_DAG)
     out = tmp_path / "users.json"
     monkeypatch.setenv("GRASSROOTS_PROBE_OUT", str(out))
-    # dag.test serialises the DAG from the configured DAG folder: point it at the probe's.
+    # dag.test serialises the DAG from the configured DAG folder: point it at the probe's. Airflow
+    # reads the setting into airflow.settings.DAGS_FOLDER once, when an earlier test imported it.
+    import airflow.settings
+
     monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(folder))
+    monkeypatch.setattr(airflow.settings, "DAGS_FOLDER", str(folder))
     run = pipeline.load_dags(folder)["grassroots_conn_probe"].test()
     assert str(run.state) == "success", run.state
     session_user, current_user = json.loads(out.read_text())
