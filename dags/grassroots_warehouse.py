@@ -14,7 +14,10 @@ good values); `announce`, after `publish` and the only producer of the marts Ass
 day's partition of it when something of the day was published (so scoring and the KPI pages
 never read an unpublished day); `secure`
 re-applies roles, grants and row-level security; `report` writes the auditor's HTML report;
-`circuit_breaker` (as `auditor`) fails the run when any of the day's periods was held.
+`circuit_breaker` (as `auditor`) fails the run when any of the day's own periods was held: the
+whole table (a failed model, test or suite), the day, or its month held for a delivery of the day
+or earlier. A month held only for a later day's deliveries (built while that day's files were
+still due) stays held for BI but is left to that day's run: it does not fail this one.
 
 Rebuild one day: trigger with the day as partition key (UI or REST `"partition_key"`), or with
 `{"ds": "YYYY-MM-DD"}` as run conf. Runs take the days one at a time (`max_active_runs=1`, and
@@ -103,7 +106,7 @@ def report(**context) -> str:
 
 @task(**FINAL)
 def circuit_breaker(**context) -> None:
-    """Fail the run unless it published every period of the day."""
+    """Fail the run unless it published every period of the day (bar those waiting on later days)."""
     from grassroots.quality.tasks import check_published
 
     check_published(context)

@@ -116,9 +116,14 @@ AUDIT_DDL = (
         relation          text not null,
         period_grain      text not null check (period_grain in ('day', 'month', 'table')),
         period_start      date,
-        reason            text not null
+        reason            text not null,
+        own               boolean
     )
     """,
+    # own: the hold counts in the run's status (one of its day's periods, held for the whole table or
+    # for a delivery of that day or earlier); false for other days' periods and for a period of the
+    # day held only for later days' deliveries. Null on holds recorded before the column existed.
+    "alter table audit.publication_hold add column if not exists own boolean",
     "create index if not exists publication_hold_id on audit.publication_hold (publication_id)",
     """
     create table if not exists audit.build_lineage (

@@ -12,14 +12,19 @@ publish  `publish_day` decides per table and per period (a `kpi_date` or a `kpi_
            has a usable delivery for every day of the period the warehouse has run (from its
            first to its last day in the load ledger), and held otherwise, naming the feed, the
            day and the reason (missing, not loaded, failed checks and which).
+         Each hold keeps the delivery days that cause it (none for a held table): a run for day
+         ds answers only for ds and earlier days, so a period of ds held only for a later day's
+         deliveries (its month, when the build already read a later day whose files are still
+         due) stays held but does not count against ds; that later day's own run decides it.
          Published periods replace their rows in `marts`; held periods keep what BI saw before
          (the last good values, or nothing). A table whose columns changed is rebuilt beside the
          old one with its grants and row-level security and swapped in within the same
          transaction, so no reader ever sees it without its policies.
 
 Every decision is appended to `audit.publication` (one row per run: published, partial or
-held for the run's day) and `audit.publication_hold` (each held table and period with its
-reason); `marts.kpi_period_status` tells BI which periods are published and why others are not.
+held for the run's day, counting only the run's own holds) and `audit.publication_hold` (each
+held table and period with its reason, and whether it is the run's own); `marts.kpi_period_status`
+tells BI which periods are published and why others are not.
 """
 
 from __future__ import annotations
@@ -65,12 +70,17 @@ class PublicationHeld(RuntimeError):
 
 @dataclass
 class Decision:
-    """What publication decided for one candidate table."""
+    """What publication decided for one candidate table.
+
+    `held_days` keeps, per held period, the delivery days whose feeds hold it; None (or no entry)
+    when a reason concerns no particular day: a failed model, test or suite holds the whole table.
+    """
 
     relation: str
     grain: str  # day | month | table
     published: list[dt.date | None] = field(default_factory=list)
     held: dict[dt.date | None, list[str]] = field(default_factory=dict)
+    held_days: dict[dt.date | None, set[dt.date] | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -181,17 +191,17 @@ def calendar_periods(grain: str, first: dt.date | None, last: dt.date | None) ->
     return days if grain == "day" else {day.replace(day=1) for day in days}
 
 
-def _period_reasons(inputs: Inputs, feeds: list[str], start: dt.date, grain: str) -> list[str]:
-    """Why one period of a table cannot be published (empty when it can)."""
+def _period_reasons(
+    inputs: Inputs, feeds: list[str], start: dt.date, grain: str
+) -> tuple[list[str], set[dt.date] | None]:
+    """Why one period of a table cannot be published (empty when it can), and the delivery days
+    those reasons concern (None when a reason concerns no delivery day)."""
     days = period_days(start, grain, inputs.first_day, inputs.last_day)
     if not days:
-        return [f"outside the days the warehouse has run ({inputs.first_day} to {inputs.last_day})"]
-    return [
-        f"{feed} {day}: {inputs.not_usable.get((feed, day), 'no delivery recorded')}"
-        for feed in feeds
-        for day in days
-        if (feed, day) not in inputs.usable
-    ]
+        return [f"outside the days the warehouse has run ({inputs.first_day} to {inputs.last_day})"], None
+    unusable = [(feed, day) for feed in feeds for day in days if (feed, day) not in inputs.usable]
+    reasons = [f"{feed} {day}: {inputs.not_usable.get((feed, day), 'no delivery recorded')}" for feed, day in unusable]
+    return reasons, {day for _, day in unusable}
 
 
 def _columns(conn: psycopg.Connection, schema: str, table: str) -> list[tuple[str, str]]:
@@ -209,15 +219,10 @@ def _period_column(columns: list[tuple[str, str]]) -> str | None:
 def decide(conn: psycopg.Connection, inputs: Inputs, relation: str) -> Decision:
     """The decision for one candidate table (reads the candidate's and the published periods)."""
     column = _period_column(_columns(conn, CANDIDATE_SCHEMA, relation))
-    decision = Decision(relation, PERIOD_COLUMNS.get(column, "table"))
-    table_reasons = _table_reasons(inputs, relation)
+    grain = PERIOD_COLUMNS.get(column, "table")
     if column is None:
-        if table_reasons:
-            decision.held[None] = table_reasons
-        else:
-            decision.published.append(None)
-        return decision
-    periods = calendar_periods(decision.grain, inputs.first_day, inputs.last_day) | {
+        return judge(inputs, relation, grain, set())
+    periods = calendar_periods(grain, inputs.first_day, inputs.last_day) | {
         row[0]
         for schema in (CANDIDATE_SCHEMA, PUBLISHED_SCHEMA)
         if _columns(conn, schema, relation)
@@ -225,13 +230,27 @@ def decide(conn: psycopg.Connection, inputs: Inputs, relation: str) -> Decision:
             sql.SQL("select distinct {} from {}").format(sql.Identifier(column), sql.Identifier(schema, relation))
         )
     }
+    return judge(inputs, relation, grain, periods)
+
+
+def judge(inputs: Inputs, relation: str, grain: str, periods: set[dt.date]) -> Decision:
+    """The decision for one table over its periods (a table without a period column: grain 'table', none)."""
+    decision = Decision(relation, grain)
+    table_reasons = _table_reasons(inputs, relation)
+    if grain == "table":
+        if table_reasons:
+            decision.held[None] = table_reasons
+        else:
+            decision.published.append(None)
+        return decision
     feeds = inputs.lineage.get(relation, ([], [], ""))[0]
     for start in sorted(periods):
         # A period held for the whole table (a failed model or suite) also names its own unusable
         # inputs: an empty table's failed row-count check is then traced to the missing feed.
-        reasons = _period_reasons(inputs, feeds, start, decision.grain) + table_reasons
-        if reasons:
-            decision.held[start] = reasons
+        reasons, days = _period_reasons(inputs, feeds, start, decision.grain)
+        if reasons or table_reasons:
+            decision.held[start] = reasons + table_reasons
+            decision.held_days[start] = None if table_reasons else days
         else:
             decision.published.append(start)
     return decision
@@ -293,36 +312,61 @@ def apply_decision(conn: psycopg.Connection, decision: Decision) -> None:
     )
 
 
-def _record(
-    conn: psycopg.Connection, ds: dt.date, run_id: str, decisions: list[Decision], warns: int
-) -> tuple[str, list[str]]:
-    """Append the run's decision and its holds to audit; refresh marts.kpi_period_status; return (status, reasons)."""
+def _of_day(decision: Decision, period: dt.date | None, ds: dt.date) -> bool:
+    """Whether a period is one of ds's: the whole table, the day, or the month that contains it."""
+    return period is None or period == ds or (decision.grain == "month" and period == ds.replace(day=1))
+
+
+def _own(decision: Decision, period: dt.date | None, ds: dt.date) -> bool:
+    """Whether a held period counts against ds's run: one of ds's periods held for the whole table
+    or for a delivery of ds or earlier. A period held only for later days' deliveries (not yet
+    settled when ds was built) is left to those days' runs."""
+    days = decision.held_days.get(period)
+    return _of_day(decision, period, ds) and (not days or min(days) <= ds)
+
+
+def run_status(decisions: list[Decision], ds: dt.date) -> tuple[str, list[str]]:
+    """The run's status for ds (published, partial or held) and its own holds as reasons.
+
+    Only the run's own holds count (`_own`): a period of ds held only for a later day's deliveries
+    is recorded as held but neither makes the day partial nor trips the circuit breaker.
+    """
     own = [
         f"{d.relation} {period or ''}: {'; '.join(reasons)}".replace(" :", ":")
         for d in decisions
         for period, reasons in d.held.items()
-        if period is None or period == ds or (d.grain == "month" and period == ds.replace(day=1))
+        if _own(d, period, ds)
     ]
-    published_own = any(
-        p is None or p == ds or (d.grain == "month" and p == ds.replace(day=1)) for d in decisions for p in d.published
-    )
+    published_own = any(_of_day(d, p, ds) for d in decisions for p in d.published)
+    waiting = any(_of_day(d, p, ds) and not _own(d, p, ds) for d in decisions for p in d.held)  # on later days
     if not decisions:
         own = ["no KPI table was built (no candidate in marts_candidate)"]
-    status = "published" if published_own and not own else ("partial" if published_own else "held")
+    status = "published" if (published_own or waiting) and not own else ("partial" if published_own else "held")
+    return status, own
+
+
+def _record(
+    conn: psycopg.Connection, ds: dt.date, run_id: str, decisions: list[Decision], warns: int
+) -> tuple[str, list[str]]:
+    """Append the run's decision and its holds to audit; refresh marts.kpi_period_status; return (status, reasons).
+
+    The holds keep whether each is the run's own (`_own`); the status counts only those (`run_status`).
+    """
+    status, own = run_status(decisions, ds)
     publication_id = conn.execute(
         "insert into audit.publication (ds, run_id, status, failed_fail, failed_warn, reason) "
         "values (%s, %s, %s, %s, %s, %s) returning publication_id",
         (ds, run_id, status, len(own), warns, "; ".join(own)[:4000] or None),
     ).fetchone()[0]
     holds = [
-        (publication_id, d.relation, d.grain, period, "; ".join(reasons)[:4000])
+        (publication_id, d.relation, d.grain, period, "; ".join(reasons)[:4000], _own(d, period, ds))
         for d in decisions
         for period, reasons in d.held.items()
     ]
     with conn.cursor() as cur:
         cur.executemany(
-            "insert into audit.publication_hold (publication_id, relation, period_grain, period_start, reason) "
-            "values (%s, %s, %s, %s, %s)",
+            "insert into audit.publication_hold (publication_id, relation, period_grain, period_start, reason, own) "
+            "values (%s, %s, %s, %s, %s, %s)",
             holds,
         )
     _refresh_status(conn, decisions)
@@ -394,7 +438,8 @@ def publish_day(dsn: str, ds: dt.date, run_id: str) -> dict:
 
 
 def circuit_breaker(dsn: str, ds: dt.date, run_id: str) -> None:
-    """Raise PublicationHeld unless this run published ds's periods of every table."""
+    """Raise PublicationHeld unless this run published ds's periods of every table, bar periods held
+    only for later days' deliveries (not the run's own: see `_own`)."""
     with psycopg.connect(dsn) as conn:
         row = conn.execute(
             "select status, reason from audit.publication where ds = %s and run_id = %s "

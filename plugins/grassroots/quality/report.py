@@ -61,6 +61,17 @@ PUBLICATION_SQL = """
 select status, failed_fail, failed_warn, reason, decided_at, run_id
 from audit.publication where ds = %(ds)s order by decided_at desc, publication_id desc limit 1
 """
+# The day's own periods (the whole table, the day, its month) held by its latest publication, and
+# whether each counts against the day or waits only for a later day's deliveries (own is false).
+HOLDS_SQL = """
+select h.relation, h.period_grain, h.period_start, h.own, h.reason
+from audit.publication_hold h
+where h.publication_id = (select publication_id from audit.publication where ds = %(ds)s
+                          order by decided_at desc, publication_id desc limit 1)
+  and (h.period_start is null or h.period_start = %(ds)s
+       or (h.period_grain = 'month' and h.period_start = date_trunc('month', %(ds)s::date)::date))
+order by h.own is false, h.relation, h.period_grain
+"""
 TRENDS_SQL = """
 with days as (
     select distinct ds from audit.validation_run where ds <= %(ds)s order by ds desc limit %(days)s
@@ -122,7 +133,7 @@ def collect(dsn: str, ds: dt.date) -> dict:
             name: conn.execute(query, params).fetchall()
             for name, query in (
                 ("feeds", FEEDS_SQL), ("reasons", REASONS_SQL), ("checks", CHECKS_SQL),
-                ("dbt", DBT_SQL), ("trends", TRENDS_SQL),
+                ("dbt", DBT_SQL), ("holds", HOLDS_SQL), ("trends", TRENDS_SQL),
             )
         }  # fmt: skip
         data["publication"] = conn.execute(PUBLICATION_SQL, params).fetchone()
