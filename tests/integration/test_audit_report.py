@@ -306,3 +306,32 @@ def test_the_headline_counts_the_listed_failures_dbt_warnings_included(
     assert feed[feeds_header.index("Records quarantined")] == "9"
     shares = set(re.findall(r"\d+(?:\.\d+)?%", " ".join(" ".join(r) for r in [feed, check])))
     assert shares <= {share, "5%"}, shares  # no other rendering of the same share (0.0874, 7.5%, 21.7%)
+
+
+def test_the_report_lists_the_days_held_periods_and_which_wait_for_a_later_day(
+    audit_history: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The day was built while the next day's files were still due: its month is held (it would mix in
+    # a half-loaded next day), as is the next day, neither counting against the day; a table held by
+    # a failed test counts against it.
+    later = DAY + dt.timedelta(days=1)
+    with psycopg.connect(audit_history) as conn:
+        (publication,) = conn.execute("select publication_id from audit.publication where ds = %s", (DAY,)).fetchone()
+        conn.cursor().executemany(
+            "insert into audit.publication_hold (publication_id, relation, period_grain, period_start, reason, own) "
+            "values (%s, %s, %s, %s, %s, %s)",
+            [
+                (publication, "kpi_m", "month", DAY.replace(day=1), f"grid_incidents {later}: missing", False),
+                (publication, "kpi_d", "day", later, f"grid_incidents {later}: missing", False),
+                (publication, "kpi_t", "table", None, "dbt unique_x: fail", True),
+            ],
+        )
+    monkeypatch.setenv("GRASSROOTS_REPORTS_DIR", str(tmp_path))
+    page = parse(report.render_run(audit_history, DAY, "run-1"))
+    assert page.ids["publication-status"] == "PUBLISHED"
+    header, *rows = page.tables["held-periods"]
+    assert header == ["KPI table", "Period", f"Counts against {DAY}", "Reason"]
+    assert rows == [
+        ["kpi_t", "table", "yes", "dbt unique_x: fail"],
+        ["kpi_m", "month 2026-03-01", "no: waits for a later day", f"grid_incidents {later}: missing"],
+    ]
