@@ -90,7 +90,6 @@ def test_every_community_kpi_equals_the_truth_on_every_day(two_days: dict) -> No
         assert two_days["after"][day]["mismatches"] == [], day
 
 
-
 def test_every_day_still_equals_the_truth_after_the_last_build(two_days: dict) -> None:
     """After the last day's build, every earlier day too equals the truth over every delivery so far:
     a record of day 1 delivered late on day 2 restates day 1 (the truth counts it there as well), and
@@ -105,6 +104,7 @@ def test_every_day_still_equals_the_truth_after_the_last_build(two_days: dict) -
     with psycopg.connect(two_days["dsn"]) as conn:
         problems = [problem for day in DAYS for problem in kpi_mismatches(conn, expected[day], day)]
     assert problems == []
+
 
 def test_identity_resolution_precision_and_recall_against_the_truth(two_days: dict) -> None:
     secret = settings.hmac_secret()
