@@ -49,7 +49,11 @@ __all__ = ["Community", "Dirt", "Resident", "build_world", "generate", "generate
 def generate(
     out_dir: Path, start: dt.date, days: int, n_residents: int, seed: int, dirt: Dirt | None = None
 ) -> list[dict]:
-    """Generate `days` consecutive days from `start`; return each day's truth."""
+    """Generate `days` consecutive days from `start`; return each day's truth.
+
+    A truth's KPIs hold right after its day's build; once later days are built, a day's KPIs also
+    count its records delivered late with them: compare against scenarios.expected_kpis then.
+    """
     dirt = Dirt() if dirt is None else dirt
     residents = build_world(n_residents, seed)
     source = EventSource(by_community(residents), seed, dirt.late_rows)
