@@ -8,12 +8,15 @@ The components are those of `python -m grassroots airflow` (grassroots.airflow_l
 api-server, scheduler, dag-processor, triggerer and, under the CeleryExecutor, Celery workers
 on a Redis database of the tests' own. Whatever happens in the block, every component (and
 its task processes) is stopped, the metadata database dropped and the Redis database emptied.
-How a run is tied to a day lives in one place, `Cluster.trigger_day`.
+How a run is tied to a day lives in one place, `Cluster.trigger_day`. `day_env` is the
+settings a cluster's DAGs need for generated days; `table_fingerprints` compares what two runs
+left in the warehouse.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import shutil
 import tempfile
@@ -21,14 +24,58 @@ import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from grassroots import db, kernel_cache
+import psycopg
+from psycopg import sql
+
+from grassroots import db, kernel_cache, summary
 from grassroots.airflow_local import DAG_IDS, Cluster
 
-__all__ = ["DAGS", "DAG_IDS", "REDIS_URL", "Cluster", "airflow_cluster"]
+__all__ = ["DAGS", "DAG_IDS", "REDIS_URL", "Cluster", "airflow_cluster", "day_env", "table_fingerprints"]
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 # The Redis at 127.0.0.1:6379; the tests' broker is a database of its own (never 0, the default's).
 REDIS_URL = os.environ.get("GRASSROOTS_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+# When a period's publication status last changed: wall-clock bookkeeping, not data.
+WALL_CLOCK_COLUMNS = frozenset({"decided_at"})
+
+
+def day_env(dsn: str, landing: Path, url: str, work: Path, deliver_by: dt.datetime) -> dict[str, str]:
+    """What the DAGs need for days generated into `landing` (API feeds served at `url`), every
+    feed due by `deliver_by`, their state and reports under `work`."""
+    return {
+        "WAREHOUSE_DSN": dsn,
+        "GRASSROOTS_LANDING_DIR": str(landing),
+        "GRASSROOTS_API_URL": url,
+        "GRASSROOTS_STATE_DIR": str(work / "state"),
+        "GRASSROOTS_REPORTS_DIR": str(work / "reports"),
+        "GRASSROOTS_DELIVER_BY": deliver_by.astimezone(dt.UTC).isoformat(timespec="seconds"),
+        "GRASSROOTS_ARRIVAL_POLL_SECONDS": "5",
+    }
+
+
+def table_fingerprints(dsn: str, schemas: tuple[str, ...]) -> dict[str, tuple[int, str]]:
+    """'schema.table' → (rows, md5 over the sorted md5s of its rows) for the base tables of
+    `schemas`, wall-clock columns left out: equal fingerprints, equal tables in any row order."""
+    out = {}
+    with psycopg.connect(dsn) as conn:
+        for schema, name, kind in summary.tables(conn):
+            if schema not in schemas or kind != "BASE TABLE":
+                continue
+            columns = [
+                row[0]
+                for row in conn.execute(
+                    "select column_name from information_schema.columns where table_schema = %s and table_name = %s "
+                    "order by ordinal_position",
+                    (schema, name),
+                )
+                if row[0] not in WALL_CLOCK_COLUMNS
+            ]
+            query = sql.SQL(
+                "select count(*), md5(coalesce(string_agg(h, '' order by h), '')) "
+                "from (select md5(row({})::text) as h from {} t) r"
+            ).format(sql.SQL(", ").join(sql.Identifier("t", c) for c in columns), sql.Identifier(schema, name))
+            out[f"{schema}.{name}"] = conn.execute(query).fetchone()
+    return out
 
 
 def _flush(broker_url: str) -> None:

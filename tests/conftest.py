@@ -40,6 +40,29 @@ from grassroots import localenv  # noqa: E402
 
 localenv.configure()
 
+# The longest files first, so that `make test`'s workers (pytest-xdist, a file at a time) start
+# them at once and finish together instead of one worker running a long file alone at the end.
+LONGEST_FIRST = (
+    "integration/test_airflow_backfill.py",
+    "integration/test_fault_matrix.py",
+    "integration/test_celery_scale_out.py",
+    "integration/test_airflow_late_files.py",
+    "integration/test_warehouse.py",
+    "integration/test_quality.py",
+    "integration/test_scoring.py",
+    "integration/test_alerts.py",
+    "integration/test_daily_pipeline.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.path.as_posix()
+        return next((n for n, name in enumerate(LONGEST_FIRST) if path.endswith(name)), len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: the rest keep their order
+
+
 DEMO_DAY = dt.date(2026, 11, 24)
 TEST_RESIDENTS = 600
 TEST_SEED = 7

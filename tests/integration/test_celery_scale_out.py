@@ -18,45 +18,15 @@ import sys
 import uuid
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 
-from grassroots import db, feedapi, summary
-from tests.airflow_cluster import DAG_IDS, DAGS, airflow_cluster
+from grassroots import db, feedapi
+from tests.airflow_cluster import DAG_IDS, DAGS, airflow_cluster, table_fingerprints
 from tests.conftest import TEST_RESIDENTS, TEST_SEED
 
 FIRST_DAY = dt.date(2026, 11, 24)
 DAYS = [FIRST_DAY, FIRST_DAY + dt.timedelta(days=1)]
 WORKERS = ("worker1", "worker2")
-
-
-# Wall-clock bookkeeping, not data: when a period's publication status last changed.
-WALL_CLOCK_COLUMNS = {"decided_at"}
-
-
-def _marts(dsn: str) -> dict[str, tuple[int, str]]:
-    """'marts.table' → (rows, md5 over the sorted md5s of its rows), wall-clock columns left out."""
-    out = {}
-    with psycopg.connect(dsn) as conn:
-        for schema, name, kind in summary.tables(conn):
-            if schema != "marts" or kind != "BASE TABLE":
-                continue
-            columns = [
-                row[0]
-                for row in conn.execute(
-                    "select column_name from information_schema.columns where table_schema = %s and table_name = %s "
-                    "order by ordinal_position",
-                    (schema, name),
-                )
-                if row[0] not in WALL_CLOCK_COLUMNS
-            ]
-            query = sql.SQL(
-                "select count(*), md5(coalesce(string_agg(h, '' order by h), '')) "
-                "from (select md5(row({})::text) as h from {} t) r"
-            ).format(sql.SQL(", ").join(sql.Identifier("t", c) for c in columns), sql.Identifier(schema, name))
-            out[f"{schema}.{name}"] = conn.execute(query).fetchone()
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +90,7 @@ def test_two_days_on_two_celery_workers_equal_the_local_run(server_dsn: str, lan
         assert set(hostnames) == set(WORKERS), {host: len(tasks) for host, tasks in hostnames.items()}
 
         assert reference.wait(timeout=1800) == 0, reference_log.read_text(errors="replace")[-5000:]
-        local, celery = _marts(local_dsn), _marts(celery_dsn)
+        local, celery = (table_fingerprints(dsn, ("marts",)) for dsn in (local_dsn, celery_dsn))
         assert local and sum(rows for rows, _ in local.values()) > 0
         assert celery == local, sorted(name for name in local if celery.get(name) != local[name])
     finally:
