@@ -296,14 +296,18 @@ def get_contract(feed: str) -> Contract:
         raise ContractError(f"no contract for feed {feed!r}") from exc
 
 
-def dbt_sources_path(feed: str, dbt_dir: Path | None = None) -> Path:
-    """Where a feed's dbt source is declared: models/staging/<feed>/_<feed>__sources.yml."""
-    return (dbt_dir or settings.dbt_project_dir()) / "models" / "staging" / feed / f"_{feed}__sources.yml"
+def dbt_sources_path(feed: str) -> Path:
+    """Where a feed's dbt source is declared: dbt/models/staging/<feed>/_<feed>__sources.yml."""
+    return settings.dbt_project_dir() / "models" / "staging" / feed / f"_{feed}__sources.yml"
 
 
 def _column_doc(column: Column) -> dict:
     """A contract column as a dbt source column: what it is, the headers it arrives under, its PII class."""
-    traits = [column.type, *(["required"] if column.required else []), *([f"PII {column.pii}"] if column.pii else [])]
+    traits = [column.type]
+    if column.required:
+        traits.append("required")
+    if column.pii:
+        traits.append(f"PII {column.pii}")
     headers = " or ".join(column.aliases or (column.name,))
     text = f"Contract column ({', '.join(traits)}), delivered under the header {headers}."
     if column.accepted:
@@ -369,11 +373,11 @@ def dbt_sources_yml(contract: Contract) -> str:
     return header + yaml.dump(body, Dumper=_IndentedDumper, allow_unicode=True, sort_keys=False, width=100)
 
 
-def write_dbt_sources(dbt_dir: Path | None = None, check: bool = False) -> list[Path]:
+def write_dbt_sources(check: bool = False) -> list[Path]:
     """Write every contract's dbt sources file (or with `check`, only compare); return the files that differed."""
     differed = []
     for contract in all_contracts().values():
-        path, text = dbt_sources_path(contract.feed, dbt_dir), dbt_sources_yml(contract)
+        path, text = dbt_sources_path(contract.feed), dbt_sources_yml(contract)
         if path.exists() and path.read_text(encoding="utf-8") == text:
             continue
         differed.append(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import yaml
@@ -14,6 +15,7 @@ from grassroots.contracts import (
     all_contracts,
     dbt_sources_path,
     dbt_sources_yml,
+    main,
     write_dbt_sources,
 )
 
@@ -63,6 +65,16 @@ def test_the_sources_files_are_the_ones_the_contracts_generate() -> None:
     staging = settings.dbt_project_dir() / "models" / "staging"
     declared = {path.parent.name for path in staging.glob("*/_*__sources.yml")} - {"meta"}
     assert declared == set(all_contracts()), "a feed source without a contract, or a contract without a source"
+
+
+def test_the_command_writes_the_sources_and_checks_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRASSROOTS_DBT_DIR", str(tmp_path))
+    assert main(["--check-dbt-sources"]) == 1 and not any(tmp_path.iterdir()), "a check writes nothing"
+    assert main(["--write-dbt-sources"]) == 0
+    assert main(["--check-dbt-sources"]) == 0
+    path = dbt_sources_path("grid_incidents")
+    path.write_text(path.read_text(encoding="utf-8").replace("count: 36", "count: 48"), encoding="utf-8")
+    assert write_dbt_sources(check=True) == [path]
 
 
 def test_the_agreement_check_sees_each_kind_of_disagreement() -> None:
