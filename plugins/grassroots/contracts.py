@@ -302,14 +302,14 @@ def dbt_sources_path(feed: str) -> Path:
 
 
 def _column_doc(column: Column) -> dict:
-    """A contract column as a dbt source column: what it is, the headers it arrives under, its PII class."""
+    """A contract column as a dbt source column: what it is, the headers or keys it arrives as, its PII class."""
     traits = [column.type]
     if column.required:
         traits.append("required")
     if column.pii:
         traits.append(f"PII {column.pii}")
     headers = " or ".join(column.aliases or (column.name,))
-    text = f"Contract column ({', '.join(traits)}), delivered under the header {headers}."
+    text = f"Contract column ({', '.join(traits)}), delivered as {headers}."
     if column.accepted:
         text += f" One of {', '.join(column.accepted)}."
     doc: dict = {"name": column.name, "description": text}
@@ -370,7 +370,7 @@ def dbt_sources_yml(contract: Contract) -> str:
         "# day is judged as of itself.\n"
     )
     body = {"version": 2, "sources": [dbt_source(contract)]}
-    return header + yaml.dump(body, Dumper=_IndentedDumper, allow_unicode=True, sort_keys=False, width=100)
+    return header + yaml.dump(body, Dumper=_IndentedDumper, allow_unicode=True, sort_keys=False, width=120)
 
 
 def write_dbt_sources(check: bool = False) -> list[Path]:
