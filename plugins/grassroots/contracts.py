@@ -366,8 +366,8 @@ def dbt_sources_yml(contract: Contract) -> str:
         f"# Generated from the feed contract {contract.feed} (plugins/grassroots/contracts/) by\n"
         "# `python -m grassroots.contracts --write-dbt-sources`: edit the contract, not this file.\n"
         "# Freshness is judged against the partition day, not the clock: loaded_at_query gives how many\n"
-        "# days the feed's last delivery (meta.load_batch) lags var('ds'), so a backfilled or historical\n"
-        "# day is judged as of itself.\n"
+        "# days the feed's last delivery (meta.load_batch) lags the partition day (run_day()), so a\n"
+        "# backfilled or historical day is judged as of itself.\n"
     )
     body = {"version": 2, "sources": [dbt_source(contract)]}
     return header + yaml.dump(body, Dumper=_IndentedDumper, allow_unicode=True, sort_keys=False, width=120)
