@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import psycopg
@@ -132,12 +135,90 @@ def write_run(
         )  # fmt: skip
 
 
-def write_residents(conn: psycopg.Connection, ds: dt.date, rows: list[tuple]) -> None:
-    """Replace the day's resident tiers (rows in scoring.resident_risk column order, without ds)."""
+@dataclass
+class ResidentTiers:
+    """The day's residents column by column, as scoring.resident_risk stores them (without ds).
+
+    Per-cluster values (label, tier) are lists indexed by `cluster_of`; a resident's reasons are
+    `reasons[reason_set[i]]`, the (Chinese, English) lists that many residents share."""
+
+    person_keys: np.ndarray
+    communities: np.ndarray
+    grids: np.ndarray  # None where a resident has no grid
+    cluster_of: np.ndarray
+    cluster_labels: list[int]
+    tiers: list[str]
+    scores: np.ndarray
+    reason_set: np.ndarray
+    reasons: list[tuple[list[str], list[str]]]
+
+
+RESIDENT_COPY_CHUNK = 100_000  # residents per COPY buffer: bounds the memory of the text at ~30 MB
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+
+
+def copy_field(value: str | None) -> str:
+    """A value in COPY's text format: NULL as \\N; backslash, tab, newline and carriage return escaped."""
+    return "\\N" if value is None else value.translate(_COPY_ESCAPES)
+
+
+def array_literal(items: list[str]) -> str:
+    """A text[] literal with every element quoted (reasons hold spaces, commas and brackets)."""
+    quoted = ('"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"' for item in items)
+    return "{" + ",".join(quoted) + "}"
+
+
+def resident_lines(ds: dt.date, residents: ResidentTiers) -> Iterator[str]:
+    """scoring.resident_risk rows as COPY text, in chunks, for the column order of _RESIDENT_COPY.
+
+    Everything but the person key and the score is shared by many residents (the day, community,
+    grid, cluster, tier and reasons), so each distinct tail of a line is written once and the
+    lines are joined from arrays; psycopg's row-by-row adaptation cost seconds per million rows."""
+    keys = residents.person_keys
+    if _COPY_SPECIAL.search("".join(keys)):  # person keys are hex digests; escape anything else
+        keys = np.array([copy_field(key) for key in keys], dtype=object)
+    community, communities = _factorize(residents.communities)
+    grid, grids = _factorize(residents.grids)
+    tail = np.zeros(len(keys), dtype=np.int64)
+    for column, size in ((community, len(communities)), (grid, len(grids)),
+                         (residents.cluster_of, len(residents.tiers)), (residents.reason_set, len(residents.reasons))):  # fmt: skip
+        tail = np.unique(tail * size + column, return_inverse=True)[1]  # codes stay below the row count
+    _, first, tail = np.unique(tail, return_index=True, return_inverse=True)
+    tails = np.array([_tail(ds, residents, communities[community[i]], grids[grid[i]], i) for i in first], dtype=object)
+    for start in range(0, len(keys), RESIDENT_COPY_CHUNK):
+        chunk = slice(start, start + RESIDENT_COPY_CHUNK)
+        # f"{:.4f}" rounds the exact binary value as round(score, 4) does, so numeric(8,4) gets the same number.
+        score_text = np.array([f"{score:.4f}" for score in residents.scores[chunk].tolist()], dtype=object)
+        yield "".join(keys[chunk] + "\t" + score_text + tails[tail[chunk]])
+
+
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
+    """Codes of the values and the distinct values, None kept as None (pandas returns it as NaN)."""
+    import pandas as pd
+
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    return codes, [value if isinstance(value, str) else None for value in distinct]
+
+
+def _tail(ds: dt.date, residents: ResidentTiers, community: str | None, grid: str | None, i: int) -> str:
+    """The columns after person_key and risk_score, for resident i, starting with a tab."""
+    c = int(residents.cluster_of[i])
+    zh, en = residents.reasons[residents.reason_set[i]]
+    fields = (ds.isoformat(), community, grid, str(residents.cluster_labels[c]), residents.tiers[c],
+              str(tier_rank(residents.tiers[c])), array_literal(zh), array_literal(en))  # fmt: skip
+    return "".join("\t" + copy_field(field) for field in fields) + "\n"
+
+
+_RESIDENT_COPY = (
+    "copy scoring.resident_risk (person_key, risk_score, ds, community_code, grid_code, cluster_label, "
+    "risk_tier, tier_rank, reasons, reasons_en) from stdin"
+)
+
+
+def write_residents(conn: psycopg.Connection, ds: dt.date, residents: ResidentTiers) -> None:
+    """Replace the day's resident tiers."""
     conn.execute("delete from scoring.resident_risk where ds = %s", (ds,))
-    with conn.cursor().copy(
-        "copy scoring.resident_risk (ds, person_key, community_code, grid_code, cluster_label, risk_tier, "
-        "tier_rank, risk_score, reasons, reasons_en) from stdin"
-    ) as copy:
-        for row in rows:
-            copy.write_row((ds, *row))
+    with conn.cursor().copy(_RESIDENT_COPY) as copy:
+        for lines in resident_lines(ds, residents):
+            copy.write(lines)
