@@ -69,10 +69,7 @@ def _reason_sets(
         if group_slots.any():
             text_ids[group_slots] = len(texts)
             texts.append(_group_reason(feature))
-    code = np.zeros(len(indices), dtype=np.int64)
-    for slot in range(text_ids.shape[1]):  # numbered again after each slot, so codes stay below len(indices)
-        code = np.unique(code * (len(texts) + 1) + text_ids[:, slot] + 1, return_inverse=True)[1]
-    _, first, reason_set = np.unique(code, return_index=True, return_inverse=True)
+    reason_set, first = store.distinct_rows([(slot + 1, len(texts) + 1) for slot in text_ids.T])
     reason_lists = []
     for row in text_ids[first]:
         chosen = [texts[t] for t in row if t >= 0]

@@ -180,17 +180,27 @@ def resident_lines(ds: dt.date, residents: ResidentTiers) -> Iterator[str]:
         keys = np.array([copy_field(key) for key in keys], dtype=object)
     community, communities = _factorize(residents.communities)
     grid, grids = _factorize(residents.grids)
-    tail = np.zeros(len(keys), dtype=np.int64)
-    for column, size in ((community, len(communities)), (grid, len(grids)),
-                         (residents.cluster_of, len(residents.tiers)), (residents.reason_set, len(residents.reasons))):  # fmt: skip
-        tail = np.unique(tail * size + column, return_inverse=True)[1]  # codes stay below the row count
-    _, first, tail = np.unique(tail, return_index=True, return_inverse=True)
+    tail, first = distinct_rows(
+        [(community, len(communities)), (grid, len(grids)), (residents.cluster_of, len(residents.tiers)),
+         (residents.reason_set, len(residents.reasons))]
+    )  # fmt: skip
     tails = np.array([_tail(ds, residents, communities[community[i]], grids[grid[i]], i) for i in first], dtype=object)
     for start in range(0, len(keys), RESIDENT_COPY_CHUNK):
         chunk = slice(start, start + RESIDENT_COPY_CHUNK)
         # f"{:.4f}" rounds the exact binary value as round(score, 4) does, so numeric(8,4) gets the same number.
         score_text = np.array([f"{score:.4f}" for score in residents.scores[chunk].tolist()], dtype=object)
         yield "".join(keys[chunk] + "\t" + score_text + tails[tail[chunk]])
+
+
+def distinct_rows(columns: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Number the distinct rows of integer columns, each given with its number of values (0 … size - 1).
+
+    Returns each row's number and the first row of each number. The columns are folded in one at a
+    time and renumbered after each, so the codes never exceed rows × size whatever the sizes."""
+    code, first = np.zeros(len(columns[0][0]), dtype=np.int64), np.zeros(1, dtype=np.int64)
+    for column, size in columns:
+        _, first, code = np.unique(code * size + column, return_index=True, return_inverse=True)
+    return code, first
 
 
 def _factorize(values: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
