@@ -81,8 +81,7 @@ def residents(n: int, day: dt.date, rng: np.random.Generator) -> dict[str, np.nd
         "lives_alone": vulnerable | (rng.random(n) < np.where(old, 0.2, 0.05)),
         "on_assistance": assistance,
         "assistance_amount": np.where(assistance, rng.integers(500, 1500, n), 0).astype(float),
-        "pension_monthly": np.where(old & ~vulnerable & (rng.random(n) < 0.9), rng.integers(800, 6000, n), 0)
-        .astype(float),
+        "pension_monthly": np.where(old & ~vulnerable & (rng.random(n) < 0.9), rng.integers(800, 6000, n), 0.0),
         "has_chronic_disease": (rng.random(n) < np.where(old, 0.33, 0.05)),
         "has_disability": disabled,
         "disability_grade": np.where(disabled, rng.integers(1, 5, n), 0),
@@ -102,9 +101,7 @@ def fill(dsn: str, n: int, seed: int) -> None:
             frame["disability_grade"] = frame["disability_grade"].astype("Int64").where(frame["disability_grade"] > 0)
             buffer = io.StringIO()
             frame.to_csv(buffer, columns=list(COLUMNS), header=False, index=False, na_rep="\\N")
-            with conn.cursor().copy(
-                "copy warehouse.fct_resident_features from stdin (format csv, null '\\N')"
-            ) as copy:
+            with conn.cursor().copy("copy warehouse.fct_resident_features from stdin (format csv, null '\\N')") as copy:
                 copy.write(buffer.getvalue())
         conn.execute("analyze warehouse.fct_resident_features")
 

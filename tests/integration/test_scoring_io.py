@@ -63,8 +63,9 @@ def test_resident_tiers_are_written_as_psycopg_copies_rows(conn: psycopg.Connect
     with conn.cursor().copy("copy reference from stdin") as copy:
         for i, key in enumerate(residents.person_keys):
             c, (zh, en) = residents.cluster_of[i], reasons[residents.reason_set[i]]
-            copy.write_row((DAY, key, residents.communities[i], residents.grids[i], residents.cluster_labels[c],
-                            residents.tiers[c], 1 if c == 0 else 4, round(float(residents.scores[i]), 4), zh, en))  # fmt: skip
+            tier, score = residents.tiers[c], round(float(residents.scores[i]), 4)
+            row = (key, residents.communities[i], residents.grids[i], residents.cluster_labels[c], tier)
+            copy.write_row((DAY, *row, 1 if tier == "high" else 4, score, zh, en))
     written = conn.execute("select * from scoring.resident_risk order by person_key").fetchall()
     assert written == conn.execute("select * from reference order by person_key").fetchall()
     assert len(written) == len(RESIDENTS)
