@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -155,7 +154,7 @@ class ResidentTiers:
 
 RESIDENT_COPY_CHUNK = 100_000  # residents per COPY buffer: bounds the memory of the text at ~30 MB
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+_COPY_SPECIAL = ("\\", "\t", "\n", "\r")
 
 
 def copy_field(value: str | None) -> str:
@@ -172,24 +171,42 @@ def array_literal(items: list[str]) -> str:
 def resident_lines(ds: dt.date, residents: ResidentTiers) -> Iterator[str]:
     """scoring.resident_risk rows as COPY text, in chunks, for the column order of _RESIDENT_COPY.
 
-    Everything but the person key and the score is shared by many residents (the day, community,
-    grid, cluster, tier and reasons), so each distinct tail of a line is written once and the
-    lines are joined from arrays; psycopg's row-by-row adaptation cost seconds per million rows."""
+    Only the person key and the score are the resident's own; the rest of a line repeats the
+    text of a (community, grid) pair, a cluster or a reason set, which is written once each and
+    joined to the keys as arrays. psycopg's row-by-row adaptation cost seconds per million rows."""
     keys = residents.person_keys
-    if _COPY_SPECIAL.search("".join(keys)):  # person keys are hex digests; escape anything else
+    joined = "".join(keys)
+    if any(special in joined for special in _COPY_SPECIAL):  # person keys are hex digests; escape anything else
         keys = np.array([copy_field(key) for key in keys], dtype=object)
     community, communities = _factorize(residents.communities)
     grid, grids = _factorize(residents.grids)
-    tail, first = distinct_rows(
-        [(community, len(communities)), (grid, len(grids)), (residents.cluster_of, len(residents.tiers)),
-         (residents.reason_set, len(residents.reasons))]
-    )  # fmt: skip
-    tails = np.array([_tail(ds, residents, communities[community[i]], grids[grid[i]], i) for i in first], dtype=object)
+    place, first = distinct_rows([(community, len(communities)), (grid, len(grids))])
+    place_text = _texts(
+        "\t".join(("", ds.isoformat(), copy_field(communities[community[i]]), copy_field(grids[grid[i]])))
+        for i in first
+    )
+    cluster_text = _texts(
+        "\t".join(("", str(label), copy_field(tier), str(tier_rank(tier))))
+        for label, tier in zip(residents.cluster_labels, residents.tiers, strict=True)
+    )
+    reason_text = _texts(
+        "\t".join(("", copy_field(array_literal(zh)), copy_field(array_literal(en)))) + "\n"
+        for zh, en in residents.reasons
+    )
+    # Residents with the same features have the same score. f"{:.4f}" rounds the exact binary value
+    # as round(score, 4) does, so numeric(8,4) gets the same number.
+    scores, score = np.unique(residents.scores, return_inverse=True)
+    score_text = _texts(f"\t{value:.4f}" for value in scores.tolist())
     for start in range(0, len(keys), RESIDENT_COPY_CHUNK):
         chunk = slice(start, start + RESIDENT_COPY_CHUNK)
-        # f"{:.4f}" rounds the exact binary value as round(score, 4) does, so numeric(8,4) gets the same number.
-        score_text = np.array([f"{score:.4f}" for score in residents.scores[chunk].tolist()], dtype=object)
-        yield "".join(keys[chunk] + "\t" + score_text + tails[tail[chunk]])
+        own = keys[chunk] + score_text[score[chunk]]
+        tails = place_text[place[chunk]] + cluster_text[residents.cluster_of[chunk]]
+        yield "".join(own + tails + reason_text[residents.reason_set[chunk]])
+
+
+def _texts(strings: Iterable[str]) -> np.ndarray:
+    """Strings as an object array, which numpy joins element by element with `+`."""
+    return np.array(list(strings), dtype=object)
 
 
 def distinct_rows(columns: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -209,15 +226,6 @@ def _factorize(values: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
 
     codes, distinct = pd.factorize(values, use_na_sentinel=False)
     return codes, [value if isinstance(value, str) else None for value in distinct]
-
-
-def _tail(ds: dt.date, residents: ResidentTiers, community: str | None, grid: str | None, i: int) -> str:
-    """The columns after person_key and risk_score, for resident i, starting with a tab."""
-    c = int(residents.cluster_of[i])
-    zh, en = residents.reasons[residents.reason_set[i]]
-    fields = (ds.isoformat(), community, grid, str(residents.cluster_labels[c]), residents.tiers[c],
-              str(tier_rank(residents.tiers[c])), array_literal(zh), array_literal(en))  # fmt: skip
-    return "".join("\t" + copy_field(field) for field in fields) + "\n"
 
 
 _RESIDENT_COPY = (
