@@ -33,6 +33,13 @@ def conn(warehouse_dsn: str):
         with conn.cursor().copy("copy warehouse.fct_resident_features from stdin") as copy:
             for row in RESIDENTS:
                 copy.write_row((DAY, *row))
+        # Many amounts in cents, where a float parser that is not correctly rounded would differ in the last bit.
+        conn.execute(
+            "insert into warehouse.fct_resident_features select %s, md5(i::text) || md5(i::text), 'c', 'g', "
+            "60 + i %% 40, true, (i * 7919 %% 400000) / 100.0, (i * 104729 %% 300000) / 100.0, i %% 4, false, "
+            "false, null, i %% 3, i %% 5 from generate_series(1, 5000) as i",
+            (DAY,),
+        )
         store.ensure_schema(conn)
         yield conn
 
@@ -43,6 +50,7 @@ def test_features_load_as_a_row_by_row_fetch_gives_them(conn: psycopg.Connection
     assert list(table.person_keys) == [r[0] for r in rows]
     assert list(table.communities) == [r[1] for r in rows]
     assert list(table.grids) == [r[2] for r in rows] and None in table.grids and "" in table.grids
+    assert len(rows) == len(RESIDENTS) + 5000
     reference = np.array([[float(v) for v in r[3:]] for r in rows])
     assert table.values.tobytes() == reference.tobytes()  # the same doubles, bit for bit
     assert table.values.flags.c_contiguous

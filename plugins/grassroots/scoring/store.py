@@ -152,6 +152,11 @@ class ResidentTiers:
     reasons: list[tuple[list[str], list[str]]]
 
 
+# The resident's own columns first, then those shared by many residents (see resident_lines).
+_RESIDENT_COPY = (
+    "copy scoring.resident_risk (person_key, risk_score, ds, community_code, grid_code, cluster_label, "
+    "risk_tier, tier_rank, reasons, reasons_en) from stdin"
+)
 RESIDENT_COPY_CHUNK = 100_000  # residents per COPY buffer: bounds the memory of the text at ~30 MB
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _COPY_SPECIAL = ("\\", "\t", "\n", "\r")
@@ -226,12 +231,6 @@ def _factorize(values: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
 
     codes, distinct = pd.factorize(values, use_na_sentinel=False)
     return codes, [value if isinstance(value, str) else None for value in distinct]
-
-
-_RESIDENT_COPY = (
-    "copy scoring.resident_risk (person_key, risk_score, ds, community_code, grid_code, cluster_label, "
-    "risk_tier, tier_rank, reasons, reasons_en) from stdin"
-)
 
 
 def write_residents(conn: psycopg.Connection, ds: dt.date, residents: ResidentTiers) -> None:
