@@ -9,11 +9,11 @@ import pytest
 from grassroots.scoring import features, store
 
 DAY = dt.date(2026, 11, 24)
-# Identity columns with NULL, an empty string and COPY's special characters; amounts with cents.
+# Identity columns with NULL, an empty string, the NULL marker as text and COPY's special characters.
 RESIDENTS = (
     ("a" * 64, "330106001001", "33010600100101", 81, True, 1234.56, 0.0, 3, True, True, 1, 2, 0),
     ("b" * 64, "330106001001", None, 66, False, None, 2999.99, 0, False, False, None, 0, 1),
-    ("c" * 64, "330106001002", "", None, None, 0.01, None, None, None, None, 4, None, None),
+    ("c" * 64, "\\N", "", None, None, 0.01, None, None, None, None, 4, None, None),
     ("d\\" + "d" * 62, "comm\tunity\\", "grid\nline", 40, False, 0.1, 3000.0, 1, True, False, 2, 7, 3),
 )
 
