@@ -179,6 +179,8 @@ def resident_lines(ds: dt.date, residents: ResidentTiers) -> Iterator[str]:
     Only the person key and the score are the resident's own; the rest of a line repeats the
     text of a (community, grid) pair, a cluster or a reason set, which is written once each and
     joined to the keys as arrays. psycopg's row-by-row adaptation cost seconds per million rows."""
+    import pandas as pd
+
     keys = residents.person_keys
     joined = "".join(keys)
     if any(special in joined for special in _COPY_SPECIAL):  # person keys are hex digests; escape anything else
@@ -200,7 +202,7 @@ def resident_lines(ds: dt.date, residents: ResidentTiers) -> Iterator[str]:
     )
     # Residents with the same features have the same score. f"{:.4f}" rounds the exact binary value
     # as round(score, 4) does, so numeric(8,4) gets the same number.
-    scores, score = np.unique(residents.scores, return_inverse=True)
+    score, scores = pd.factorize(residents.scores)
     score_text = _texts(f"\t{value:.4f}" for value in scores.tolist())
     for start in range(0, len(keys), RESIDENT_COPY_CHUNK):
         chunk = slice(start, start + RESIDENT_COPY_CHUNK)
@@ -218,10 +220,14 @@ def distinct_rows(columns: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, np
     """Number the distinct rows of integer columns, each given with its number of values (0 … size - 1).
 
     Returns each row's number and the first row of each number. The columns are folded in one at a
-    time and renumbered after each, so the codes never exceed rows × size whatever the sizes."""
-    code, first = np.zeros(len(columns[0][0]), dtype=np.int64), np.zeros(1, dtype=np.int64)
+    time and renumbered after each (by hashing, not sorting), so the codes never exceed rows × size."""
+    import pandas as pd
+
+    code = np.zeros(len(columns[0][0]), dtype=np.int64)
     for column, size in columns:
-        _, first, code = np.unique(code * size + column, return_index=True, return_inverse=True)
+        code = pd.factorize(code * size + column)[0]
+    first = np.empty(code.max() + 1, dtype=np.int64)
+    first[code[::-1]] = np.arange(len(code) - 1, -1, -1)  # the last write of each number is its first row
     return code, first
 
 
