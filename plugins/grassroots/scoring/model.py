@@ -201,9 +201,21 @@ def contributions(values: np.ndarray, clustering: Clustering) -> np.ndarray:
     return (values - clustering.mean) / clustering.scale * clustering.weights
 
 
-def reason_indices(row: np.ndarray, cluster_profile: np.ndarray, top_tier: bool) -> list[int]:
-    """Feature indices that explain one resident's tier (see module docstring)."""
-    order = [int(j) for j in np.argsort(-row, kind="stable") if row[j] >= REASON_MIN][:MAX_REASONS]
-    if order or not top_tier:
-        return order
-    return [int(j) for j in np.argsort(-cluster_profile, kind="stable") if cluster_profile[j] > 0][:MAX_REASONS]
+def reason_indices(
+    pulls: np.ndarray, cluster_of: np.ndarray, profiles: np.ndarray, top_clusters: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The features that explain each resident's tier (see module docstring), for all residents at once.
+
+    `pulls` are the residents' contributions, `profiles` the clusters' (weighted centroids) and
+    `top_clusters` marks the clusters of the top tier. Returns the feature indices, one row per
+    resident, largest pull first, -1 where a resident has fewer than MAX_REASONS; and per resident
+    whether they are their cluster's (a top-tier resident without reasons of their own)."""
+    order = np.argsort(-pulls, axis=1, kind="stable")[:, :MAX_REASONS]
+    # Sorted by pull, so the features that reach REASON_MIN are a prefix of each row.
+    own = np.take_along_axis(pulls, order, axis=1) >= REASON_MIN
+    indices = np.where(own, order, -1)
+    group = top_clusters[cluster_of] & ~own.any(axis=1)
+    profile_order = np.argsort(-profiles, axis=1, kind="stable")[:, :MAX_REASONS]
+    profile_indices = np.where(np.take_along_axis(profiles, profile_order, axis=1) > 0, profile_order, -1)
+    indices[group] = profile_indices[cluster_of[group]]
+    return indices, group

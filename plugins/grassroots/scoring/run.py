@@ -42,33 +42,53 @@ def _profile(names: tuple[str, ...], centroid_z: np.ndarray, weights: np.ndarray
     return f"{zh} / {en}"
 
 
-def _reasons(names: tuple[str, ...], row: np.ndarray, pulls: np.ndarray, profile: np.ndarray, top: bool):
-    """(Chinese reasons, English reasons) for one resident."""
-    zh, en = [], []
-    own = [j for j in np.argsort(-pulls, kind="stable") if pulls[j] >= model.REASON_MIN][: model.MAX_REASONS]
-    for j in model.reason_indices(pulls, profile, top):
-        feature = features.BY_NAME[names[j]]
-        if j in own:
-            text_zh, text_en = feature.reason(float(row[j]))
-        else:  # group-level reason: about the cluster, never a claim about the person
-            text_zh, text_en = f"所在群体特征：{feature.label_zh}", f"in a group marked by: {feature.label_en}"
-        zh.append(text_zh)
-        en.append(text_en)
-    return zh, en
+def _group_reason(feature: features.Feature) -> tuple[str, str]:
+    """A reason about the resident's cluster, never a claim about the person."""
+    return f"所在群体特征：{feature.label_zh}", f"in a group marked by: {feature.label_en}"
 
 
-def _resident_rows(table: features.FeatureTable, values: np.ndarray, clustering: model.Clustering) -> list[tuple]:
-    pulls = model.contributions(values, clustering)
+def _reason_sets(
+    names: tuple[str, ...], values: np.ndarray, indices: np.ndarray, group: np.ndarray
+) -> tuple[np.ndarray, list[tuple[list[str], list[str]]]]:
+    """Per resident, an index into the distinct (Chinese reasons, English reasons) lists it returns.
+
+    A feature's sentence depends on its value only, so each sentence is written once per distinct
+    value (compared bit for bit) and residents share the lists: a million residents have a few
+    thousand distinct ones."""
+    texts: list[tuple[str, str]] = []
+    text_ids = np.full(indices.shape, -1, dtype=np.int64)
+    for j, name in enumerate(names):
+        feature = features.BY_NAME[name]
+        slots = indices == j
+        rows, cols = np.nonzero(slots & ~group[:, None])
+        if rows.size:
+            distinct, inverse = np.unique(values[rows, j].view(np.int64), return_inverse=True)
+            text_ids[rows, cols] = len(texts) + inverse
+            texts.extend(feature.reason(float(v)) for v in distinct.view(np.float64))
+        group_slots = slots & group[:, None]
+        if group_slots.any():
+            text_ids[group_slots] = len(texts)
+            texts.append(_group_reason(feature))
+    reason_set, first = store.distinct_rows([(slot + 1, len(texts) + 1) for slot in text_ids.T])
+    reason_lists = []
+    for row in text_ids[first]:
+        chosen = [texts[t] for t in row if t >= 0]
+        reason_lists.append(([zh for zh, _ in chosen], [en for _, en in chosen]))
+    return reason_set, reason_lists
+
+
+def _resident_tiers(table: features.FeatureTable, clustering: model.Clustering) -> store.ResidentTiers:
+    """Every resident's cluster, tier, score and reasons, computed column by column."""
+    pulls = model.contributions(table.values, clustering)
     profiles = clustering.centroids_z * clustering.weights
-    rows = []
-    for i, key in enumerate(table.person_keys):
-        c = int(clustering.cluster_of[i])
-        tier = clustering.tiers[c]
-        zh, en = _reasons(table.names, values[i], pulls[i], profiles[c], tier == model.TIERS[0][0])
-        score = float(pulls[i].sum() / clustering.weights.sum())
-        rows.append((key, table.communities[i], table.grids[i], clustering.labels[c], tier, model.tier_rank(tier),
-                     round(score, 4), zh, en))  # fmt: skip
-    return rows
+    top_clusters = np.array([tier == model.TIERS[0][0] for tier in clustering.tiers])
+    indices, group = model.reason_indices(pulls, clustering.cluster_of, profiles, top_clusters)
+    reason_set, reasons = _reason_sets(table.names, table.values, indices, group)
+    return store.ResidentTiers(
+        person_keys=table.person_keys, communities=table.communities, grids=table.grids,
+        cluster_of=clustering.cluster_of, cluster_labels=clustering.labels, tiers=clustering.tiers,
+        scores=pulls.sum(axis=1) / clustering.weights.sum(), reason_set=reason_set, reasons=reasons,
+    )  # fmt: skip
 
 
 def score_day(dsn: str, ds: dt.date) -> dict[str, object]:
@@ -78,10 +98,9 @@ def score_day(dsn: str, ds: dt.date) -> dict[str, object]:
         table = features.load(conn, ds)
         if len(table.person_keys) < MIN_RESIDENTS:
             raise ValueError(f"scoring {ds}: {len(table.person_keys)} residents, need at least {MIN_RESIDENTS}")
-        values = np.array(table.values, dtype=float)
         weights = np.array([features.BY_NAME[n].weight for n in table.names])
         previous = store.previous_run(conn, ds)
-        clustering = model.fit(values, weights, table.names, previous)
+        clustering = model.fit(table.values, weights, table.names, previous)
         meta = {
             "seed": model.SEED,
             "awaiting": list(features.AWAITING_WAREHOUSE),
@@ -96,7 +115,7 @@ def score_day(dsn: str, ds: dt.date) -> dict[str, object]:
             "profiles": [_profile(table.names, clustering.centroids_z[i], weights) for i in range(clustering.k)],
         }  # fmt: skip
         store.write_run(conn, ds, clustering, _feature_spec(table.names), meta)
-        store.write_residents(conn, ds, _resident_rows(table, values, clustering))
+        store.write_residents(conn, ds, _resident_tiers(table, clustering))
         watchlist = access.refresh_watchlist(conn, ds)
     tier_sizes: dict[str, int] = {}
     for tier, size in zip(clustering.tiers, clustering.sizes, strict=True):

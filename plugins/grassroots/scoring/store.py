@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import psycopg
@@ -132,12 +134,114 @@ def write_run(
         )  # fmt: skip
 
 
-def write_residents(conn: psycopg.Connection, ds: dt.date, rows: list[tuple]) -> None:
-    """Replace the day's resident tiers (rows in scoring.resident_risk column order, without ds)."""
+@dataclass
+class ResidentTiers:
+    """The day's residents column by column, as scoring.resident_risk stores them (without ds).
+
+    Per-cluster values (label, tier) are lists indexed by `cluster_of`; a resident's reasons are
+    `reasons[reason_set[i]]`, the (Chinese, English) lists that many residents share."""
+
+    person_keys: np.ndarray
+    communities: np.ndarray
+    grids: np.ndarray  # None where a resident has no grid
+    cluster_of: np.ndarray
+    cluster_labels: list[int]
+    tiers: list[str]
+    scores: np.ndarray
+    reason_set: np.ndarray
+    reasons: list[tuple[list[str], list[str]]]
+
+
+# The resident's own columns first, then those shared by many residents (see resident_lines).
+_RESIDENT_COPY = (
+    "copy scoring.resident_risk (person_key, risk_score, ds, community_code, grid_code, cluster_label, "
+    "risk_tier, tier_rank, reasons, reasons_en) from stdin"
+)
+RESIDENT_COPY_CHUNK = 100_000  # residents per COPY buffer: bounds the memory of the text at ~30 MB
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_SPECIAL = ("\\", "\t", "\n", "\r")
+
+
+def copy_field(value: str | None) -> str:
+    """A value in COPY's text format: NULL as \\N; backslash, tab, newline and carriage return escaped."""
+    return "\\N" if value is None else value.translate(_COPY_ESCAPES)
+
+
+def array_literal(items: list[str]) -> str:
+    """A text[] literal with every element quoted (reasons hold spaces, commas and brackets)."""
+    quoted = ('"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"' for item in items)
+    return "{" + ",".join(quoted) + "}"
+
+
+def resident_lines(ds: dt.date, residents: ResidentTiers) -> Iterator[str]:
+    """scoring.resident_risk rows as COPY text, in chunks, for the column order of _RESIDENT_COPY.
+
+    Only the person key and the score are the resident's own; the rest of a line repeats the
+    text of a (community, grid) pair, a cluster or a reason set, which is written once each and
+    joined to the keys as arrays. psycopg's row-by-row adaptation cost seconds per million rows."""
+    import pandas as pd
+
+    keys = residents.person_keys
+    joined = "".join(keys)
+    if any(special in joined for special in _COPY_SPECIAL):  # person keys are hex digests; escape anything else
+        keys = np.array([copy_field(key) for key in keys], dtype=object)
+    community, communities = _factorize(residents.communities)
+    grid, grids = _factorize(residents.grids)
+    place, first = distinct_rows([(community, len(communities)), (grid, len(grids))])
+    place_text = _texts(
+        "\t".join(("", ds.isoformat(), copy_field(communities[community[i]]), copy_field(grids[grid[i]])))
+        for i in first
+    )
+    cluster_text = _texts(
+        "\t".join(("", str(label), copy_field(tier), str(tier_rank(tier))))
+        for label, tier in zip(residents.cluster_labels, residents.tiers, strict=True)
+    )
+    reason_text = _texts(
+        "\t".join(("", copy_field(array_literal(zh)), copy_field(array_literal(en)))) + "\n"
+        for zh, en in residents.reasons
+    )
+    # Residents with the same features have the same score. f"{:.4f}" rounds the exact binary value
+    # as round(score, 4) does, so numeric(8,4) gets the same number.
+    score, scores = pd.factorize(residents.scores)
+    score_text = _texts(f"\t{value:.4f}" for value in scores.tolist())
+    for start in range(0, len(keys), RESIDENT_COPY_CHUNK):
+        chunk = slice(start, start + RESIDENT_COPY_CHUNK)
+        own = keys[chunk] + score_text[score[chunk]]
+        tails = place_text[place[chunk]] + cluster_text[residents.cluster_of[chunk]]
+        yield "".join(own + tails + reason_text[residents.reason_set[chunk]])
+
+
+def _texts(strings: Iterable[str]) -> np.ndarray:
+    """Strings as an object array, which numpy joins element by element with `+`."""
+    return np.array(list(strings), dtype=object)
+
+
+def distinct_rows(columns: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Number the distinct rows of integer columns, each given with its number of values (0 … size - 1).
+
+    Returns each row's number and the first row of each number. The columns are folded in one at a
+    time and renumbered after each (by hashing, not sorting), so the codes never exceed rows × size."""
+    import pandas as pd
+
+    code = np.zeros(len(columns[0][0]), dtype=np.int64)
+    for column, size in columns:
+        code = pd.factorize(code * size + column)[0]
+    first = np.empty(code.max() + 1, dtype=np.int64)
+    first[code[::-1]] = np.arange(len(code) - 1, -1, -1)  # the last write of each number is its first row
+    return code, first
+
+
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
+    """Codes of the values and the distinct values, None kept as None (pandas returns it as NaN)."""
+    import pandas as pd
+
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    return codes, [value if isinstance(value, str) else None for value in distinct]
+
+
+def write_residents(conn: psycopg.Connection, ds: dt.date, residents: ResidentTiers) -> None:
+    """Replace the day's resident tiers."""
     conn.execute("delete from scoring.resident_risk where ds = %s", (ds,))
-    with conn.cursor().copy(
-        "copy scoring.resident_risk (ds, person_key, community_code, grid_code, cluster_label, risk_tier, "
-        "tier_rank, risk_score, reasons, reasons_en) from stdin"
-    ) as copy:
-        for row in rows:
-            copy.write_row((ds, *row))
+    with conn.cursor().copy(_RESIDENT_COPY) as copy:
+        for lines in resident_lines(ds, residents):
+            copy.write(lines)
