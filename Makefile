@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Numba's cache of the loader's kernels, compiled once per checkout here, never by tasks at once.
 KERNELS := plugins/grassroots/__pycache__/.kernels-warm
 
-.PHONY: setup demo test lint bench airflow clean stop
+.PHONY: setup demo test test-fast lint bench airflow clean stop
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ TEST_WORKERS ?= $(if $(WAREHOUSE_DSN),0,$(shell n=$$(nproc 2>/dev/null || echo 1
 test: setup
 	scripts/system-deps
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
+
+# The developer loop: unit tests and the DAG files' import check, no pipeline run (about a minute).
+test-fast: setup
+	scripts/system-deps
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) tests/unit tests/dags/test_dagbag.py --durations=15
 
 lint: setup
 	$(BIN)/ruff check plugins dags tests bench

@@ -25,7 +25,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 from grassroots import db, kernel_cache, summary
 from grassroots.airflow_local import DAG_IDS, Cluster
@@ -54,7 +53,7 @@ def day_env(dsn: str, landing: Path, url: str, work: Path, deliver_by: dt.dateti
 
 
 def table_fingerprints(dsn: str, schemas: tuple[str, ...]) -> dict[str, tuple[int, str]]:
-    """'schema.table' → (rows, md5 over the sorted md5s of its rows) for the base tables of
+    """'schema.table' → (rows, checksum) (grassroots.summary.checksum_query) for the base tables of
     `schemas`, wall-clock columns left out: equal fingerprints, equal tables in any row order."""
     out = {}
     with psycopg.connect(dsn) as conn:
@@ -70,10 +69,7 @@ def table_fingerprints(dsn: str, schemas: tuple[str, ...]) -> dict[str, tuple[in
                 )
                 if row[0] not in WALL_CLOCK_COLUMNS
             ]
-            query = sql.SQL(
-                "select count(*), md5(coalesce(string_agg(h, '' order by h), '')) "
-                "from (select md5(row({})::text) as h from {} t) r"
-            ).format(sql.SQL(", ").join(sql.Identifier("t", c) for c in columns), sql.Identifier(schema, name))
+            query = summary.checksum_query(schema, name, columns)
             out[f"{schema}.{name}"] = conn.execute(query).fetchone()
     return out
 

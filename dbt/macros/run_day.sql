@@ -1,9 +1,15 @@
-{# The partition day of this run: var('ds') as a date literal. Only models that describe the
-   warehouse as of a day (fct_resident_features) use it; every other model is built from all
-   usable deliveries, so the build does not depend on which day runs it. #}
+{# The partition day of this run as a date literal, from the environment variable GRASSROOTS_DS
+   (set by grassroots.dbt_build.invoke, the one place that runs dbt). An environment variable, not
+   a --vars value: dbt re-parses the whole project when --vars changes, only the files that read
+   an environment variable when it changes. Without a day, parsing fails here, loudly.
+   Only what describes the warehouse as of a day (fct_resident_features, the sources' freshness)
+   uses it; every other model is built from all usable deliveries, whichever day runs it. #}
 {% macro run_day() -%}
-    {%- if execute and not var('ds') -%}
-        {{ exceptions.raise_compiler_error("var 'ds' (the partition day, YYYY-MM-DD) is required") }}
+    {%- set ds = env_var('GRASSROOTS_DS', '') -%}
+    {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', ds) -%}
+        {{ exceptions.raise_compiler_error(
+            "GRASSROOTS_DS (the partition day, YYYY-MM-DD) is required, got '" ~ ds ~ "': "
+            ~ "run dbt through grassroots.dbt_build.invoke, which sets it") }}
     {%- endif -%}
-    date '{{ var("ds") }}'
+    date '{{ ds }}'
 {%- endmacro %}

@@ -171,7 +171,6 @@ class Cluster:
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self._port("worker_log_server")),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self._port("trigger_log_server")),
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-            "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "GX_ANALYTICS_ENABLED": "false",
             "NO_COLOR": "1",
@@ -230,11 +229,16 @@ class Cluster:
         if result.returncode:
             raise RuntimeError(f"airflow db migrate failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
 
-    def _spawn(self, name: str, args: list[str], extra: Mapping[str, str] | None = None) -> None:
+    def _spawn(
+        self, name: str, args: list[str], extra: Mapping[str, str] | None = None, *, forks_tasks: bool = False
+    ) -> None:
+        """Start `airflow <args>`; a component that forks task processes (`forks_tasks`) starts through
+        grassroots.task_host, with the tasks' libraries imported once."""
         log_file = self.log_dir / f"{name}.log"
+        module = "grassroots.task_host" if forks_tasks else "airflow"
         with open(log_file, "ab") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "airflow", *args],
+                [sys.executable, "-m", module, *args],
                 env={**self.environment(), **(extra or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -250,7 +254,8 @@ class Cluster:
         self._spawn("api-server", ["api-server", "--port", str(self.api_port), "--host", "127.0.0.1"])
         self._spawn("dag-processor", ["dag-processor"])
         self._spawn("triggerer", ["triggerer"])
-        self._spawn("scheduler", ["scheduler"])
+        # Under the LocalExecutor the scheduler's executor workers fork the tasks.
+        self._spawn("scheduler", ["scheduler"], forks_tasks=self.executor == "LocalExecutor")
         for number in range(1, self.workers + 1):
             name = f"worker{number}"
             self._spawn(
@@ -262,6 +267,7 @@ class Cluster:
                     # each worker serves its task logs on a port of its own
                     "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self._port(f"{name}_log_server")),
                 },
+                forks_tasks=True,
             )
 
     def dead(self) -> list[str]:

@@ -203,14 +203,11 @@ def _cmd_docs(args: argparse.Namespace) -> int:
     from grassroots import db, embedded, localenv
 
     localenv.configure()
-    from dbt.cli.main import dbtRunner
-
-    from grassroots.dbt_build import dbt_args
+    from grassroots.dbt_build import invoke
 
     from_env = bool(os.environ.get("WAREHOUSE_DSN"))
-    os.environ.update(db.dbt_env(db.warehouse_dsn()))
     try:
-        result = dbtRunner().invoke(["docs", *dbt_args("generate", args.date, "--static")])
+        result = invoke("docs generate", args.date, "--static", dsn=db.warehouse_dsn())
     finally:
         if not from_env:
             embedded.stop(embedded.pgdata_dir(settings.state_dir()))

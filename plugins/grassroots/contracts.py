@@ -1,10 +1,18 @@
-"""Feed contracts: one YAML per department feed, read into typed objects."""
+"""Feed contracts: one YAML per department feed, read into typed objects.
+
+They are the single source of what a feed is: the loader, the staging DDL, the ingest DAG and the
+feed suites read them, and the feeds' dbt sources (dbt/models/staging/<feed>/_<feed>__sources.yml)
+are generated from them: `python -m grassroots.contracts --write-dbt-sources` after editing a
+contract (tests/unit/test_contracts_match_dbt.py fails while a source and its contract disagree).
+"""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import datetime as dt
 import re
+import sys
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -31,17 +39,23 @@ FORMATS = {"csv", "jsonl", "xlsx", "api_json"}
 ENCODINGS = {"utf-8", "utf-8-sig", "gb18030", "gbk", "gb2312"}
 # Primary-key columns are compared by their loaded text: types whose text is canonical.
 KEY_TYPES = {"text", "id_number", "date", "timestamp", "int", "phone"}
+# Personal data a column may hold (SECURITY.md): what never leaves stg/int for warehouse or marts.
+PII_CLASSES = {"id", "name", "phone", "address"}
 LOAD_MODES = {"snapshot", "delta"}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 MAX_FEED_NAME = 53  # its day partitions (<feed>__YYYYMMDD) stay within PostgreSQL's 63-character names
-# Columns the loader adds to every staging table. `_loaded_at` is the load transaction's
-# start (now()), filled by its default: COPY need not send and parse it on every row.
+# Columns the loader adds to every staging table: (name, DDL, description). `_loaded_at` is the
+# load transaction's start (now()), filled by its default: COPY need not send and parse it on every row.
 META_COLUMNS = (
-    ("_ds", "date not null"),
-    ("_batch_id", "bigint not null"),
-    ("_row_no", "integer not null"),
-    ("_loaded_at", "timestamptz not null default now()"),
+    ("_ds", "date not null", "Delivery day of the row: the table's partition key (a partition per day)."),
+    ("_batch_id", "bigint not null", "Load batch of the row: meta.load_batch, which holds the file name."),
+    ("_row_no", "integer not null", "Line of the row in its delivered file."),
+    ("_loaded_at", "timestamptz not null default now()", "Start of the load transaction that wrote the row."),
 )
+# `dbt source freshness` measures a feed's age in whole days behind the partition day
+# (dbt/macros/feed_day_freshness.sql): anything under a day warns on the first day without a
+# delivery; the contract's `freshness_hours` is the error threshold.
+FRESHNESS_WARN_HOURS = 12
 
 
 DEFAULT_DELIVER_BY = dt.timedelta(hours=10)  # 10:00 the next morning
@@ -104,15 +118,15 @@ class Contract:
     """A department feed as the loader, the DAGs and dbt see it."""
 
     feed: str
-    department: str
-    description: str
+    department: str  # the owning department, e.g. `公安 public security`: the dbt source's meta.owner
+    description: str  # what a row is and what a delivery holds: the dbt source table's description
     delivery: str
     format: str
     encoding: str
     load_mode: str
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...] = ()
-    freshness_hours: int = 36
+    freshness_hours: int = 36  # `dbt source freshness` errors once the feed is older than this
     api_path: str | None = None
     limits: Limits = field(default_factory=Limits)
     # How long after the end of the delivery day (Asia/Shanghai) the department's files may
@@ -142,7 +156,7 @@ class Contract:
         """(name, PostgreSQL type) of the staging table, data columns then loader columns."""
         cols = [(c.name, c.pg_type) for c in self.columns]
         cols += [(key, "text") for _, key in self.key_columns]  # 64 hex characters
-        return cols + list(META_COLUMNS)
+        return cols + [(name, ddl) for name, ddl, _ in META_COLUMNS]
 
     def staging_ddl(self) -> sql.Composed:
         """`create table if not exists staging.<feed>` from the contract, one partition per load day
@@ -172,6 +186,8 @@ def _column(raw: dict) -> Column:
     name = str(raw["name"])
     if not _NAME.match(name) or raw.get("type") not in PG_TYPES:
         raise ContractError(f"column {name!r}: bad name or type {raw.get('type')!r}")
+    if raw.get("pii") not in (None, *PII_CLASSES):
+        raise ContractError(f"column {name!r}: pii must be one of {sorted(PII_CLASSES)}")
     key = raw.get("key_column")
     if key is not None and (raw["type"] != "id_number" or not _NAME.match(str(key))):
         raise ContractError(f"column {name!r}: key_column only on id_number columns")
@@ -213,21 +229,27 @@ def parse_contract(data: dict, source: str = "<contract>") -> Contract:
     types = {c.name: c.type for c in columns}
     if not primary_key or any(types.get(name) not in KEY_TYPES for name in primary_key):
         raise ContractError(f"{source}: primary_key must name columns of types {sorted(KEY_TYPES)}")
+    department, description = (str(data.get(key) or "").strip() for key in ("department", "description"))
+    if not department or not description:
+        raise ContractError(f"{source}: a contract names its owning department and describes the feed")
+    freshness_hours = int(data.get("freshness_hours", 36))
+    if freshness_hours <= FRESHNESS_WARN_HOURS:
+        raise ContractError(f"{source}: freshness_hours must exceed the {FRESHNESS_WARN_HOURS} h warning")
     try:
         deliver_by = parse_duration(data["deliver_by"]) if "deliver_by" in data else DEFAULT_DELIVER_BY
     except ValueError as exc:
         raise ContractError(f"{source}: deliver_by: {exc}") from exc
     return Contract(
         feed=feed,
-        department=str(data.get("department", "")),
-        description=str(data.get("description", "")).strip(),
+        department=department,
+        description=description,
         delivery=str(data.get("delivery", "file")),
         format=str(data["format"]),
         encoding=encoding,
         load_mode=str(data["load_mode"]),
         columns=columns,
         primary_key=primary_key,
-        freshness_hours=int(data.get("freshness_hours", 36)),
+        freshness_hours=freshness_hours,
         api_path=data.get("api_path"),
         limits=Limits.parse(data.get("limits"), source),
         deliver_by=deliver_by,
@@ -272,3 +294,112 @@ def get_contract(feed: str) -> Contract:
         return all_contracts()[feed]
     except KeyError as exc:
         raise ContractError(f"no contract for feed {feed!r}") from exc
+
+
+def dbt_sources_path(feed: str) -> Path:
+    """Where a feed's dbt source is declared: dbt/models/staging/<feed>/_<feed>__sources.yml."""
+    return settings.dbt_project_dir() / "models" / "staging" / feed / f"_{feed}__sources.yml"
+
+
+def _column_doc(column: Column) -> dict:
+    """A contract column as a dbt source column: what it is, the headers or keys it arrives as, its PII class."""
+    traits = [column.type]
+    if column.required:
+        traits.append("required")
+    if column.pii:
+        traits.append(f"PII {column.pii}")
+    headers = " or ".join(column.aliases or (column.name,))
+    text = f"Contract column ({', '.join(traits)}), delivered as {headers}."
+    if column.accepted:
+        text += f" One of {', '.join(column.accepted)}."
+    doc: dict = {"name": column.name, "description": text}
+    if column.pii:
+        doc["config"] = {"meta": {"pii": column.pii}}
+    return doc
+
+
+def dbt_source(contract: Contract) -> dict:
+    """The feed's dbt source: staging.<feed> with the columns the loader writes (`staging_columns`),
+    owner, description and freshness from the contract, PII classes in the columns' meta.
+
+    The row's identity is tested not null: the required primary-key columns and required ID
+    numbers, as the person keys the warehouse joins on (the loader quarantines rows without them).
+    """
+    keys = dict(contract.key_columns)
+    required = {c.name for c in contract.columns if c.required}
+    identity = [name for name in contract.primary_key if name in required]
+    identity += [name for name, _ in contract.key_columns if name in required]
+    not_null = {keys.get(name, name) for name in identity}
+    columns = [_column_doc(column) for column in contract.columns]
+    columns += [
+        {"name": key, "description": f"Person key of {name}: HMAC-SHA256 of the normalised ID number (the loader)."}
+        for name, key in contract.key_columns
+    ]
+    columns += [{"name": name, "description": description} for name, _, description in META_COLUMNS]
+    for column in columns:
+        if column["name"] in not_null:
+            column["data_tests"] = ["not_null"]
+    hours = {"warn_after": FRESHNESS_WARN_HOURS, "error_after": contract.freshness_hours}
+    return {
+        "name": contract.feed,
+        "description": f"The {contract.feed} feed of {contract.department}, as the loader wrote it.",
+        "schema": "staging",
+        "config": {
+            "meta": {"owner": contract.department},
+            "loaded_at_query": "{{ feed_day_freshness() }}",
+            "freshness": {name: {"count": count, "period": "hour"} for name, count in hours.items()},
+        },
+        "tables": [{"name": contract.feed, "description": contract.description, "columns": columns}],
+    }
+
+
+class _IndentedDumper(yaml.SafeDumper):
+    """Indents list items under their key, as the project's hand-written YAML does."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def dbt_sources_yml(contract: Contract) -> str:
+    """The text of the feed's dbt sources file."""
+    header = (
+        f"# Generated from the feed contract {contract.feed} (plugins/grassroots/contracts/) by\n"
+        "# `python -m grassroots.contracts --write-dbt-sources`: edit the contract, not this file.\n"
+        "# Freshness is judged against the partition day, not the clock: loaded_at_query gives how many\n"
+        "# days the feed's last delivery (meta.load_batch) lags the partition day (run_day()), so a\n"
+        "# backfilled or historical day is judged as of itself.\n"
+    )
+    body = {"version": 2, "sources": [dbt_source(contract)]}
+    return header + yaml.dump(body, Dumper=_IndentedDumper, allow_unicode=True, sort_keys=False, width=120)
+
+
+def write_dbt_sources(check: bool = False) -> list[Path]:
+    """Write every contract's dbt sources file (or with `check`, only compare); return the files that differed."""
+    differed = []
+    for contract in all_contracts().values():
+        path, text = dbt_sources_path(contract.feed), dbt_sources_yml(contract)
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            continue
+        differed.append(path)
+        if not check:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    return differed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m grassroots.contracts --write-dbt-sources | --check-dbt-sources`."""
+    parser = argparse.ArgumentParser(prog="python -m grassroots.contracts", description=__doc__)
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--write-dbt-sources", action="store_true", help="regenerate the feeds' dbt sources files")
+    action.add_argument("--check-dbt-sources", action="store_true", help="exit 1 if a sources file is out of date")
+    args = parser.parse_args(argv)
+    differed = write_dbt_sources(check=args.check_dbt_sources)
+    verb = "out of date" if args.check_dbt_sources else "written"
+    for path in differed:
+        print(f"{verb}: {path}")
+    return 1 if differed and args.check_dbt_sources else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

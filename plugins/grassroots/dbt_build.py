@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from grassroots import db, locks, settings
@@ -18,19 +19,60 @@ class DbtFailed(RuntimeError):
     """dbt reported errors or failed tests."""
 
 
-def dbt_args(command: str, ds: dt.date, *extra: str) -> list[str]:
-    """Arguments for a dbt command over this project for day `ds`."""
+DS_VARIABLE = "GRASSROOTS_DS"
+
+
+def dbt_args(command: str, *extra: str) -> list[str]:
+    """Arguments for a dbt command over this project (`command` may be two words: "docs generate")."""
     project = settings.dbt_project_dir()
     target_path = settings.state_dir() / "dbt-target"
     return [
-        command,
+        *command.split(),
         "--project-dir", str(project),
         "--profiles-dir", str(project),
         "--target-path", str(target_path),
         "--log-path", str(settings.state_dir() / "dbt-logs"),
-        "--vars", json.dumps({"ds": ds.isoformat()}),
         *extra,
     ]  # fmt: skip
+
+
+def dbt_environment(dsn: str, ds: dt.date) -> dict[str, str]:
+    """What dbt reads from the environment: the connection (profiles.yml) and the partition day.
+
+    The day is an environment variable (`env_var('GRASSROOTS_DS')` in the run_day and
+    feed_day_freshness macros), not a `--vars` value: dbt re-parses the whole project whenever
+    `--vars` changes (6 s here, every day's first invocation), but only the files that read an
+    environment variable when that variable changes.
+    """
+    return {**db.dbt_env(dsn), DS_VARIABLE: ds.isoformat(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """os.environ with `values` for the block (dbt reads its env vars from there), as it was after it."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def invoke(command: str, ds: dt.date, *extra: str, dsn: str | None = None, callbacks: list | None = None):
+    """Run `dbt <command> <extra>` in-process for day ds on `dsn` (default: the warehouse); the
+    process's environment is as it was afterwards. Returns dbt's dbtRunnerResult; `callbacks`
+    receive dbt's events.
+
+    The one place that invokes dbt: the build (run_dbt), source freshness, docs, the CLI, tests.
+    """
+    from dbt.cli.main import dbtRunner
+
+    with _environment(dbt_environment(dsn or db.warehouse_dsn(), ds)):
+        return dbtRunner(callbacks=callbacks or []).invoke(dbt_args(command, *extra))
 
 
 def run_dbt(command: str, ds: dt.date, *extra: str, dsn: str | None = None, strict: bool = True) -> list[dict]:
@@ -41,14 +83,10 @@ def run_dbt(command: str, ds: dt.date, *extra: str, dsn: str | None = None, stri
     node failed; with `strict=False` failed models and tests are left to publication, which
     holds what depends on them.
     """
-    from dbt.cli.main import dbtRunner
-
     dsn = dsn or db.warehouse_dsn()
-    os.environ.update(db.dbt_env(dsn))
-    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     with locks.held(dsn, locks.WAREHOUSE):
         started = time.time()
-        result = dbtRunner().invoke(dbt_args(command, ds, *extra))
+        result = invoke(command, ds, *extra, dsn=dsn)
         _record_results(dsn, command, ds, started)
     nodes = []
     for node in getattr(result.result, "results", None) or []:

@@ -1,8 +1,8 @@
 """Backfills under the real Airflow scheduler (tests/airflow_cluster.py, LocalExecutor).
 
-Three fixed past days (2026-11-24..26) through `Cluster.backfill_days`, the path of `python -m
+Two fixed past days (2026-11-24..25) through `Cluster.backfill_days`, the path of `python -m
 grassroots backfill` (a one-day Airflow backfill per day, each day through scoring before the
-next), twice, so the second run rebuilds the first two days after later days were built: marts
+next), twice, so the second run rebuilds the first day after a later day was built: marts
 and warehouse (its SCD2 `dim_resident_history` among the tables) are unchanged, compared row for
 row without wall-clock columns, and every DAG ran each day once, in day order. The scheduler
 starts no day of its own (GRASSROOTS_CATCHUP_FROM far ahead): a latest day started on unpause
@@ -25,7 +25,7 @@ from tests.conftest import TEST_RESIDENTS, TEST_SEED
 from tests.kpi_truth import kpi_mismatches
 
 COMPARED_SCHEMAS = ("marts", "warehouse")  # the published KPIs; facts, dimensions and the SCD2 history
-BACKFILL_DAYS = [dt.date(2026, 11, 24) + dt.timedelta(days=n) for n in range(3)]
+BACKFILL_DAYS = [dt.date(2026, 11, 24) + dt.timedelta(days=n) for n in range(2)]
 
 
 def _differing(a: dict, b: dict) -> list[str]:
@@ -110,7 +110,7 @@ def test_a_backfill_run_twice_rebuilds_days_after_later_ones_and_changes_nothing
             assert mismatches == {day: [] for day in days}
             assert _publications(database) == [(day, "published") for day in days]
 
-            # The same range again: every day rebuilt once more, 24 and 25 after the later days, nothing changes.
+            # The same range again: every day rebuilt once more, 24 after the later day, nothing changes.
             _backfill(cluster, days)
             second = table_fingerprints(database, COMPARED_SCHEMAS)
     finally:

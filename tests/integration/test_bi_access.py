@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
@@ -12,12 +13,16 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from grassroots import db, embedded, security, settings
+from grassroots import db, dbt_build, embedded, security, settings
+from grassroots.contracts import all_contracts
 from grassroots.quality.audit import HISTORY
+from grassroots.quality.publish import PUBLISHED_SCHEMA
 from grassroots.scoring import access
 from tests.conftest import DemoRun
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
+# `<expression> as <alias>` on a line of its own, as staging models list their columns
+SELECT_AS = re.compile(r"^[ \t]*(.+?)\s+as\s+(\w+),?[ \t]*$", re.IGNORECASE | re.MULTILINE)
 ID_OR_MOBILE = r"(^|[^0-9A-Za-z])(\d{17}[\dXx]|\d{15}|1[3-9]\d{9})([^0-9A-Za-z]|$)"
 
 
@@ -67,6 +72,56 @@ def test_nothing_a_bi_reader_can_read_looks_like_an_id_or_mobile_number(built: s
             sql.Identifier(schema, table), sql.Identifier(column), sql.Literal(ID_OR_MOBILE)
         )
         assert _as(built, security.BI_READER, query) == [(0,)], f"{schema}.{table}.{column}"
+
+
+def pii_names(manifest: dict) -> dict[str, str]:
+    """Every name a contract's PII column goes by → its PII class: the contract's name, and the alias its
+    feed's staging model gives any expression of it (`name as resident_name`)."""
+    names = {}
+    for contract in all_contracts().values():
+        pii = {column.name: column.pii for column in contract.columns if column.pii}
+        names.update(pii)
+        source = f"source.grassroots.{contract.feed}.{contract.feed}"
+        for node in manifest["nodes"].values():
+            if node["resource_type"] != "model" or source not in node["depends_on"]["nodes"]:
+                continue
+            for expression, alias in SELECT_AS.findall(node["raw_code"]):
+                for name, cls in pii.items():
+                    if re.search(rf"\b{name}\b", expression):
+                        names[alias] = cls
+    return names
+
+
+def pii_leaks(columns: list[tuple[str, str, str]], pii: dict[str, str]) -> list[str]:
+    """The (schema, relation, column) triples named like a PII column, with the class."""
+    return [f"{schema}.{table}.{column} ({pii[column]})" for schema, table, column in columns if column in pii]
+
+
+def test_no_column_of_a_contracts_pii_classes_reaches_warehouse_or_marts(built: str) -> None:
+    """The contracts' `pii` classes (SECURITY.md: never in warehouse or marts), checked column by column on
+    every relation dbt builds from models/marts and on what publication copied into `marts`."""
+    manifest = json.loads(dbt_build.manifest_path().read_text(encoding="utf-8"))
+    schemas = {
+        n["schema"] for n in manifest["nodes"].values() if n["resource_type"] == "model" and n["fqn"][1] == "marts"
+    }
+    schemas.add(PUBLISHED_SCHEMA)
+    with psycopg.connect(built) as conn:
+        columns = conn.execute(
+            "select table_schema, table_name, column_name from information_schema.columns "
+            "where table_schema = any(%s) order by 1, 2, 3",
+            (sorted(schemas),),
+        ).fetchall()
+    pii = pii_names(manifest)
+    assert {"id_number", "caller_phone", "address"} <= set(pii), "the contracts' PII columns"
+    assert {"resident_name", "participant_name"} <= set(pii), "their names in staging"
+    assert schemas >= {"warehouse", "marts_candidate", "marts"} and len(columns) > 300
+    assert pii_leaks(columns, pii) == []
+    # the check sees a PII column, under its contract name or its staging name, wherever it lands
+    leaked = [*columns, ("marts", "kpi_x", "caller_phone"), ("warehouse", "dim_residents", "resident_name")]
+    assert pii_leaks(leaked, pii) == [
+        "marts.kpi_x.caller_phone (phone)",
+        "warehouse.dim_residents.resident_name (name)",
+    ]
 
 
 def test_a_community_user_sees_no_row_of_another_community_through_any_marts_relation(built: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -190,12 +189,9 @@ def test_no_names_or_phones_in_warehouse_or_marts(two_days: dict) -> None:
 
 
 def test_dbt_docs_generate_builds_the_docs_site(two_days: dict) -> None:
-    from dbt.cli.main import dbtRunner
+    from grassroots.dbt_build import invoke
 
-    from grassroots.dbt_build import dbt_args
-
-    os.environ.update(db.dbt_env(two_days["dsn"]))
-    result = dbtRunner().invoke(["docs", "generate", *dbt_args("docs", DAYS[-1])[1:]])
+    result = invoke("docs generate", DAYS[-1], dsn=two_days["dsn"])
     assert result.success, result.exception
     target = settings.state_dir() / "dbt-target"
     catalog = json.loads((target / "catalog.json").read_text())
@@ -206,12 +202,10 @@ def test_dbt_docs_generate_builds_the_docs_site(two_days: dict) -> None:
 
 def test_dbt_declares_who_reads_the_warehouse_as_exposures() -> None:
     """KPI pages, scoring and the watchlist are exposures whose dependencies are the models they read."""
-    from dbt.cli.main import dbtRunner
+    from grassroots.dbt_build import invoke
 
-    from grassroots.dbt_build import dbt_args
-
-    result = dbtRunner().invoke(["ls", *dbt_args("ls", DAYS[-1])[1:], "--resource-type", "exposure",
-                                 "--output", "json", "--output-keys", "name depends_on"])  # fmt: skip
+    result = invoke("ls", DAYS[-1], "--resource-type", "exposure", "--output", "json",
+                    "--output-keys", "name depends_on")  # fmt: skip
     assert result.success, result.exception
     exposures = {e["name"]: set(e["depends_on"]["nodes"]) for e in map(json.loads, result.result)}
     assert set(exposures) == {"kpi_pages_and_scorecard", "risk_scoring", "grid_worker_watchlist"}

@@ -136,7 +136,8 @@ def test_deliver_by_is_a_duration_in_the_contract() -> None:
     from grassroots.contracts import ContractError, all_contracts, parse_contract
 
     assert all_contracts()["grid_incidents"].deliver_by == dt.timedelta(hours=8)
-    base = {"feed": "x", "format": "csv", "load_mode": "delta", "primary_key": ["a"]}
+    base = {"feed": "x", "department": "d", "description": "x", "format": "csv", "load_mode": "delta"}
+    base["primary_key"] = ["a"]
     base["columns"] = [{"name": "a", "type": "text"}]
     assert parse_contract({**base, "deliver_by": "1d6h30m"}).deliver_by == dt.timedelta(days=1, hours=6, minutes=30)
     with pytest.raises(ContractError, match="deliver_by"):

@@ -37,7 +37,8 @@ def test_suite_files_name_real_feeds_and_real_expectation_types() -> None:
 
 def test_a_new_contract_gets_a_default_suite_and_files_override_by_id(tmp_path: Path) -> None:
     contract = parse_contract({
-        "feed": "canteen_meals", "format": "csv", "load_mode": "delta", "primary_key": ["meal_id", "id_number"],
+        "feed": "canteen_meals", "department": "民政 civil affairs", "description": "Meals.",
+        "format": "csv", "load_mode": "delta", "primary_key": ["meal_id", "id_number"],
         "columns": [
             {"name": "meal_id", "type": "text", "required": True},
             {"name": "id_number", "type": "id_number", "required": True, "key_column": "person_key"},

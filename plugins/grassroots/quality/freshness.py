@@ -13,13 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
 import psycopg
 
-from grassroots import db, locks, settings
+from grassroots import locks, settings
 
 log = logging.getLogger(__name__)
 STALE = ("warn", "error", "runtime error")
@@ -73,16 +72,12 @@ def run_freshness(dsn: str, ds: dt.date) -> list[dict]:
     A freshness run that cannot run at all is logged and recorded as nothing: freshness informs the
     auditor, it never stops the day (the delivery checks decide what is usable).
     """
-    from dbt.cli.main import dbtRunner
+    from grassroots.dbt_build import invoke
 
-    from grassroots.dbt_build import dbt_args
-
-    os.environ.update(db.dbt_env(dsn))
-    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     output = sources_json_path()
     with locks.held(dsn, locks.WAREHOUSE):  # dbt's target folder is shared with the build
         started = time.time()
-        result = dbtRunner().invoke(["source", *dbt_args("freshness", ds)])  # writes <target>/sources.json
+        result = invoke("source freshness", ds, dsn=dsn)  # writes <target>/sources.json
         fresh = output.exists() and output.stat().st_mtime >= started
         rows = parse_sources_json(output, ds) if fresh else []
     if result.exception is not None or not fresh:

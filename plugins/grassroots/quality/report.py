@@ -260,13 +260,9 @@ def build_dbt_docs(dsn: str, ds: dt.date) -> Path | None:
     """dbt docs as one static page under <reports>/dbt-docs/index.html (from the last build's manifest)."""
     import shutil
 
-    from dbt.cli.main import dbtRunner
+    from grassroots.dbt_build import invoke
 
-    from grassroots import db
-    from grassroots.dbt_build import dbt_args
-
-    os.environ.update(db.dbt_env(dsn))
-    result = dbtRunner().invoke(["docs", *dbt_args("generate", ds, "--static", "--no-compile")])
+    result = invoke("docs generate", ds, "--static", "--no-compile", dsn=dsn)
     page = settings.state_dir() / "dbt-target" / "static_index.html"
     if not result.success or not page.exists():
         log.warning("dbt docs for %s not generated: %s", ds, result.exception)

@@ -1,0 +1,38 @@
+"""grassroots.dbt_build.invoke, the one way the project runs dbt: the partition day reaches the
+models through the environment for the call only, a new day re-parses only what reads it, and
+dbt refuses to parse without a day."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from grassroots.dbt_build import DS_VARIABLE, dbt_args, invoke
+
+DAY = dt.date(2026, 11, 24)
+
+
+def test_invoke_leaves_the_process_environment_as_it_was() -> None:
+    before = dict(os.environ)
+    result = invoke("parse", DAY, dsn="host=localhost dbname=unused")
+    assert result.success, result.exception
+    assert dict(os.environ) == before
+
+
+def test_a_new_day_does_not_reparse_the_whole_project() -> None:
+    """dbt parses the whole project again when --vars change; the day is not one of them."""
+    assert invoke("parse", DAY, dsn="host=localhost dbname=unused").success
+    events: list[str] = []
+    result = invoke("parse", DAY + dt.timedelta(days=1), dsn="host=localhost dbname=unused",
+                    callbacks=[lambda event: events.append(event.info.name)])  # fmt: skip
+    assert result.success, result.exception
+    assert events and "UnableToPartialParse" not in events  # what dbt says when --vars changed
+
+
+def test_dbt_refuses_to_parse_without_a_partition_day() -> None:
+    from dbt.cli.main import dbtRunner
+
+    assert DS_VARIABLE not in os.environ
+    result = dbtRunner().invoke(dbt_args("parse"))
+    assert not result.success
+    assert DS_VARIABLE in str(result.exception)
