@@ -1,16 +1,9 @@
-{# Helpers for KPI marts: every family is computed per community, street and district in one
-   pass with grouping sets; the rows say which level they are (area_level) and which area
-   (area_code). The aggregating CTE must expose community_code, street_code, district_code.
+{# Column- and clause-sized helpers for the KPI models: every KPI is computed per community,
+   street and district in one pass with grouping sets; the rows say which level they are
+   (area_level) and which area (area_code). The aggregating CTE must expose community_code,
+   street_code, district_code.
    Facts are read from the warehouse's first day on (warehouse_first_day): a late row of an
    earlier day describes a period the warehouse never received whole. #}
-
-{% macro kpi_period(grain, day_column) -%}
-    {%- if grain == 'month' -%}date_trunc('month', {{ day_column }})::date{%- else -%}{{ day_column }}{%- endif -%}
-{%- endmacro %}
-
-{% macro kpi_period_name(grain) -%}
-    {%- if grain == 'month' -%}kpi_month{%- else -%}kpi_date{%- endif -%}
-{%- endmacro %}
 
 {% macro area_level() -%}
     case

@@ -55,7 +55,7 @@ matched as (
     select
         complaints.complaint_id,
         complaints.delivery_date,
-        complaints.file_name,
+        complaints.batch_id,
         complaints.row_no,
         case
             when complaints.caller_person_key is not null then complaints.caller_person_key

@@ -69,6 +69,13 @@ participants as (
 
 ),
 
+{# The one place identity needs a file name: links are reported per delivered file and line. #}
+load_batches as (
+
+    select * from {{ ref('stg_meta__load_batches') }}
+
+),
+
 case_applicants as (
 
     select distinct on (case_id)
@@ -99,7 +106,7 @@ linked_by_id_number as (
         '{{ feed }}' as feed,
         '{{ role }}' as person_role,
         {{ day_columns.get(cte, 'delivery_date') }} as delivery_date,
-        file_name,
+        batch_id,
         row_no,
         {{ key }} as person_key,
         'id_number' as match_method,
@@ -117,7 +124,7 @@ linked_through_case as (
         'approval_steps' as feed,
         'applicant' as person_role,
         steps.delivery_date,
-        steps.file_name,
+        steps.batch_id,
         steps.row_no,
         case_applicants.applicant_person_key as person_key,
         case
@@ -138,7 +145,7 @@ linked_by_matching as (
         'hotline_complaints' as feed,
         'caller' as person_role,
         delivery_date,
-        file_name,
+        batch_id,
         row_no,
         person_key,
         match_method,
@@ -149,7 +156,7 @@ linked_by_matching as (
         'community_participation' as feed,
         'participant' as person_role,
         delivery_date,
-        file_name,
+        batch_id,
         row_no,
         person_key,
         match_method,
@@ -170,7 +177,18 @@ unioned as (
 
 final as (
 
-    select * from unioned
+    select
+        unioned.feed,
+        unioned.person_role,
+        unioned.delivery_date,
+        load_batches.file_name,
+        unioned.row_no,
+        unioned.person_key,
+        unioned.match_method,
+        unioned.match_confidence
+    from unioned
+    inner join load_batches
+        on unioned.batch_id = load_batches.batch_id
 
 )
 

@@ -95,7 +95,7 @@ matched as (
     select
         participation.record_id,
         participation.delivery_date,
-        participation.file_name,
+        participation.batch_id,
         participation.row_no,
         case
             when full_match.candidates = 1 then full_match.person_key

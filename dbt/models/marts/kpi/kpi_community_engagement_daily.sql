@@ -1,2 +1,114 @@
-{# 参与率、协商事项解决率 per community, street and district per day; formulas in _kpi__models.yml. #}
-{{ kpi_community_engagement('day') }}
+{# 参与率、协商事项解决率 per community, street and district per day; formulas in _kpi__models.yml.
+   A row for every community, street and district and every period with a registry snapshot or an
+   event (the spine), zeros where nothing happened; residents of a period are the registered
+   population of the latest snapshot on or before its last day. #}
+with
+
+participation as (
+
+    select * from {{ ref('fct_participation') }}
+    where activity_date >= {{ warehouse_first_day() }}
+
+),
+
+population as (
+
+    select * from {{ ref('fct_community_population') }}
+
+),
+
+geography as (
+
+    select * from {{ ref('geography') }}
+
+),
+
+periods as (
+
+    select snapshot_date as period_start from population
+    union
+    select activity_date from participation
+
+),
+
+spine as (
+
+    select
+        geography.community_code,
+        geography.street_code,
+        geography.district_code,
+        periods.period_start,
+        population_then.residents
+    from geography
+    cross join periods
+    left join lateral (
+        select population.residents
+        from population
+        where
+            population.community_code = geography.community_code
+            and population.snapshot_date <= periods.period_start
+        order by population.snapshot_date desc
+        limit 1
+    ) as population_then on true
+
+),
+
+{# A participant is a linked resident; an unlinked record counts as one participant. #}
+activity_counts as (
+
+    select
+        community_code,
+        activity_date as period_start,
+        count(distinct person_key) + count(*) filter (where person_key is null) as participants,
+        count(distinct item_id) as items_raised,
+        count(distinct item_id) filter (where is_item_resolved) as items_resolved,
+        coalesce(sum(volunteer_hours), 0) as volunteer_hours
+    from participation
+    group by 1, 2
+
+),
+
+per_community as (
+
+    select
+        spine.community_code,
+        spine.street_code,
+        spine.district_code,
+        spine.period_start,
+        spine.residents,
+        coalesce(activity_counts.participants, 0) as participants,
+        coalesce(activity_counts.items_raised, 0) as items_raised,
+        coalesce(activity_counts.items_resolved, 0) as items_resolved,
+        coalesce(activity_counts.volunteer_hours, 0) as volunteer_hours
+    from spine
+    left join activity_counts
+        on spine.community_code = activity_counts.community_code
+        and spine.period_start = activity_counts.period_start
+
+),
+
+aggregated as (
+
+    select
+        {{ area_level() }} as area_level,
+        {{ area_code() }} as area_code,
+        period_start as kpi_date,
+        sum(participants)::bigint as participants,
+        sum(residents)::bigint as residents,
+        {{ safe_ratio('sum(participants)', 'sum(residents)') }} as participation_rate,
+        sum(items_raised)::bigint as items_raised,
+        sum(items_resolved)::bigint as items_resolved,
+        {{ safe_ratio('sum(items_resolved)', 'sum(items_raised)') }} as deliberation_resolution_rate,
+        sum(volunteer_hours)::numeric(14, 2) as volunteer_hours
+    from per_community
+    {{ group_by_area('period_start') }}
+
+),
+
+final as (
+
+    select * from aggregated
+
+)
+
+select * from final

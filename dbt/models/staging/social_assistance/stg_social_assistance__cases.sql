@@ -7,12 +7,6 @@ source as (
 
 ),
 
-batches as (
-
-    select batch_id, file_name from {{ source('meta', 'load_batch') }}
-
-),
-
 renamed as (
 
     select
@@ -28,11 +22,9 @@ renamed as (
         extract_date,
         _ds as delivery_date,
         _batch_id as batch_id,
-        batches.file_name,
         _row_no as row_no,
         _loaded_at as loaded_at
     from source
-    inner join batches on source._batch_id = batches.batch_id
 
 )
 
