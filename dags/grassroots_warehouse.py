@@ -5,9 +5,9 @@ Builds and publishes the warehouse for a day once its deliveries are settled: on
 partition of the ingest DAG's deliveries Asset (announced whether every feed arrived or not),
 with the same partition key, the day (`YYYY-MM-DD`). After the `bootstrap` setup
 task, as the `transformer` role: `validate_feeds` checks any delivery loaded since its last
-validation (a late or re-sent file); `dbt_build` builds every model and test from the usable
-deliveries only (`int_feed_days_assessed`) and records every node's result and the KPI tables'
-lineage in `audit`; `validate_marts` runs the mart suites on the unpublished build; `publish`
+validation (a late or re-sent file); `dbt_build` builds every model and data test from the usable
+deliveries only (`int_feed_days_assessed`; dbt's unit tests are CI's) and records every node's
+result and the KPI tables' lineage in `audit`; `validate_marts` runs the mart suites on the unpublished build; `publish`
 (`grassroots.quality.publish`) copies each KPI table's periods whose inputs are all usable and
 checked into the BI-facing `marts` and holds the others with their reasons (BI keeps the last
 good values); `announce`, after `publish` and the only producer of the marts Asset, emits the
@@ -53,12 +53,12 @@ def validate_feeds(**context) -> list[dict]:
 def dbt_build(**context) -> dict:
     """Seed reference data, build and test every model; failed nodes are left to publication to hold."""
     from grassroots.db import role_dsn
-    from grassroots.dbt_build import run_dbt
+    from grassroots.dbt_build import DAILY_BUILD, run_dbt
     from grassroots.orchestration import partition_date
     from grassroots.security import TRANSFORMER
 
     ds = partition_date(context)
-    nodes = run_dbt("build", ds, dsn=role_dsn(TRANSFORMER), strict=False)
+    nodes = run_dbt("build", ds, *DAILY_BUILD, dsn=role_dsn(TRANSFORMER), strict=False)
     failed = sum(n["status"] in ("error", "fail", "skipped") for n in nodes)
     return {"ds": ds.isoformat(), "nodes": len(nodes), "failed_or_skipped": failed}
 

@@ -336,9 +336,11 @@ def dbt_source(contract: Contract) -> dict:
         for name, key in contract.key_columns
     ]
     columns += [{"name": name, "description": description} for name, _, description in META_COLUMNS]
-    for column in columns:
-        if column["name"] in not_null:
-            column["data_tests"] = ["not_null"]
+    table: dict = {"name": contract.feed, "description": contract.description}
+    tested = [column["name"] for column in columns if column["name"] in not_null]
+    if tested:  # one test for all of them (dbt/tests/generic/not_null_columns.sql)
+        table["data_tests"] = [{"not_null_columns": {"arguments": {"columns": tested}}}]
+    table["columns"] = columns
     hours = {"warn_after": FRESHNESS_WARN_HOURS, "error_after": contract.freshness_hours}
     return {
         "name": contract.feed,
@@ -349,7 +351,7 @@ def dbt_source(contract: Contract) -> dict:
             "loaded_at_query": "{{ feed_day_freshness() }}",
             "freshness": {name: {"count": count, "period": "hour"} for name, count in hours.items()},
         },
-        "tables": [{"name": contract.feed, "description": contract.description, "columns": columns}],
+        "tables": [table],
     }
 
 

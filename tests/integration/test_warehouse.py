@@ -200,6 +200,40 @@ def test_dbt_docs_generate_builds_the_docs_site(two_days: dict) -> None:
     assert "model.grassroots.kpi_service_cases_daily" in catalog["nodes"]
 
 
+def test_every_dbt_unit_test_passes_and_the_daily_build_leaves_them_to_ci(two_days: dict) -> None:
+    """The daily build excludes dbt's unit tests (DAILY_BUILD); here every one of them runs and passes."""
+    from grassroots.dbt_build import invoke, manifest_path
+
+    result = invoke("test", DAYS[-1], "--select", "test_type:unit", dsn=two_days["dsn"])
+    assert result.success, result.exception
+    declared = {uid for uid in json.loads(manifest_path().read_text())["unit_tests"]}
+    ran = {r.node.unique_id: str(r.status) for r in result.result.results}
+    assert len(declared) >= 13 and set(ran) == declared
+    assert set(ran.values()) == {"pass"}, ran
+    with psycopg.connect(two_days["dsn"]) as conn:
+        daily = conn.execute(
+            "select count(*), count(*) filter (where resource_type = 'unit_test') from audit.dbt_result "
+            "where command = 'build'"
+        ).fetchone()
+    assert daily[0] > 0 and daily[1] == 0, daily
+
+
+@pytest.mark.parametrize(
+    ("rows", "failing"),
+    [("(1, null), (null, null), (3, 4)", [("a", 1), ("b", 2)]), ("(1, 2), (3, 4)", [])],
+)
+def test_not_null_columns_names_each_column_with_nulls_and_counts_them(
+    two_days: dict, rows: str, failing: list[tuple]
+) -> None:
+    """The one not-null test per model (dbt/tests/generic/not_null_columns.sql): a failing row per column."""
+    from grassroots.dbt_build import invoke
+
+    call = f"{{{{ test_not_null_columns(model='(values {rows}) as t (a, b)', columns=['a', 'b']) }}}}"
+    result = invoke("show", DAYS[-1], "--inline", call, dsn=two_days["dsn"])
+    assert result.success, result.exception
+    assert sorted(tuple(row) for row in result.result.results[0].agate_table.rows) == failing
+
+
 def test_dbt_declares_who_reads_the_warehouse_as_exposures() -> None:
     """KPI pages, scoring and the watchlist are exposures whose dependencies are the models they read."""
     from grassroots.dbt_build import invoke
