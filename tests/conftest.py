@@ -40,7 +40,7 @@ from grassroots import localenv  # noqa: E402
 
 localenv.configure()
 
-# The longest files first, so that `make test`'s workers (pytest-xdist, a file at a time) start
+# The longest files first, so that `make test`'s workers (pytest-xdist, a file's group at a time) start
 # them at once and finish together instead of one worker running a long file alone at the end.
 LONGEST_FIRST = (
     "integration/test_airflow_backfill.py",
@@ -61,6 +61,36 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return next((n for n, name in enumerate(LONGEST_FIRST) if path.endswith(name)), len(LONGEST_FIRST))
 
     items.sort(key=rank)  # stable: the rest keep their order
+
+
+DEMO_RUN_GROUP = "files reading demo_run"
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`make test`'s scheduling (pytest-xdist, --dist loadfile): a file at a time per worker, so a file's
+    module fixtures build their days once, and every file that reads the session's `demo_run` on the
+    same worker, so that day runs once instead of on each worker. (xdist's own loadgroup cannot do
+    this with pytest 9: it renames a node id attribute pytest no longer reads.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    root = config.rootpath
+
+    class FilesAndSharedRun(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return DEMO_RUN_GROUP if _reads_demo_run(root / path) else path
+
+    return FilesAndSharedRun(config, log)
+
+
+def _reads_demo_run(path: Path) -> bool:
+    """Whether a test file asks for the `demo_run` fixture (by its name, the only way pytest can)."""
+    try:
+        return "demo_run" in path.read_text(encoding="utf-8") and path.name != "conftest.py"
+    except OSError:
+        return False
 
 
 DEMO_DAY = dt.date(2026, 11, 24)
