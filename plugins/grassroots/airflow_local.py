@@ -454,7 +454,7 @@ class Cluster:
                 on_day(done)
         return runs
 
-    def wait_backfill(self, backfill_id: int, timeout: float = 3600.0, poll: float = 5.0) -> dict:
+    def wait_backfill(self, backfill_id: int, timeout: float = 3600.0, poll: float = 2.0) -> dict:
         """Wait until Airflow marks the backfill completed (every run of it finished); return it."""
         deadline = time.monotonic() + timeout
         while True:
@@ -475,7 +475,7 @@ class Cluster:
         before: Mapping[str, set[str]],
         dag_ids: tuple[str, ...] = DAG_IDS,
         timeout: float = 3600.0,
-        poll: float = 5.0,
+        poll: float = 2.0,
     ) -> dict[str, list[dict]]:
         """Wait until every DAG of `dag_ids` has, among its runs not in `before`, a run for each
         partition key of `keys` and all of them finished; return {dag_id: those runs, oldest first}.
