@@ -268,6 +268,8 @@ KINDS = {"text": 0, "id_number": 0, "phone": 0, "date": 1, "int": 2, "bool": 3, 
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
 COPY_TRAILER = b"\xff\xff"
 _PG_EPOCH_DAYS = 10957  # 2000-01-01, PostgreSQL's epoch for dates and timestamps, in days from 1970-01-01
+# Local time's offset (settings.TIMEZONE, fixed): a constant compiled into the kernels, which cannot
+# read a setting; tests/unit/test_timezone_setting.py fails when the setting and it disagree.
 _BEIJING_SECONDS = 8 * 3600
 
 

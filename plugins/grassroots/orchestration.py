@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from grassroots.alerts import DayAlert
+from grassroots.settings import TIMEZONE
 
-TIMEZONE = "Asia/Shanghai"
 DEFAULT_ARGS = {
     "owner": "grassroots-data",
     "retries": 2,

@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from grassroots import settings
+
 log = logging.getLogger(__name__)
 
 
@@ -136,7 +138,7 @@ def run_day(
     dags = load_dags(dags_folder)
     order = [dag_id for dag_id in run_order(dags) if only is None or dag_id in only]
     produced = set().union(*(_produced(dags[dag_id]) for dag_id in order))
-    logical = dt.datetime.combine(ds, dt.time(), ZoneInfo("Asia/Shanghai"))
+    logical = dt.datetime.combine(ds, dt.time(), ZoneInfo(settings.TIMEZONE))
     states = []
     announced: set[str] = set()
     for dag_id in order:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from pathlib import Path
@@ -35,6 +36,31 @@ def reports_dir() -> Path:
 def dbt_project_dir() -> Path:
     """The dbt project folder."""
     return Path(os.environ.get("GRASSROOTS_DBT_DIR", project_root() / "dbt"))
+
+
+def _dbt_var(name: str) -> str:
+    """A var of the dbt project (dbt_project.yml), for a setting SQL and Python share."""
+    import yaml
+
+    project = yaml.safe_load((dbt_project_dir() / "dbt_project.yml").read_text(encoding="utf-8"))
+    return str(project["vars"][name])
+
+
+# The city's time zone (e.g. Asia/Shanghai): the days of the DAGs' partitions, of the feeds'
+# deadlines and of every timestamp. Set once, as the dbt var `timezone`, which the SQL reads too.
+TIMEZONE = _dbt_var("timezone")
+
+
+def fixed_utc_offset(zone: str = TIMEZONE) -> dt.timedelta:
+    """The zone's offset from UTC, which the loader's parsers take as fixed: refused for a zone whose
+    offset changed since 2000 (daylight saving), where a local time needs its date's rules."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    offsets = {dt.datetime(year, month, 15, tzinfo=tz).utcoffset() for year in range(2000, 2041) for month in (1, 7)}
+    if len(offsets) != 1:
+        raise ValueError(f"time zone {zone} has daylight saving or changed its offset; the loader needs a fixed one")
+    return offsets.pop()
 
 
 def hmac_secret() -> bytes:

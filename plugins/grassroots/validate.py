@@ -8,10 +8,13 @@ import unicodedata
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from grassroots import settings
 from grassroots.identity import IdNumberError, normalise_id_number
 
 _CENT, _NUMERIC_LIMIT = Decimal("0.01"), Decimal(10) ** 12  # contracts.PG_TYPES: numeric(14,2)
-SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+# Local time (settings.TIMEZONE, a fixed offset from UTC), and that offset as a timestamp may carry it.
+LOCAL_TIME = dt.timezone(settings.fixed_utc_offset(), settings.TIMEZONE)
+_LOCAL_SUFFIX = dt.datetime(2000, 1, 1, tzinfo=LOCAL_TIME).isoformat()[-6:]  # e.g. +08:00
 
 # ASCII digits only: other scripts' digits are not a date, a time or a phone number.
 _DATE = re.compile(r"^(\d{4})(?:[-/.年](\d{1,2})[-/.月](\d{1,2})日?|(\d{2})(\d{2}))$", re.ASCII)
@@ -50,20 +53,21 @@ def parse_date(text: str) -> dt.date:
 
 
 def parse_timestamp(text: str) -> dt.datetime:
-    """A date in any accepted form, optionally 'T' or space and HH:MM[:SS]; local time is Asia/Shanghai."""
+    """A date in any accepted form, optionally 'T' or space and HH:MM[:SS], optionally the local offset
+    (e.g. +08:00); local time is settings.TIMEZONE's."""
     value = _ascii(text)
-    if value.endswith("+08:00"):
+    if value.endswith(_LOCAL_SUFFIX):
         value = value[:-6]
     date_part, _, time_part = value.replace("T", " ").partition(" ")
     day = parse_date(date_part)
     if not time_part:
-        return dt.datetime.combine(day, dt.time(), SHANGHAI)
+        return dt.datetime.combine(day, dt.time(), LOCAL_TIME)
     match = _TIME.match(time_part.strip())
     if not match:
         raise FieldError("timestamp_format")
     hour, minute, second = (int(g or 0) for g in match.groups())
     try:
-        return dt.datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=SHANGHAI)
+        return dt.datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=LOCAL_TIME)
     except ValueError as exc:
         raise FieldError("timestamp_format") from exc
 

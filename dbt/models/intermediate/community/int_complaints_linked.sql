@@ -50,7 +50,7 @@ linked as (
         latest.linked_incident_id,
         incidents.incident_id is not null as is_linked_incident_known,
         latest.created_at,
-        (latest.created_at at time zone 'Asia/Shanghai')::date as created_date,
+        {{ local_date('latest.created_at') }} as created_date,
         latest.responded_at,
         latest.closed_at,
         extract(epoch from latest.responded_at - latest.created_at) / 3600.0 as hours_to_respond,

@@ -34,7 +34,7 @@ final as (
         score >= 4 as is_satisfied,
         survey_channel,
         surveyed_at,
-        (surveyed_at at time zone 'Asia/Shanghai')::date as surveyed_date,
+        {{ local_date('surveyed_at') }} as surveyed_date,
         delivery_date
     from latest
 

@@ -43,7 +43,7 @@ lifecycled as (
         latest.grid_code,
         latest.reporter_person_key,
         latest.reported_at,
-        (latest.reported_at at time zone 'Asia/Shanghai')::date as reported_date,
+        {{ local_date('latest.reported_at') }} as reported_date,
         latest.dispatched_at,
         latest.resolved_at,
         latest.closed_at,

@@ -15,7 +15,7 @@ final as (
         step_no,
         department,
         started_at,
-        (started_at at time zone 'Asia/Shanghai')::date as started_date,
+        {{ local_date('started_at') }} as started_date,
         finished_at,
         step_result,
         is_finished,
