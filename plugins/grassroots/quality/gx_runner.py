@@ -85,10 +85,7 @@ class Session:
         self._suites: set[str] = set()  # suite names validated in this session
 
     def _asset(self, schema: str, table: str, ds: dt.date | None):
-        if ds is None:
-            name = table
-        else:
-            name = f"{table}_{ds:%Y%m%d}"
+        name = table if ds is None else f"{table}_{ds:%Y%m%d}"
         if name in self.datasource.get_asset_names():  # the same table (or feed-day) validated again
             self.datasource.delete_asset(name)
         if ds is None:
