@@ -82,3 +82,13 @@ def test_gx_reaches_the_warehouse_over_tcp_and_over_the_embedded_servers_socket(
     )  # fmt: skip
     tcp = make_url(sqlalchemy_url("postgresql://auditor:p%40ss@db.example:6432/grassroots"))
     assert (tcp.host, tcp.port, tcp.password, tcp.drivername) == ("db.example", 6432, "p@ss", "postgresql+psycopg2")
+
+
+def test_suite_files_read_the_same_with_libyaml_as_with_the_pure_python_loader() -> None:
+    import yaml
+
+    files = sorted(suites.expectations_dir().rglob("*.yml"))
+    assert files
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert yaml.load(text, Loader=suites.YAML_LOADER) == yaml.safe_load(text), path.name

@@ -80,13 +80,19 @@ def load_check(conn: psycopg.Connection, feed: str, ds: dt.date, check: Check) -
     )  # fmt: skip
 
 
-def validate_feed(dsn: str, run: audit.RunInfo, feed: str) -> dict:
-    """Evaluate the feed's suite on its staging rows of run.ds; append results and the load snapshot to audit."""
+def validate_feed(dsn: str, run: audit.RunInfo, feed: str, session: gx_runner.Session | None = None) -> dict:
+    """Evaluate the feed's suite on its staging rows of run.ds; append results and the load snapshot to audit.
+
+    `session`: the GX session of a task that validates several feed-days (one of its own otherwise).
+    """
     suite = feed_suite(get_contract(feed))
     with psycopg.connect(dsn) as conn:
         rows = _day_rows(conn, feed, run.ds)
         load_results = [load_check(conn, feed, run.ds, c) for c in suite.by_engine("load")]
-    results = gx_runner.run_checks(dsn, suite.name, suite.by_engine("gx"), "staging", feed, run.ds, ds=run.ds)
+    gx_checks = suite.by_engine("gx")
+    if session is None and gx_checks:
+        session = gx_runner.Session(dsn)
+    results = session.run_checks(suite.name, gx_checks, "staging", feed, run.ds, ds=run.ds) if gx_checks else []
     results += load_results
     docs = str(data_docs.site_dir(run.ds) / "index.html")
     with psycopg.connect(dsn) as conn:
@@ -95,12 +101,19 @@ def validate_feed(dsn: str, run: audit.RunInfo, feed: str) -> dict:
     return _summary(suite, rows, results)
 
 
+def validate_feeds(dsn: str, days: list[tuple[audit.RunInfo, str]]) -> list[dict]:
+    """validate_feed on each (run with its day, feed), in order, sharing one GX session."""
+    session = gx_runner.Session(dsn) if days else None
+    return [validate_feed(dsn, run, feed, session) for run, feed in days]
+
+
 def validate_marts(dsn: str, run: audit.RunInfo) -> list[dict]:
     """Evaluate every mart suite on the unpublished build (marts_candidate); append results to audit."""
     summaries = []
     docs = str(data_docs.site_dir(run.ds) / "index.html")
+    session = gx_runner.Session(dsn)  # one GX context and engine for every mart
     for model, suite in mart_suites().items():
-        results = gx_runner.run_checks(dsn, suite.name, list(suite.checks), CANDIDATE_SCHEMA, model, run.ds)
+        results = session.run_checks(suite.name, list(suite.checks), CANDIDATE_SCHEMA, model, run.ds)
         with psycopg.connect(dsn) as conn:
             audit.record_validation(conn, run, "model", model, suite.name, results, docs)
         summaries.append(_summary(suite, None, results))

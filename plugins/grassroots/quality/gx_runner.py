@@ -1,7 +1,9 @@
 """Evaluate a suite's GX checks on one staging day or one mart table with Great Expectations 1.x.
 
-An ephemeral context per call: nothing about the warehouse (DSN, password) is written to
-disk. Results keep counts and aggregates only (`partial_unexpected_count: 0`), so neither
+An ephemeral context per task (a `Session`): nothing about the warehouse (DSN, password) is
+written to disk, and a task's suites share one context, datasource and SQLAlchemy engine (one
+connection pool, one compiled-statement cache) instead of building them again per suite.
+Results keep counts and aggregates only (`partial_unexpected_count: 0`), so neither
 the audit tables nor the Data Docs carry values from rows. Each validation's GX result is kept
 for its day's Data Docs site, built once for the day by `grassroots.quality.data_docs`.
 """
@@ -70,6 +72,76 @@ def _suite(name: str, checks: list[Check]):
     return suite
 
 
+class Session:
+    """One ephemeral GX context and warehouse datasource for the validations of one task.
+
+    Each validation still gets a suite, validation definition and checkpoint of its own, named as
+    before (a name used again in the session, e.g. one feed on two days, replaces the earlier one),
+    so results, run ids and Data Docs keep one validation per suite.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        self.context, self.datasource = _context(dsn)
+        self._suites: set[str] = set()  # suite names validated in this session
+
+    def _asset(self, schema: str, table: str, ds: dt.date | None):
+        name = table if ds is None else f"{table}_{ds:%Y%m%d}"
+        if name in self.datasource.get_asset_names():  # the same table (or feed-day) validated again
+            self.datasource.delete_asset(name)
+        if ds is None:
+            return self.datasource.add_table_asset(name=name, table_name=table, schema_name=schema)
+        # A query asset, not a daily partition of the table: a day with no rows (a rejected or
+        # duplicate delivery) is still a batch, with zero rows, rather than "no batch found".
+        query = sql.SQL("select * from {} where _ds = {}").format(sql.Identifier(schema, table), sql.Literal(ds))
+        return self.datasource.add_query_asset(name=name, query=query.as_string(None))
+
+    def _forget(self, suite_name: str) -> None:
+        """Drop an earlier validation of suite_name from the context (its names are reused)."""
+        if suite_name not in self._suites:
+            return
+        self.context.checkpoints.delete(f"{suite_name}.checkpoint")
+        self.context.validation_definitions.delete(suite_name)
+        self.context.suites.delete(suite_name)
+
+    def run_checks(
+        self,
+        suite_name: str,
+        checks: list[Check],
+        schema: str,
+        table: str,
+        site_day: dt.date,
+        ds: dt.date | None = None,
+    ) -> list[CheckResult]:
+        """Validate `schema.table` (only rows with `_ds = ds` when ds is given) for site_day's Data Docs."""
+        import great_expectations as gx
+
+        if not checks:
+            return []
+        context = self.context
+        self._forget(suite_name)
+        batch = self._asset(schema, table, ds).add_batch_definition_whole_table("batch")
+        suite = context.suites.add(_suite(suite_name, checks))
+        self._suites.add(suite_name)
+        validation = context.validation_definitions.add(
+            gx.ValidationDefinition(name=suite_name, data=batch, suite=suite)
+        )
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name=f"{suite_name}.checkpoint",
+                validation_definitions=[validation],
+                actions=[],
+                result_format=RESULT_FORMAT,
+            )
+        )
+        outcome = checkpoint.run()
+        for key, result in outcome.run_results.items():
+            data_docs.keep_result(site_day, context, suite, key, result)
+        results = [_result(r) for run in outcome.run_results.values() for r in run.results]
+        log.info("suite %s on %s.%s: %d checks, %d failed", suite_name, schema, table, len(results),
+                 sum(not r.success for r in results))  # fmt: skip
+        return results
+
+
 def run_checks(
     dsn: str,
     suite_name: str,
@@ -79,37 +151,10 @@ def run_checks(
     site_day: dt.date,
     ds: dt.date | None = None,
 ) -> list[CheckResult]:
-    """Validate `schema.table` (only rows with `_ds = ds` when ds is given); its result goes to site_day's Data Docs."""
-    import great_expectations as gx
-
+    """One validation in a session of its own (see `Session.run_checks`)."""
     if not checks:
         return []
-    context, datasource = _context(dsn)
-    if ds is None:
-        asset = datasource.add_table_asset(name=table, table_name=table, schema_name=schema)
-    else:
-        # A query asset, not a daily partition of the table: a day with no rows (a rejected or
-        # duplicate delivery) is still a batch, with zero rows, rather than "no batch found".
-        query = sql.SQL("select * from {} where _ds = {}").format(sql.Identifier(schema, table), sql.Literal(ds))
-        asset = datasource.add_query_asset(name=f"{table}_{ds:%Y%m%d}", query=query.as_string(None))
-    batch = asset.add_batch_definition_whole_table("batch")
-    suite = context.suites.add(_suite(suite_name, checks))
-    validation = context.validation_definitions.add(gx.ValidationDefinition(name=suite_name, data=batch, suite=suite))
-    checkpoint = context.checkpoints.add(
-        gx.Checkpoint(
-            name=f"{suite_name}.checkpoint",
-            validation_definitions=[validation],
-            actions=[],
-            result_format=RESULT_FORMAT,
-        )
-    )
-    outcome = checkpoint.run()
-    for key, result in outcome.run_results.items():
-        data_docs.keep_result(site_day, context, suite, key, result)
-    results = [_result(r) for run in outcome.run_results.values() for r in run.results]
-    log.info("suite %s on %s.%s: %d checks, %d failed", suite_name, schema, table, len(results),
-             sum(not r.success for r in results))  # fmt: skip
-    return results
+    return Session(dsn).run_checks(suite_name, checks, schema, table, site_day, ds)
 
 
 def _observed(value: object) -> str | None:

@@ -63,7 +63,7 @@ def validate_stale_feeds(context: Mapping[str, Any]) -> list[dict]:
     from grassroots.quality.freshness import run_freshness
 
     dsn, run = role_dsn(TRANSFORMER), RunInfo.from_context(context, partition_date(context))
-    validated = [checks.validate_feed(dsn, run.with_ds(ds), feed) for feed, ds in checks.stale_feed_days(dsn)]
+    validated = checks.validate_feeds(dsn, [(run.with_ds(ds), feed) for feed, ds in checks.stale_feed_days(dsn)])
     run_freshness(dsn, run.ds)
     return validated
 
