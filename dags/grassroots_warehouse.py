@@ -88,7 +88,7 @@ def announce(**context) -> dict:
 
 
 @task(**FINAL)
-def secure(**context) -> dict:
+def secure() -> dict:
     """Roles, grants and forced row-level security on what is published (idempotent; the warehouse login)."""
     from grassroots.db import warehouse_dsn
     from grassroots.security import apply

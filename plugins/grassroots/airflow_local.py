@@ -243,7 +243,7 @@ class Cluster:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_own_session,
+                preexec_fn=_own_session,  # noqa: PLW1509 (prctl must run in the child; start_new_session cannot)
             )
         self.components.append(Component(name, process, log_file))
         log.info("started %s (pid %d), log %s", name, process.pid, log_file)
@@ -550,7 +550,7 @@ def _stop_signals() -> Iterator[list[int]]:
     """Collect SIGINT/SIGTERM instead of raising, so the components are stopped in order."""
     received: list[int] = []
 
-    def handler(signum: int, frame: object) -> None:
+    def handler(signum: int, _frame: object) -> None:
         received.append(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -216,7 +216,7 @@ def _cmd_docs(args: argparse.Namespace) -> int:
     return 0 if result.success else 1
 
 
-def _cmd_secret(args: argparse.Namespace) -> int:
+def _cmd_secret(_args: argparse.Namespace) -> int:
     """Create the local person-key secret file if there is none; print where it is (never its value)."""
     path = settings.ensure_local_secret()
     print(f"person-key secret: {path} (mode {path.stat().st_mode & 0o777:o}); for Airflow processes:")

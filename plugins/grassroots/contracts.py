@@ -358,7 +358,7 @@ def dbt_source(contract: Contract) -> dict:
 class _IndentedDumper(yaml.SafeDumper):
     """Indents list items under their key, as the project's hand-written YAML does."""
 
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:  # noqa: ARG002 (PyYAML's signature)
         super().increase_indent(flow, False)
 
 

@@ -164,11 +164,10 @@ class FastPath:
             return not (stable or column.accepted)
         return column.type in ("date", "timestamp", "id_number")
 
-    def _checks(self, values: dict[int, pa.Array], stable: bool, rows: int) -> np.ndarray:
+    def _checks(self, values: dict[int, pa.Array], rows: int) -> np.ndarray:
         """Per-column checks beyond shape (`values`: cells by file position): which rows pass.
 
-        `stable`: the whole block is NFKC-stable, so every text cell is (a comma or line end
-        never composes with its neighbours) and the per-cell normalisation can be skipped.
+        A text column is in `values` only when the block is not NFKC-stable (see `_extract`).
         """
         ok = np.ones(rows, dtype=bool)
         for position, cells in values.items():
@@ -212,7 +211,7 @@ class FastPath:
             return Block(memoryview(b""), 0, slow, None, None, None)
         fields = pc.split_pattern(candidates, ",")
         values = {p: pc.list_element(fields, p) for p, c in enumerate(self.file_columns) if self._extract(c, stable)}
-        ok = self._checks(values, stable, len(candidates))
+        ok = self._checks(values, len(candidates))
         rows = self._rows(fields, values, line_numbers[shaped], ok)
         slow_mask = np.ones(len(lines), dtype=bool)
         slow_mask[np.flatnonzero(shaped)[ok]] = False
@@ -335,10 +334,10 @@ def _slow_records(
         if index in by_start:
             count, open_ = by_start[index]
             if starts is not None:
-                text = utf8[starts[index] : starts[index + count]].decode("utf-8").removesuffix("\n")
+                joined = utf8[starts[index] : starts[index + count]].decode("utf-8").removesuffix("\n")
             else:
-                text = "\n".join(lines[index : index + count])
-            out.append((line_no, text.removesuffix("\r"), open_))
+                joined = "\n".join(lines[index : index + count])
+            out.append((line_no, joined.removesuffix("\r"), open_))
         else:
             out.append((line_no, text, False))
     return out

@@ -140,7 +140,7 @@ def _get_page(url: str, page: int, limits: Limits, deadline: float, retries: int
             raise PullRejected("api_page_missing", page, "an announced page is not served (404)")
         if status and (status < 500 or attempt == retries):
             raise PullFailed(f"api_http_error: HTTP {status} at page {page}")
-        log.warning("GET %s page %d failed (attempt %d of %d); retrying", url.split("?")[0], page, attempt, retries)
+        log.warning("GET %s page %d failed (attempt %d of %d); retrying", url.partition("?")[0], page, attempt, retries)
         time.sleep(min(backoff * attempt, max(deadline - time.monotonic(), 0)))
     raise PullFailed(f"api_unreachable: no answer at page {page}")
 

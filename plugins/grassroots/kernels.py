@@ -189,7 +189,7 @@ def _utf8_of_gb18030(
             o += 1
             i += 1
             continue
-        if lead == 0x80 or lead == 0xFF or i + 1 >= n:
+        if lead == 0x80 or lead == 0xFF or i + 1 >= n:  # noqa: PLR1714 (numba: plain compares, no set)
             return o, i, stable
         second = np.int64(src[i + 1])
         if 0x30 <= second <= 0x39:  # four bytes: lead, digit, 0x81-0xFE, digit
@@ -360,7 +360,7 @@ def _put_cell(out: np.ndarray, o: int, data: np.ndarray, start: int, end: int, k
         return _put(out, _put(out, o, 4, 4), -value if negative else value, 4)
     if kind == 3:  # 1, true, 是 (UTF-8 starts 0xE6) / 0, false, 否 (0xE5)
         first = data[start]
-        return _put(out, _put(out, o, 1, 4), 1 if first == 49 or first == 116 or first == 0xE6 else 0, 1)
+        return _put(out, _put(out, o, 1, 4), 1 if first == 49 or first == 116 or first == 0xE6 else 0, 1)  # noqa: PLR1714 (numba)
     if kind == 4:
         seconds = _days(data, start) * 86400 + _digits(data, start + 11, 2) * 3600
         seconds += _digits(data, start + 14, 2) * 60 + _digits(data, start + 17, 2) - _BEIJING_SECONDS

@@ -129,7 +129,7 @@ def format_value(kpi: Kpi, value: float) -> str:
     """A KPI value as the page shows it (shares in per cent, hours and rates with fixed decimals)."""
     if kpi.kind == "share":
         return f"{value * 100:.1f}%"
-    if kpi.kind == "score" or kpi.kind == "rate":
+    if kpi.kind in ("score", "rate"):
         return f"{value:.2f}"
     if kpi.kind == "hours":
         return f"{value:.1f}"

@@ -50,7 +50,7 @@ class Page(HTMLParser):
         a = dict(attrs)
         if tag in FETCHED and a.get(FETCHED[tag]):
             self.fetched.append(a[FETCHED[tag]] or "")
-        if tag == "link" or tag == "a":
+        if tag in ("link", "a"):
             self.links.append(a.get("href") or "")
         if "style" in a and "url(" in (a["style"] or ""):
             self.fetched += re.findall(r"url\(\s*['\"]?([^'\")]+)", a["style"] or "")

@@ -82,7 +82,7 @@ def required_variables() -> list[str]:
 def compose_client() -> list[str]:
     """`docker compose`, else Debian's `docker-compose`; fail, naming both, when neither works."""
     docker = shutil.which("docker")
-    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True, check=False).returncode == 0:
         return [docker, "compose"]
     legacy = shutil.which("docker-compose")
     if legacy:
@@ -104,6 +104,7 @@ def run_config(env_file: Path, compose_file: Path = COMPOSE_FILE) -> subprocess.
     return subprocess.run(
         [*client, "--env-file", str(env_file), "-f", str(compose_file), "config", *fmt],
         capture_output=True,
+        check=False,
         text=True,
         cwd=compose_file.parent,
         env=env,
@@ -210,9 +211,10 @@ def test_every_airflow_process_uses_celery_through_redis(config: dict[str, Any])
 
 def _ports(svc: dict[str, Any]) -> list[dict[str, str]]:
     ports = []
-    for port in svc.get("ports") or []:
-        if isinstance(port, str):  # docker-compose 1.x: "[host_ip:]published:target[/proto]"
-            *host, published, target = port.split("/")[0].split(":")
+    for entry in svc.get("ports") or []:
+        port = entry
+        if isinstance(entry, str):  # docker-compose 1.x: "[host_ip:]published:target[/proto]"
+            *host, published, target = entry.split("/")[0].split(":")
             port = {"host_ip": host[0] if host else "", "published": published, "target": target}
         ports.append({key: str(value) for key, value in port.items()})
     return ports
@@ -339,6 +341,7 @@ def _run_guard(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["sh", str(GUARD), "sh", "-c", "echo started"],
         capture_output=True,
+        check=False,
         text=True,
         env={"PATH": os.environ["PATH"], **env},
         timeout=30,
@@ -437,7 +440,7 @@ def test_init_env_script_writes_a_working_private_env(tmp_path: Path) -> None:
         wenv["POSTGRES_USER"],
         files["warehouse_password"],
     ), "the warehouse DSN does not match the warehouse-db credentials"
-    again = subprocess.run(["sh", str(root / "docker" / "init-env.sh")], capture_output=True)
+    again = subprocess.run(["sh", str(root / "docker" / "init-env.sh")], capture_output=True, check=False)
     assert again.returncode != 0, "a second run must say there is nothing to do"
     assert all(path.read_text() == text for path, text in written.items()), "a second run replaced a secret"
 

@@ -106,7 +106,7 @@ class RowDirt:
         out: dict[str, object] = {}
         for column, value in values.items():
             if column == broken:
-                out[column] = values[column]
+                out[column] = value
             else:
                 out[column] = self._cell(column, value, defects if broken is None else None)
         return out, defects

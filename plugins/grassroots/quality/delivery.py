@@ -75,7 +75,7 @@ def _batches(conn: psycopg.Connection, feed: str, ds: dt.date) -> list[tuple]:
     ).fetchall()
 
 
-def delivery_loaded(conn: psycopg.Connection, feed: str, ds: dt.date, kwargs: dict) -> Outcome:
+def delivery_loaded(conn: psycopg.Connection, feed: str, ds: dt.date, _kwargs: dict) -> Outcome:
     """At least one file of the day is loaded."""
     batches = _batches(conn, feed, ds)
     loaded = [b for b in batches if b[1] == "loaded"]
@@ -87,7 +87,7 @@ def delivery_loaded(conn: psycopg.Connection, feed: str, ds: dt.date, kwargs: di
     return Outcome(False, "no file loaded", detail=f"no file of {feed} loaded for {ds}: {states}")
 
 
-def files_complete(conn: psycopg.Connection, feed: str, ds: dt.date, kwargs: dict) -> Outcome:
+def files_complete(conn: psycopg.Connection, feed: str, ds: dt.date, _kwargs: dict) -> Outcome:
     """No file of the day lost records (rejected with records in it, or failed)."""
     lost = [
         (name, status, rule, received)
@@ -103,7 +103,7 @@ def files_complete(conn: psycopg.Connection, feed: str, ds: dt.date, kwargs: dic
     return Outcome(False, f"{len(lost)} file(s) lost", records, detail)
 
 
-def columns_delivered(conn: psycopg.Connection, feed: str, ds: dt.date, kwargs: dict) -> Outcome:
+def columns_delivered(conn: psycopg.Connection, feed: str, ds: dt.date, _kwargs: dict) -> Outcome:
     """Every loaded file carried every contract column; no record carried an unknown key."""
     contract = get_contract(feed)
     problems = []
@@ -142,7 +142,7 @@ def _fill_counts(conn: psycopg.Connection, feed: str, ds: dt.date, columns: list
     return int(row[0]), [int(v) for v in row[1:]]
 
 
-def columns_not_emptied(conn: psycopg.Connection, feed: str, ds: dt.date, kwargs: dict) -> Outcome:
+def columns_not_emptied(conn: psycopg.Connection, feed: str, ds: dt.date, _kwargs: dict) -> Outcome:
     """No optional column is entirely empty today where the reference day's fill rate makes that (almost) impossible."""
     contract = get_contract(feed)
     columns = [c.name for c in contract.columns if not c.required]

@@ -97,7 +97,7 @@ class Inputs:
     failed_suites: dict[str, list[str]]
 
 
-def _inputs(conn: psycopg.Connection, ds: dt.date) -> Inputs:
+def _inputs(conn: psycopg.Connection) -> Inputs:
     # The candidate tables are whatever the latest build (of any day) left: judge that build.
     build = conn.execute(
         "select invocation_id from audit.dbt_result where command = 'build' "
@@ -412,7 +412,7 @@ def publish_day(dsn: str, ds: dt.date, run_id: str) -> dict:
     """Publish what can be published for ds's build; record every decision; return counts (no data)."""
     with psycopg.connect(dsn) as conn:
         locks.xact(conn, locks.WAREHOUSE)
-        inputs = _inputs(conn, ds)
+        inputs = _inputs(conn)
         relations = [
             row[0]
             for row in conn.execute(

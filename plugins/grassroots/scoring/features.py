@@ -67,7 +67,7 @@ SPEC = (
             lambda v: (f"高龄（{v:.0f}岁）", f"aged {v:.0f}")),
     Feature("on_assistance", RESIDENTS, ("on_assistance",), "coalesce({c0}, false)::int::float8", 1.0,
             "领取社会救助", "receives social assistance",
-            lambda v: ("领取低保/特困/临时救助", "receives social assistance (低保/特困/临时救助)")),
+            lambda _: ("领取低保/特困/临时救助", "receives social assistance (低保/特困/临时救助)")),
     # Collinear with on_assistance: half weight so that assistance is not counted twice.
     Feature("assistance_amount", RESIDENTS, ("assistance_amount",), "coalesce({c0}, 0)::float8", 0.5,
             "救助金额", "assistance amount",
@@ -79,11 +79,11 @@ SPEC = (
             "关注等级", "attention level",
             lambda v: (f"重点关注人员（关注等级{v:.0f}）", f"on the attention list (level {v:.0f})")),
     Feature("lives_alone", RESIDENTS, ("lives_alone",), "coalesce({c0}, false)::int::float8", 1.0,
-            "独居", "lives alone", lambda v: ("独居", "lives alone")),
+            "独居", "lives alone", lambda _: ("独居", "lives alone")),
     # Half weight: chronic disease is common among all older residents (about a third of those over
     # 60), so on its own it says less about need; the same for a disability certificate.
     Feature("has_chronic_disease", RESIDENTS, ("has_chronic_disease",), "coalesce({c0}, false)::int::float8", 0.5,
-            "慢性病", "chronic disease", lambda v: ("患有慢性病", "has a chronic disease")),
+            "慢性病", "chronic disease", lambda _: ("患有慢性病", "has a chronic disease")),
     # Grade 1 is the most severe disability, 4 the mildest; none scores 0.
     Feature("disability_severity", RESIDENTS, ("disability_grade",),
             "case when {c0} between 1 and 4 then 5 - {c0} else 0 end::float8", 0.5, "残疾", "disability",
