@@ -182,8 +182,10 @@ def main() -> None:
             print(f"  k={summary['k']}, tiers {summary['tier_sizes']}, watchlist {summary['watchlist']:,}")
         print(f"KMeans alone, {kmeans_label}: {kmeans_s:.2f} s")
         for day, total, seconds, _ in runs:
-            print(f"scoring / KMeans alone, {day}: {total / kmeans_s:.2f} end to end, "
-                  f"{(total - seconds.get('fetch', 0.0)) / kmeans_s:.2f} without the fetch")  # fmt: skip
+            print(
+                f"scoring / KMeans alone, {day}: {total / kmeans_s:.2f} end to end, "
+                f"{(total - seconds.get('fetch', 0.0)) / kmeans_s:.2f} without the fetch"
+            )
     finally:
         db.drop_database(server, scratch)
 

@@ -31,10 +31,11 @@ def run_at_once(
     procs = []
     for n in range(copies):
         environment = {
-            **os.environ, **env,
+            **os.environ,
+            **env,
             "AIRFLOW_HOME": str(work / f"airflow-{n}"),
             "GRASSROOTS_STATE_DIR": str(work / f"state-{n}"),
-        }  # fmt: skip
+        }
         environment.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
         log_path = work / f"concurrent-{n}.log"
         log = log_path.open("w")

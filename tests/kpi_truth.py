@@ -19,7 +19,7 @@ FAMILIES = {
             "resolved_within_sla": "resolved_within_sla",
             "within_sla_share": "within_sla_share",
         },
-    ),  # fmt: skip
+    ),
     "satisfaction": (
         "kpi_satisfaction_daily",
         {"responses": "responses", "mean_score": "mean_score", "share_4_5": "satisfied_share"},
@@ -38,7 +38,7 @@ FAMILIES = {
             "complaints_per_1000_residents": "complaints_per_1000_residents",
             "complaints_per_100_cases": "complaints_per_100_cases",
         },
-    ),  # fmt: skip
+    ),
     "community_engagement": (
         "kpi_community_engagement_daily",
         {
@@ -49,7 +49,7 @@ FAMILIES = {
             "items_resolved": "items_resolved",
             "deliberation_resolution_rate": "deliberation_resolution_rate",
         },
-    ),  # fmt: skip
+    ),
     "community_resources": (
         "kpi_community_resources_daily",
         {
@@ -60,7 +60,7 @@ FAMILIES = {
             "residents": "residents",
             "residents_per_staff": "residents_per_staff",
         },
-    ),  # fmt: skip
+    ),
 }
 SPARSE = {"handling_efficiency", "satisfaction"}  # the truth lists only communities with events
 # truth family → (mart, {truth key: mart column}): per community and age group (all, elderly, under_60),
@@ -145,8 +145,9 @@ def _age_mismatches(conn: psycopg.Connection, truth: dict, day: dt.date, held: f
     for family, (mart, columns) in BY_AGE.items():
         if mart in held:
             continue
-        expected = {(code, group): values for code, groups in truth["kpi"][family].items()
-                    for group, values in groups.items()}  # fmt: skip
+        expected = {
+            (code, group): values for code, groups in truth["kpi"][family].items() for group, values in groups.items()
+        }
         got = age_rows(conn, mart, list(columns.values()), day)
         if set(got) != set(expected):
             problems.append(f"{day} {mart}: (community, age group) rows {sorted(set(got) ^ set(expected))} differ")

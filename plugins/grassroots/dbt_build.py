@@ -98,12 +98,14 @@ def run_dbt(command: str, ds: dt.date, *extra: str, dsn: str | None = None, stri
         _record_results(dsn, command, ds, started)
     nodes = []
     for node in getattr(result.result, "results", None) or []:
-        nodes.append({
-            "node": node.node.unique_id,
-            "status": str(node.status),
-            "seconds": round(node.execution_time, 2),
-            "failures": node.failures,
-        })  # fmt: skip
+        nodes.append(
+            {
+                "node": node.node.unique_id,
+                "status": str(node.status),
+                "seconds": round(node.execution_time, 2),
+                "failures": node.failures,
+            }
+        )
         log.info("dbt %-8s %-70s %s", command, node.node.unique_id, node.status)
     failed = [n["node"] for n in nodes if n["status"] in ("error", "fail", "runtime error")]
     if result.exception is not None or result.result is None or (strict and not result.success):

@@ -9,7 +9,6 @@ import re
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARS = "10X98765432"
-KEY_VERSION = 1
 EARLIEST_BIRTH = dt.date(1900, 1, 1)
 # Province-level codes of GB/T 2260 (the first two digits of an ID number), with Taiwan (71),
 # Hong Kong (81) and Macao (82).
@@ -73,11 +72,6 @@ def normalise_id_number(raw: str, latest_birth: dt.date | None = None) -> str:
 def birth_date_of(id_number: str) -> dt.date:
     """Birth date encoded in a normalised 18-digit ID number."""
     return dt.date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
-
-
-def gender_of(id_number: str) -> str:
-    """男 or 女 from the sequence digit (odd for men)."""
-    return "男" if int(id_number[16]) % 2 else "女"
 
 
 def person_key(secret: bytes, normalised_id: str) -> str:

@@ -130,8 +130,7 @@ def read_geography(conn: psycopg.Connection) -> list[Community]:
     return [Community(*row) for row in rows]
 
 
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",
-           "#bcbd22")  # fmt: skip
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22")
 WIDTH, HEIGHT, PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 468, 250, 52, 12, 26, 58
 
 
@@ -143,12 +142,16 @@ def _svg_chart(title: str, series: dict[str, list[tuple[dt.date, float]]]) -> st
     """
     points = [(d, v) for values in series.values() for d, v in values]
     esc = html.escape
-    head = (f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-            f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{esc(title)}">'
-            f'<text x="{WIDTH / 2:.0f}" y="16" text-anchor="middle" font-size="12">{esc(title)}</text>')  # fmt: skip
+    head = (
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{esc(title)}">'
+        f'<text x="{WIDTH / 2:.0f}" y="16" text-anchor="middle" font-size="12">{esc(title)}</text>'
+    )
     if not points:
-        return head + f'<text x="{WIDTH / 2:.0f}" y="{HEIGHT / 2:.0f}" text-anchor="middle" font-size="11">' \
-                      "无数据 no data</text></svg>"  # fmt: skip
+        return (
+            head + f'<text x="{WIDTH / 2:.0f}" y="{HEIGHT / 2:.0f}" text-anchor="middle" font-size="11">'
+            "无数据 no data</text></svg>"
+        )
     days = sorted({d for d, _ in points})
     low, high = min(v for _, v in points), max(v for _, v in points)
     low, high = (low - 1, high + 1) if low == high else (low, high)
@@ -161,30 +164,39 @@ def _svg_chart(title: str, series: dict[str, list[tuple[dt.date, float]]]) -> st
     def y(value: float) -> float:
         return PAD_TOP + inner_h * (1 - (value - low) / (high - low))
 
-    parts = [head, f'<rect x="{PAD_LEFT}" y="{PAD_TOP}" width="{inner_w}" height="{inner_h}" fill="none" '
-                   'stroke="#bbb"/>']  # fmt: skip
+    parts = [
+        head,
+        f'<rect x="{PAD_LEFT}" y="{PAD_TOP}" width="{inner_w}" height="{inner_h}" fill="none" stroke="#bbb"/>',
+    ]
     for value in (low, (low + high) / 2, high):
-        parts.append(f'<text x="{PAD_LEFT - 4}" y="{y(value) + 4:.1f}" text-anchor="end" font-size="9">'
-                     f"{esc(_fmt(value))}</text>")  # fmt: skip
+        parts.append(
+            f'<text x="{PAD_LEFT - 4}" y="{y(value) + 4:.1f}" text-anchor="end" font-size="9">{esc(_fmt(value))}</text>'
+        )
     step = max(1, len(days) // 6)
     for day in days[::step]:
-        parts.append(f'<text x="{x(day):.1f}" y="{HEIGHT - PAD_BOTTOM + 12}" text-anchor="middle" font-size="9">'
-                     f"{day:%m-%d}</text>")  # fmt: skip
+        parts.append(
+            f'<text x="{x(day):.1f}" y="{HEIGHT - PAD_BOTTOM + 12}" text-anchor="middle" font-size="9">'
+            f"{day:%m-%d}</text>"
+        )
     for index, (label, values) in enumerate(sorted(series.items())):
         if not values:
             continue
         colour = PALETTE[index % len(PALETTE)]
         coords = " ".join(f"{x(d):.1f},{y(v):.1f}" for d, v in sorted(values))
-        parts.append(f'<g><title>{esc(label)}</title><polyline points="{coords}" fill="none" stroke="{colour}" '
-                     'stroke-width="1.4"/>'
-                     + "".join(f'<circle cx="{x(d):.1f}" cy="{y(v):.1f}" r="2" fill="{colour}"/>' for d, v in values)
-                     + "</g>")  # fmt: skip
+        parts.append(
+            f'<g><title>{esc(label)}</title><polyline points="{coords}" fill="none" stroke="{colour}" '
+            'stroke-width="1.4"/>'
+            + "".join(f'<circle cx="{x(d):.1f}" cy="{y(v):.1f}" r="2" fill="{colour}"/>' for d, v in values)
+            + "</g>"
+        )
     legend = [label for label, values in sorted(series.items()) if values]
     for index, label in enumerate(legend[:8]):
         lx, ly = PAD_LEFT + (index % 4) * (inner_w / 4), HEIGHT - PAD_BOTTOM + 28 + (index // 4) * 13
         colour = PALETTE[sorted(series).index(label) % len(PALETTE)]
-        parts.append(f'<rect x="{lx:.0f}" y="{ly - 8}" width="8" height="8" fill="{colour}"/>'
-                     f'<text x="{lx + 11:.0f}" y="{ly}" font-size="9">{esc(label[:14])}</text>')  # fmt: skip
+        parts.append(
+            f'<rect x="{lx:.0f}" y="{ly - 8}" width="8" height="8" fill="{colour}"/>'
+            f'<text x="{lx + 11:.0f}" y="{ly}" font-size="9">{esc(label[:14])}</text>'
+        )
     return "".join(parts) + "</svg>"
 
 
@@ -216,15 +228,18 @@ def _charts(tables: list[KpiTable], members: list[Community]) -> str:
     figures = []
     for t in tables:
         for k in t.kpis:
-            series = {c.name: [(d, v[k]) for (code, d), v in t.rows.items() if code == c.code and v[k] is not None]
-                      for c in members}  # fmt: skip
-            figures.append(f"<figure>{_svg_chart(_label(k), series)}"
-                           f"<figcaption>{html.escape(t.name)}.{html.escape(k)}</figcaption></figure>")  # fmt: skip
+            series = {
+                c.name: [(d, v[k]) for (code, d), v in t.rows.items() if code == c.code and v[k] is not None]
+                for c in members
+            }
+            figures.append(
+                f"<figure>{_svg_chart(_label(k), series)}"
+                f"<figcaption>{html.escape(t.name)}.{html.escape(k)}</figcaption></figure>"
+            )
     return f'<div class="charts">{"".join(figures)}</div>'
 
 
-def _district_page(district: str, tables: list[KpiTable], communities: list[Community], ds: dt.date,
-                   nav: str) -> str:  # fmt: skip
+def _district_page(district: str, tables: list[KpiTable], communities: list[Community], ds: dt.date, nav: str) -> str:
     mine = [c for c in communities if c.district == district]
     streets: dict[str, list[Community]] = defaultdict(list)
     for c in mine:
@@ -250,9 +265,11 @@ def _page(title: str, body: str) -> str:
     # The page's own characters from the vendored CJK font (grassroots.webfont): chart labels are
     # not boxes on a machine without a CJK font.
     font = webfont.font_face_css(title + body)
-    return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f'<style>{font}{CSS.replace("font-family:", f"font-family:{webfont.FAMILY!r},", 1)}</style></head>'
-            f"<body>{body}</body></html>\n")  # fmt: skip
+    return (
+        f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{font}{CSS.replace('font-family:', f'font-family:{webfont.FAMILY!r},', 1)}</style></head>"
+        f"<body>{body}</body></html>\n"
+    )
 
 
 def build(dsn: str, ds: dt.date, out_dir: Path) -> dict[str, object]:
@@ -269,11 +286,14 @@ def build(dsn: str, ds: dt.date, out_dir: Path) -> dict[str, object]:
     for district, name in districts:
         body = _district_page(district, tables, communities, ds, nav)
         (staging / f"{district}.html").write_text(_page(f"{name} KPI {ds}", body), encoding="utf-8")
-    listing = "".join(f"<li>{html.escape(t.name)}: {', '.join(html.escape(_label(k)) for k in t.kpis)}</li>"
-                      for t in tables)  # fmt: skip
-    index = (f"<h1>社区治理 KPI grassroots KPI pages</h1>{nav}<p>数据截至 data as of <b>{ds}</b></p>"
-             '<p><a href="scorecard/index.html">KPI 记分卡 scorecard (district ▸ street ▸ community)</a></p>'
-             f"<h2>KPI tables (marts)</h2><ul>{listing}</ul>")  # fmt: skip
+    listing = "".join(
+        f"<li>{html.escape(t.name)}: {', '.join(html.escape(_label(k)) for k in t.kpis)}</li>" for t in tables
+    )
+    index = (
+        f"<h1>社区治理 KPI grassroots KPI pages</h1>{nav}<p>数据截至 data as of <b>{ds}</b></p>"
+        '<p><a href="scorecard/index.html">KPI 记分卡 scorecard (district ▸ street ▸ community)</a></p>'
+        f"<h2>KPI tables (marts)</h2><ul>{listing}</ul>"
+    )
     (staging / "index.html").write_text(_page(f"KPI {ds}", index), encoding="utf-8")
     scorecards = scorecard.build(dsn, ds, staging / "scorecard")
     shutil.rmtree(out_dir, ignore_errors=True)

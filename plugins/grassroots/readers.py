@@ -113,10 +113,11 @@ def _copy_capped(source: object, target: Path, compressed: int, limits: Limits) 
             written += len(block)
             if written > cap:
                 raise FileRejected(
-                    "decompression_bomb", 0,
+                    "decompression_bomb",
+                    0,
                     f"expands beyond {cap} bytes (limits: {limits.max_expanded_bytes} bytes, "
                     f"{limits.max_expansion_ratio}x the delivered size)",
-                )  # fmt: skip
+                )
             out.write(block)
 
 

@@ -205,14 +205,15 @@ def _read_table(conn: psycopg.Connection, data: Data, grain: str, name: str, per
     slot = sql.Identifier("service_type") if by_type else sql.SQL("null::text")
     if age_groups:
         slot = sql.Identifier("age_group")
-    query = sql.SQL("select area_level, area_code, {period}, {slot}, {cols} from {table} "
-                    "where {period} between %s and %s{groups}").format(
+    query = sql.SQL(
+        "select area_level, area_code, {period}, {slot}, {cols} from {table} where {period} between %s and %s{groups}"
+    ).format(
         period=sql.Identifier(period),
         slot=slot,
         cols=sql.SQL(", ").join(map(sql.Identifier, wanted)),
         table=sql.Identifier(SCHEMA, name),
         groups=sql.SQL(" and age_group = any(%s)") if age_groups else sql.SQL(""),
-    )  # fmt: skip
+    )
     params = (since, data.ds, age_groups) if age_groups else (since, data.ds)
     for level, code, start, stype, *values in conn.execute(query, params):
         data.rows[(grain, name, level, code, start, stype)] = {
@@ -278,8 +279,10 @@ def _change_html(kpi: Kpi, now: Cell, before: Cell) -> str:
 def sparkline(points: list[tuple[dt.date, float]], first: dt.date, last: dt.date, label: str) -> str:
     """A 30-day inline SVG trend: one dot per published day, a line through them; empty days are gaps in x."""
     width, height, pad = 132, 30, 3
-    head = (f'<svg class="spark" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(label)}">')  # fmt: skip
+    head = (
+        f'<svg class="spark" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(label)}">'
+    )
     if not points:
         return head + '<line x1="3" y1="15" x2="129" y2="15" stroke="#ddd"/></svg>'
     low, high = min(v for _, v in points), max(v for _, v in points)
@@ -324,21 +327,27 @@ def _kpi_rows(data: Data, area: Area) -> list[str]:
                 cells.append(_value_html(kpi, now) + _change_html(kpi, now, before))
             key = kpi.column + (f"/{stype}" if stype else "")
             css = "label sub" if kpi.age_group else "label"
-            rows.append(f'<tr data-kpi="{html.escape(key)}"><td class="{css}">{html.escape(kpi.zh + suffix)}'
-                        f"<small>{html.escape(kpi.en)}</small></td>{cells[0]}"
-                        f"<td>{_trend(data, kpi, area, stype)}</td>{cells[1]}</tr>")  # fmt: skip
+            rows.append(
+                f'<tr data-kpi="{html.escape(key)}"><td class="{css}">{html.escape(kpi.zh + suffix)}'
+                f"<small>{html.escape(kpi.en)}</small></td>{cells[0]}"
+                f"<td>{_trend(data, kpi, area, stype)}</td>{cells[1]}</tr>"
+            )
         if kpi.per_service_type and not _service_types(data, kpi, area):
-            rows.append(f'<tr data-kpi="{kpi.column}"><td class="label">{html.escape(kpi.zh)}<small>'
-                        f"{html.escape(kpi.en)}</small></td>"
-                        '<td class="flat" colspan="6">无数据 no data</td></tr>')  # fmt: skip
+            rows.append(
+                f'<tr data-kpi="{kpi.column}"><td class="label">{html.escape(kpi.zh)}<small>'
+                f"{html.escape(kpi.en)}</small></td>"
+                '<td class="flat" colspan="6">无数据 no data</td></tr>'
+            )
     return rows
 
 
 def _scorecard(data: Data, area: Area) -> str:
     month = _period("month", data.ds)
-    head = (f"<tr><th>指标 KPI</th><th>{data.ds} 当日 day</th><th>较前一日 vs previous day</th>"
-            f"<th>近{TREND_DAYS}天 last {TREND_DAYS} days</th><th>{month:%Y-%m} 当月 month</th>"
-            "<th>较上月 vs previous month</th></tr>")  # fmt: skip
+    head = (
+        f"<tr><th>指标 KPI</th><th>{data.ds} 当日 day</th><th>较前一日 vs previous day</th>"
+        f"<th>近{TREND_DAYS}天 last {TREND_DAYS} days</th><th>{month:%Y-%m} 当月 month</th>"
+        "<th>较上月 vs previous month</th></tr>"
+    )
     return f'<table class="scorecard">{head}{"".join(_kpi_rows(data, area))}</table>'
 
 
@@ -357,8 +366,10 @@ def _ranking(data: Data, area: Area) -> str:
     # Communities rank on the area-wide KPIs: an age group's value rests on few events per community.
     kpis = [k for k in KPIS if not k.per_service_type and not k.age_group]
     options = "".join(f'<option value="{k.column}">{html.escape(k.zh)} {html.escape(k.en)}</option>' for k in kpis)
-    parts = [f'<h2>社区排名 communities ranked</h2><p><label>排名指标 rank on <select id="rank-kpi">{options}'
-             "</select></label></p>"]  # fmt: skip
+    parts = [
+        f'<h2>社区排名 communities ranked</h2><p><label>排名指标 rank on <select id="rank-kpi">{options}'
+        "</select></label></p>"
+    ]
     month, day = _period("month", data.ds), data.ds
     for kpi in kpis:
         scored = [(m, cell(data, kpi, "month", m, month), cell(data, kpi, "day", m, day)) for m in members]
@@ -370,9 +381,11 @@ def _ranking(data: Data, area: Area) -> str:
             f"{_value_html(kpi, m_cell)}{_value_html(kpi, d_cell)}</tr>"
             for rank, (m, m_cell, d_cell) in enumerate(scored, start=1)
         )
-        parts.append(f'<div class="rank" data-kpi="{kpi.column}"><h3>{html.escape(kpi.zh)} {html.escape(kpi.en)}'
-                     f"</h3><table><tr><th>名次 rank</th><th>社区 community</th><th>{month:%Y-%m} 当月 month</th>"
-                     f"<th>{day} 当日 day</th></tr>{body}</table></div>")  # fmt: skip
+        parts.append(
+            f'<div class="rank" data-kpi="{kpi.column}"><h3>{html.escape(kpi.zh)} {html.escape(kpi.en)}'
+            f"</h3><table><tr><th>名次 rank</th><th>社区 community</th><th>{month:%Y-%m} 当月 month</th>"
+            f"<th>{day} 当日 day</th></tr>{body}</table></div>"
+        )
     return "".join(parts)
 
 
@@ -398,20 +411,25 @@ def _children(data: Data, area: Area) -> str:
     return f'<p class="children">{label}: {links}</p>'
 
 
-ELDERLY_NOTE = (f'<p class="note">{ELDERLY_ZH} {ELDERLY_EN}: 以调查或申请当日年龄计, 出生日期取自人口库 '
-                "age on the day of the survey or application, from the birth date in the population registry; "
-                "shown for the KPIs that allow it (satisfaction, digital channel share).</p>")  # fmt: skip
+ELDERLY_NOTE = (
+    f'<p class="note">{ELDERLY_ZH} {ELDERLY_EN}: 以调查或申请当日年龄计, 出生日期取自人口库 '
+    "age on the day of the survey or application, from the birth date in the population registry; "
+    "shown for the KPIs that allow it (satisfaction, digital channel share).</p>"
+)
 
 
 def page(data: Data, area: Area) -> str:
     """The scorecard page of one area (font slot not yet filled)."""
-    body = (f"<h1>{html.escape(_title(area))}</h1>{_nav(data, area)}"
-            f"<p>KPI 记分卡 scorecard · 数据截至 data as of <b>{data.ds}</b> · 暂停发布 = held by publication "
-            "(reason shown)</p>" + _children(data, area) + _scorecard(data, area) + ELDERLY_NOTE
-            + _ranking(data, area))  # fmt: skip
+    body = (
+        f"<h1>{html.escape(_title(area))}</h1>{_nav(data, area)}"
+        f"<p>KPI 记分卡 scorecard · 数据截至 data as of <b>{data.ds}</b> · 暂停发布 = held by publication "
+        "(reason shown)</p>" + _children(data, area) + _scorecard(data, area) + ELDERLY_NOTE + _ranking(data, area)
+    )
     title = f"{_title(area)} KPI {data.ds}"
-    return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{FONT_SLOT}{CSS}</style></head><body>{body}<script>{JS}</script></body></html>\n")  # fmt: skip
+    return (
+        f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{FONT_SLOT}{CSS}</style></head><body>{body}<script>{JS}</script></body></html>\n"
+    )
 
 
 def index(data: Data) -> str:
@@ -419,15 +437,18 @@ def index(data: Data) -> str:
     for district in (a for a in data.areas.values() if a.level == "district"):
         streets = "".join(
             f'<li><a href="{s}.html">{html.escape(_title(data.areas[s]))}</a><ul>'
-            + "".join(f'<li><a href="{c}.html">{html.escape(_title(data.areas[c]))}</a></li>'
-                      for c in data.areas[s].children)
+            + "".join(
+                f'<li><a href="{c}.html">{html.escape(_title(data.areas[c]))}</a></li>' for c in data.areas[s].children
+            )
             + "</ul></li>"
             for s in district.children
-        )  # fmt: skip
+        )
         items.append(f'<li><a href="{district.code}.html">{html.escape(_title(district))}</a><ul>{streets}</ul></li>')
     body = f"<h1>KPI 记分卡 scorecard</h1><p>数据截至 data as of <b>{data.ds}</b></p><ul>{''.join(items)}</ul>"
-    return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>KPI 记分卡 {data.ds}</title>'
-            f"<style>{FONT_SLOT}{CSS}</style></head><body>{body}</body></html>\n")  # fmt: skip
+    return (
+        f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>KPI 记分卡 {data.ds}</title>'
+        f"<style>{FONT_SLOT}{CSS}</style></head><body>{body}</body></html>\n"
+    )
 
 
 def render(data: Data) -> dict[str, str]:

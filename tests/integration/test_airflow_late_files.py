@@ -117,8 +117,9 @@ def test_two_days_under_the_scheduler_with_the_second_days_files_late(
         # period of the first day was published, bar its month when the month reads the second day
         # (which the second day's own run decides): not the first day's own hold, no false alarm.
         assert [(ds, status, reason) for _, ds, status, reason in decisions] == [
-            (days[0], "published", None), (days[1], "published", None)
-        ], decisions  # fmt: skip
+            (days[0], "published", None),
+            (days[1], "published", None),
+        ], decisions
         held = conn.execute(
             "select period_grain, period_start, relation, own, reason from audit.publication_hold "
             "where publication_id = %s",

@@ -308,8 +308,10 @@ def _bi_tool_dsn(session_dsn: str) -> str:
     assert documented, "README shows the BI connection string"
     readme = conninfo_to_dict(documented.group(0))
     assert (readme["user"], readme["host"], readme["port"]) == (
-        security.BI_LOGIN, embedded.TCP_HOST, str(embedded.DEFAULT_PORT),
-    )  # fmt: skip
+        security.BI_LOGIN,
+        embedded.TCP_HOST,
+        str(embedded.DEFAULT_PORT),
+    )
     session = conninfo_to_dict(session_dsn)
     host, port = str(session.get("host") or "127.0.0.1"), str(session.get("port") or 5432)
     if host.startswith("/"):  # the embedded server: its Unix socket for the project, TCP for BI

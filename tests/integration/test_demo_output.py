@@ -38,8 +38,9 @@ def test_the_demo_prints_one_line_per_stage_and_sends_airflow_logs_to_a_file(
     stages = [m.groups() for line in lines if (m := STAGE.match(line))]
     assert [s[0] for s in stages] == ["setup", "generate", "ingest", "warehouse", "scoring"], lines
     results = {name: result for name, result, _ in stages}
-    assert re.fullmatch(r"success: 12/12 feeds loaded, rows [\d,]+ received, [\d,]+ loaded, [\d,]+ quarantined",
-                        results["ingest"]), results  # fmt: skip
+    assert re.fullmatch(
+        r"success: 12/12 feeds loaded, rows [\d,]+ received, [\d,]+ loaded, [\d,]+ quarantined", results["ingest"]
+    ), results
     assert re.match(r"success: dbt [\d,]+ nodes .*checks .*0 stale feed\(s\), published", results["warehouse"])
     assert re.fullmatch(r"success: 300 residents scored, \d+ KPI pages", results["scoring"]), results
 

@@ -65,8 +65,10 @@ class Warehouse:
 @pytest.fixture(autouse=True)
 def _say_how_to_replay() -> None:
     """Shown with any failure: the run's examples are fixed, so the same command replays it."""
-    print(f"hypothesis: {EXAMPLES} examples, derandomize=True (the seed is fixed per test, from its name); "
-          "a failure also prints @reproduce_failure(...) to replay that one example")  # fmt: skip
+    print(
+        f"hypothesis: {EXAMPLES} examples, derandomize=True (the seed is fixed per test, from its name); "
+        "a failure also prints @reproduce_failure(...) to replay that one example"
+    )
 
 
 @pytest.fixture(scope="module")

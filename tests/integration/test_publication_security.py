@@ -33,8 +33,10 @@ def test_a_republished_table_with_new_columns_is_secured_in_the_publishing_trans
     rows = [("community", MINE, DAY, 0.5), ("community", OTHER, DAY, 0.9)]
     with psycopg.connect(transformer, autocommit=True) as conn:  # as dbt and publication work
         conn.execute("create table marts.kpi_demo_daily (area_level text, area_code text, kpi_date date)")
-        conn.execute("insert into marts.kpi_demo_daily values ('community', %s, %s), ('community', %s, %s)",
-                     (MINE, DAY, OTHER, DAY))  # fmt: skip
+        conn.execute(
+            "insert into marts.kpi_demo_daily values ('community', %s, %s), ('community', %s, %s)",
+            (MINE, DAY, OTHER, DAY),
+        )
         conn.execute(
             "create table marts_candidate.kpi_demo_daily "
             "(area_level text, area_code text, kpi_date date, rate numeric)"  # a column more: re-created

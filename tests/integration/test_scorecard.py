@@ -31,10 +31,12 @@ def _rows(dom: str) -> dict[str, list[str]]:
     """Cell texts of every scorecard row by its data-kpi key: label, day, change, trend, month, change."""
     rows = re.findall(r'<tr data-kpi="([^"]+)">(.*?)</tr>', dom, flags=re.S)
     return {
-        html.unescape(key): [html.unescape(re.sub(r"<[^>]+>", " ", c)).strip() for c in re.findall(
-            r"<td[^>]*>(.*?)</td>", body, flags=re.S)]
+        html.unescape(key): [
+            html.unescape(re.sub(r"<[^>]+>", " ", c)).strip()
+            for c in re.findall(r"<td[^>]*>(.*?)</td>", body, flags=re.S)
+        ]
         for key, body in rows
-    }  # fmt: skip
+    }
 
 
 def _published(dsn: str, kpi: scorecard.Kpi, grain: str, period: dt.date) -> dict[str | None, float]:
@@ -85,8 +87,9 @@ def test_scorecard_shows_every_kpi_label_and_value_in_chromium(pages: Path, demo
     assert all("老年人" in rows[f"{k.column}/elderly"][0] for k in elderly)
     kpi_index = (demo_run.reports / "kpi" / "index.html").read_text(encoding="utf-8")
     assert "kpi_satisfaction_daily" in kpi_index and "_by_age_" not in kpi_index, "by-age tables are the scorecard's"
-    assert any(rows[f"{k.column}/elderly"][1] not in ("", "–") and rows[f"{k.column}/elderly"][1][0].isdigit()
-               for k in elderly), "no elderly value on the district page"  # fmt: skip
+    assert any(
+        rows[f"{k.column}/elderly"][1] not in ("", "–") and rows[f"{k.column}/elderly"][1][0].isdigit() for k in elderly
+    ), "no elderly value on the district page"
     # Drill-down: the district links its streets, a street its communities.
     assert 'href="330102001.html"' in dom
     assert 'href="330102001001.html"' in (pages / "330102001.html").read_text(encoding="utf-8")
@@ -142,8 +145,10 @@ def test_scorecard_render_time(demo_run: DemoRun, tmp_path: Path) -> None:
     webfont.font_face_css.cache_clear()
     start = time.perf_counter()
     kpi_report.build(demo_run.dsn, DEMO_DAY, tmp_path / "kpi")
-    print(f"scorecard: {counts['scorecard_pages']} pages in {seconds:.2f} s; "
-          f"build_kpi_report (KPI pages + scorecard): {time.perf_counter() - start:.2f} s")  # fmt: skip
+    print(
+        f"scorecard: {counts['scorecard_pages']} pages in {seconds:.2f} s; "
+        f"build_kpi_report (KPI pages + scorecard): {time.perf_counter() - start:.2f} s"
+    )
 
 
 def test_published_elderly_breakdown_equals_the_truth(demo_run: DemoRun, demo_landing: Path) -> None:
@@ -185,10 +190,11 @@ def test_published_elderly_breakdown_equals_the_truth(demo_run: DemoRun, demo_la
             ("kpi_digital_channel_by_age_daily", "kpi_service_cases_daily", "digital_channel_share"),
         ):
             differ = conn.execute(
-                sql.SQL("select count(*) from marts.{a} a full join marts.{p} p "
-                        "using (area_level, area_code, kpi_date) "
-                        "where (a.age_group = 'all' or a.age_group is null) and p.{c} is not null "
-                        "and a.{c} is distinct from p.{c}").format(
-                    a=sql.Identifier(mart), p=sql.Identifier(plain), c=sql.Identifier(column)),
-            ).fetchone()[0]  # fmt: skip
+                sql.SQL(
+                    "select count(*) from marts.{a} a full join marts.{p} p "
+                    "using (area_level, area_code, kpi_date) "
+                    "where (a.age_group = 'all' or a.age_group is null) and p.{c} is not null "
+                    "and a.{c} is distinct from p.{c}"
+                ).format(a=sql.Identifier(mart), p=sql.Identifier(plain), c=sql.Identifier(column)),
+            ).fetchone()[0]
             assert differ == 0, mart

@@ -86,8 +86,10 @@ def test_top_tier_holds_the_planted_vulnerable_residents(scored: dict) -> None:
         tiers = _tiers(scored["dsn"], ds)
         top = {key for key, (tier, _) in tiers.items() if tier == "high"}
         recall = len(planted & top) / len(planted)
-        print(f"{ds}: planted {len(planted)}, top tier {len(top)}, recall {recall:.3f}, "
-              f"ratio {len(top) / len(planted):.2f}")  # fmt: skip
+        print(
+            f"{ds}: planted {len(planted)}, top tier {len(top)}, recall {recall:.3f}, "
+            f"ratio {len(top) / len(planted):.2f}"
+        )
         assert planted <= set(tiers), "a planted resident was not scored"
         assert recall >= 0.9
         assert len(top) <= 3 * len(planted)
@@ -124,17 +126,15 @@ def test_every_top_tier_resident_has_a_reason(scored: dict) -> None:
 def test_model_registry_records_the_run(scored: dict) -> None:
     with psycopg.connect(scored["dsn"]) as conn:
         run = conn.execute(
-            "select k, k_selection, features, silhouette, residents, awaiting_features from scoring.model_run "
-            "where ds = %s",
+            "select k, k_selection, features, silhouette, residents from scoring.model_run where ds = %s",
             (DAY_1,),
         ).fetchone()
         sizes = conn.execute("select sum(size), count(*) from scoring.model_cluster where ds = %s", (DAY_1,)).fetchone()
-    k, selection, feature_spec, silhouette, residents, awaiting = run
+    k, selection, feature_spec, silhouette, residents = run
     assert selection["method"] == "silhouette" and str(k) in selection["candidates"]
     assert [f["name"] for f in feature_spec] == list(features.FEATURES)
     assert -1 <= silhouette <= 1
     assert sizes == (residents, k)
-    assert awaiting == list(features.AWAITING_WAREHOUSE)
 
 
 def test_a_missing_warehouse_column_fails_by_name(scored: dict) -> None:

@@ -96,9 +96,11 @@ def test_every_day_still_equals_the_truth_after_the_last_build(two_days: dict) -
     truths = two_days["truths"]
     expected = scenarios.expected_kpis(truths, lambda _feed, _day: True, TEST_RESIDENTS, TEST_SEED, Dirt().late_rows)
     restated = [
-        (day, family) for day, truth in zip(DAYS, truths, strict=True)
-        for family in truth["kpi"] if truth["kpi"][family] != expected[day]["kpi"][family]
-    ]  # fmt: skip
+        (day, family)
+        for day, truth in zip(DAYS, truths, strict=True)
+        for family in truth["kpi"]
+        if truth["kpi"][family] != expected[day]["kpi"][family]
+    ]
     assert (DAYS[0], "community_engagement") in restated, "no late record restates the first day: nothing is checked"
     with psycopg.connect(two_days["dsn"]) as conn:
         problems = [problem for day in DAYS for problem in kpi_mismatches(conn, expected[day], day)]
@@ -238,8 +240,9 @@ def test_dbt_declares_who_reads_the_warehouse_as_exposures() -> None:
     """KPI pages, scoring and the watchlist are exposures whose dependencies are the models they read."""
     from grassroots.dbt_build import invoke
 
-    result = invoke("ls", DAYS[-1], "--resource-type", "exposure", "--output", "json",
-                    "--output-keys", "name depends_on")  # fmt: skip
+    result = invoke(
+        "ls", DAYS[-1], "--resource-type", "exposure", "--output", "json", "--output-keys", "name depends_on"
+    )
     assert result.success, result.exception
     exposures = {e["name"]: set(e["depends_on"]["nodes"]) for e in map(json.loads, result.result)}
     assert set(exposures) == {"kpi_pages_and_scorecard", "risk_scoring", "grid_worker_watchlist"}

@@ -12,8 +12,9 @@ def _secret(state: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "GRASSROOTS_STATE_DIR": str(state)}
     env.pop("GRASSROOTS_HMAC_SECRET", None)
     env.pop("GRASSROOTS_HMAC_SECRET_FILE", None)
-    return subprocess.run([sys.executable, "-m", "grassroots", "secret"], env=env, capture_output=True, text=True,
-                          check=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "grassroots", "secret"], env=env, capture_output=True, text=True, check=True, timeout=120
+    )
 
 
 def test_the_secret_command_creates_a_private_file_once_and_never_prints_the_value(tmp_path: Path) -> None:

@@ -25,8 +25,9 @@ class Tags(HTMLParser):
 
 
 def test_hostile_names_in_every_text_field_stay_text() -> None:
-    community = kpi_report.Community(f"330102001001{SCRIPT}", f"社区{IMAGE}", f"330102001{IMAGE}", "330102",
-                                     f"上城区{SCRIPT}")  # fmt: skip
+    community = kpi_report.Community(
+        f"330102001001{SCRIPT}", f"社区{IMAGE}", f"330102001{IMAGE}", "330102", f"上城区{SCRIPT}"
+    )
     table = kpi_report.KpiTable(f"kpi_{IMAGE}", "kpi_date", [f"rate{SCRIPT}", "incidents"])
     table.rows[(community.code, DAY)] = {f"rate{SCRIPT}": 0.5, "incidents": 3.0}
     table.rows[(community.code, DAY - dt.timedelta(days=1))] = {f"rate{SCRIPT}": 0.25, "incidents": 1.0}

@@ -209,8 +209,10 @@ def test_a_month_held_for_a_delivery_of_the_day_or_before_is_the_runs_own(monkey
     status, ledger = _run(both, DAY1, monkeypatch)
     assert status == "held"
     assert {(relation, period): own for _, relation, _, period, _, own in ledger.holds} == {
-        ("kpi_a", DAY1): True, ("kpi_a", DAY2): False, ("kpi_m", NOV): True,
-    }  # fmt: skip
+        ("kpi_a", DAY1): True,
+        ("kpi_a", DAY2): False,
+        ("kpi_m", NOV): True,
+    }
 
 
 def test_a_failed_node_or_suite_holds_the_day_whatever_the_later_days(monkeypatch: pytest.MonkeyPatch) -> None:

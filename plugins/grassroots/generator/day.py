@@ -119,8 +119,10 @@ def deliver(
         rows = ([c.get(k) for k in columns] for c in _rows(ctx, contract, entry, records, 2, row_dirt))
         writers.write_xlsx(path, headers, rows)
     elif contract.format == "jsonl":
-        rows = (dict(zip(headers, (c.get(k) for k in columns), strict=True))
-                for c in _rows(ctx, contract, entry, records, 1, row_dirt))  # fmt: skip
+        rows = (
+            dict(zip(headers, (c.get(k) for k in columns), strict=True))
+            for c in _rows(ctx, contract, entry, records, 1, row_dirt)
+        )
         writers.write_jsonl(path, rows)
     else:
         rows = ([c.get(k) for k in columns] for c in _rows(ctx, contract, entry, records, 2, row_dirt))
@@ -163,8 +165,10 @@ def deliver_api(ctx: DayContext, feed: str, records: list[tuple[Record, dt.date 
     entry = ctx.tracker.open_file(feed, f"{feed}_{ctx.stamp}.jsonl")
     headers = _headers(contract, spec, ctx, None)
     columns = contract.column_names
-    rows = (dict(zip(headers, (c.get(k) for k in columns), strict=True))
-            for c in _rows(ctx, contract, entry, records, 1, row_dirt))  # fmt: skip
+    rows = (
+        dict(zip(headers, (c.get(k) for k in columns), strict=True))
+        for c in _rows(ctx, contract, entry, records, 1, row_dirt)
+    )
     writers.write_api_pages(ctx.out_dir / ctx.ds.isoformat() / "_api" / feed, rows, API_PAGE_SIZE)
 
 

@@ -101,8 +101,9 @@ def drop_column(landing: Path, feed: str, day: dt.date, column: str) -> Fault:
         path = main_file(landing, feed, day)
         header, rows = _read_csv(path, contract.encoding)
         index = _header_of(feed, column, header)
-        _write_csv(path, header[:index] + header[index + 1 :], (r[:index] + r[index + 1 :] for r in rows),
-                   contract.encoding)  # fmt: skip
+        _write_csv(
+            path, header[:index] + header[index + 1 :], (r[:index] + r[index + 1 :] for r in rows), contract.encoding
+        )
     else:
         names = {column, *next(c.aliases for c in contract.columns if c.name == column)}
         _edit_records(landing, feed, day, lambda r: {k: v for k, v in r.items() if k not in names})
@@ -188,8 +189,9 @@ def resend(landing: Path, feed: str, day: dt.date, variant: str) -> Fault:
     copy = source.with_name(f"{source.stem}_resent_{variant}{source.suffix}")
     if variant == "key_order":
         lines = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
-        copy.write_text("".join(json.dumps(dict(reversed(r.items())), ensure_ascii=False) + "\n" for r in lines),
-                        encoding="utf-8")  # fmt: skip
+        copy.write_text(
+            "".join(json.dumps(dict(reversed(r.items())), ensure_ascii=False) + "\n" for r in lines), encoding="utf-8"
+        )
     else:
         header, rows = _read_csv(source, contract.encoding)
         dialect = {"crlf": {"lineterminator": "\r\n"}, "quoting": {"quoting": csv.QUOTE_ALL}}.get(variant, {})
@@ -209,8 +211,9 @@ def move_late(landing: Path, feed: str, from_day: dt.date, to_day: dt.date, coun
         target_header, target_rows = _read_csv(target, contract.encoding)
         order = [header.index(name) for name in target_header]
         _write_csv(source, header, rows[count:], contract.encoding)
-        _write_csv(target, target_header, target_rows + [[r[i] for i in order] for r in rows[:count]],
-                   contract.encoding)  # fmt: skip
+        _write_csv(
+            target, target_header, target_rows + [[r[i] for i in order] for r in rows[:count]], contract.encoding
+        )
     else:
         lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
         source.write_text("".join(lines[count:]), encoding="utf-8")

@@ -222,11 +222,13 @@ def community_engagement(rows: list[dict], people: dict[str, set[str]], populati
         resolved = sum(bool(v) for v in items.values())
         participants = len(people.get(code, ()))
         result[code] = {
-            "participants": participants, "residents": residents,
+            "participants": participants,
+            "residents": residents,
             "participation_rate": _ratio(participants, residents),
-            "items_raised": len(items), "items_resolved": resolved,
+            "items_raised": len(items),
+            "items_resolved": resolved,
             "deliberation_resolution_rate": _ratio(resolved, len(items)),
-        }  # fmt: skip
+        }
     return result
 
 

@@ -165,11 +165,13 @@ def row_count_drop_at_most(conn: psycopg.Connection, feed: str, ds: dt.date, kwa
     """A snapshot keeps at least (1 - max_drop) of the reference day's loaded rows."""
     max_drop = float(kwargs.get("max_drop", 0.2))
     previous = reference_day(conn, feed, ds)
-    loaded = dict(conn.execute(
-        "select ds, sum(rows_loaded) from meta.load_batch where feed = %s and ds = any(%s) and status = 'loaded' "
-        "group by ds",
-        (feed, [ds, previous]),
-    ).fetchall())  # fmt: skip
+    loaded = dict(
+        conn.execute(
+            "select ds, sum(rows_loaded) from meta.load_batch where feed = %s and ds = any(%s) and status = 'loaded' "
+            "group by ds",
+            (feed, [ds, previous]),
+        ).fetchall()
+    )
     today = loaded.get(ds, 0)
     before = (previous, loaded.get(previous, 0))
     if previous is None or not before[1]:
@@ -215,8 +217,10 @@ def delta_volume_plausible(conn: psycopg.Connection, feed: str, ds: dt.date, kwa
     observed = f"{int(today[0])} records, mean {mean:.1f} over {len(history)} days, P={chance:.1e}"
     if chance >= CHANCE:
         return Outcome(True, observed)
-    detail = (f"{int(today[0])} records against {mean:.1f} a day over the last {len(history)} loaded days "
-              f"(chance {chance:.1e}): the delivery looks cut short")  # fmt: skip
+    detail = (
+        f"{int(today[0])} records against {mean:.1f} a day over the last {len(history)} loaded days "
+        f"(chance {chance:.1e}): the delivery looks cut short"
+    )
     return Outcome(False, observed, None, detail)
 
 
@@ -248,8 +252,10 @@ def numeric_scale_stable(conn: psycopg.Connection, feed: str, ds: dt.date, kwarg
             continue
         factor = abs(median / before)
         if factor > max_factor or factor < 1 / max_factor:
-            shifted.append(f"contract column {column}: median {median:,.2f} against {before:,.2f} on {previous} "
-                           f"({factor:.3g}×; a unit change?)")  # fmt: skip
+            shifted.append(
+                f"contract column {column}: median {median:,.2f} against {before:,.2f} on {previous} "
+                f"({factor:.3g}×; a unit change?)"
+            )
     if not shifted:
         return Outcome(True, f"scales as on {previous}")
     return Outcome(False, f"{len(shifted)} column(s) rescaled", None, "; ".join(shifted))

@@ -102,9 +102,6 @@ BY_NAME = {feature.name: feature for feature in SPEC}
 # The features the model uses. A feature listed here whose column is missing fails the run
 # (MissingWarehouseColumnError); it is never dropped silently.
 FEATURES: tuple[str, ...] = tuple(f.name for f in SPEC)
-# Specified above but not used until the warehouse builds their columns; recorded in every
-# model run so a reader of scoring.model_run sees what the model could not use yet.
-AWAITING_WAREHOUSE: tuple[str, ...] = tuple(f.name for f in SPEC if f.name not in FEATURES)
 
 
 @dataclass
@@ -144,9 +141,10 @@ def check_columns(conn: psycopg.Connection, names: tuple[str, ...]) -> None:
             missing.append(f"{schema}.{table}.{column} (feature {', '.join(users) or 'resident identity'})")
     if missing:
         raise MissingWarehouseColumnError(
-            "risk scoring needs warehouse columns that do not exist: " + "; ".join(missing)
+            "risk scoring needs warehouse columns that do not exist: "
+            + "; ".join(missing)
             + ". Build them in dbt, or take the feature out of grassroots.scoring.features.FEATURES."
-        )  # fmt: skip
+        )
 
 
 def feature_query(names: tuple[str, ...], as_of: sql.Composable) -> sql.Composed:
@@ -186,10 +184,12 @@ def load(conn: psycopg.Connection, ds: dt.date, names: tuple[str, ...] = FEATURE
     types = {**dict.fromkeys(identity, pa.string()), **dict.fromkeys(names, pa.float64())}
     # COPY quotes a value equal to the NULL marker, so only the unquoted marker is NULL ("" stays "").
     table = csv.read_csv(
-        buffer, read_options=csv.ReadOptions(encoding=conn.info.encoding),
-        convert_options=csv.ConvertOptions(column_types=types, null_values=[_NULL], strings_can_be_null=True,
-                                           quoted_strings_can_be_null=False),
-    )  # fmt: skip
+        buffer,
+        read_options=csv.ReadOptions(encoding=conn.info.encoding),
+        convert_options=csv.ConvertOptions(
+            column_types=types, null_values=[_NULL], strings_can_be_null=True, quoted_strings_can_be_null=False
+        ),
+    )
     person_keys, communities, grids = (table.column(c).to_numpy(zero_copy_only=False) for c in identity)
     # Row-major, as np.array(rows) was: the column means, and so the centroids, depend on the summation order.
     values = np.column_stack([table.column(name).to_numpy() for name in names])

@@ -37,7 +37,6 @@ SILHOUETTE_SAMPLE = 3000
 K_SELECTION_SAMPLE = 20000
 MINIBATCH_FROM = 100_000
 TIERS = (("high", 1.5), ("elevated", 0.75), ("moderate", 0.0), ("low", float("-inf")))
-TIER_NAMES_ZH = {"high": "高风险", "elevated": "较高风险", "moderate": "一般", "low": "低风险"}
 WATCHLIST_TIERS = ("high", "elevated")
 TIER_HYSTERESIS = 0.1
 REASON_MIN = 0.75

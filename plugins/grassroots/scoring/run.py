@@ -103,7 +103,6 @@ def score_day(dsn: str, ds: dt.date) -> dict[str, object]:
         clustering = model.fit(table.values, weights, table.names, previous)
         meta = {
             "seed": model.SEED,
-            "awaiting": list(features.AWAITING_WAREHOUSE),
             "parameters": {"k_candidates": list(model.K_CANDIDATES), "tiers": dict(model.TIERS[:-1]),
                            "reason_min": model.REASON_MIN, "max_reasons": model.MAX_REASONS,
                            "tier_hysteresis": model.TIER_HYSTERESIS,

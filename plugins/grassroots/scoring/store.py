@@ -20,7 +20,7 @@ COLUMNS = {
     "model_run": (
         ("ds", "date not null"), ("run_id", "text not null"), ("algorithm", "text not null"),
         ("init", "text not null"), ("seed", "integer not null"), ("features", "jsonb not null"),
-        ("awaiting_features", "jsonb not null"), ("parameters", "jsonb not null"), ("k", "integer not null"),
+        ("parameters", "jsonb not null"), ("k", "integer not null"),
         ("k_selection", "jsonb not null"), ("residents", "integer not null"),
         ("silhouette", "numeric(6,4) not null"), ("silhouette_sample", "integer not null"),
         ("scaler", "jsonb not null"), ("tier_rule", "text not null"), ("tier_sizes", "jsonb not null"),
@@ -108,10 +108,10 @@ def write_run(
     conn.execute("delete from scoring.model_cluster where ds = %s", (ds,))
     conn.execute("delete from scoring.model_run where ds = %s", (ds,))
     conn.execute(
-        "insert into scoring.model_run values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        "insert into scoring.model_run values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (
             ds, f"risk-{ds.isoformat()}", clustering.algorithm, clustering.init, meta["seed"],
-            json.dumps(feature_spec, ensure_ascii=False), json.dumps(meta["awaiting"]),
+            json.dumps(feature_spec, ensure_ascii=False),
             json.dumps(meta["parameters"]), clustering.k, json.dumps(clustering.k_selection),
             int(clustering.cluster_of.size), round(clustering.silhouette, 4), clustering.silhouette_sample,
             json.dumps({"mean": dict(zip(names, _round(clustering.mean), strict=True)),
