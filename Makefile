@@ -45,6 +45,7 @@ test-fast: setup
 lint: setup
 	$(BIN)/ruff check plugins dags tests bench
 	$(BIN)/ruff format --check plugins dags tests bench
+	$(BIN)/sqlfluff lint dbt
 
 bench: setup
 	$(BIN)/python bench/loader_throughput.py --repeat 3

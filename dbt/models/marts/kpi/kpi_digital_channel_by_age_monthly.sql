@@ -52,7 +52,7 @@ grouped as (
 
     select case_id, community_code, submitted_date, is_digital_channel, age_group from aged
     union all
-    select case_id, community_code, submitted_date, is_digital_channel, 'all' from aged
+    select case_id, community_code, submitted_date, is_digital_channel, 'all' as age_group from aged
 
 ),
 

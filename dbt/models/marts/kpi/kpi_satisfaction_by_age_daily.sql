@@ -52,7 +52,7 @@ grouped as (
 
     select survey_id, community_code, surveyed_date, score, is_satisfied, age_group from aged
     union all
-    select survey_id, community_code, surveyed_date, score, is_satisfied, 'all' from aged
+    select survey_id, community_code, surveyed_date, score, is_satisfied, 'all' as age_group from aged
 
 ),
 
