@@ -15,7 +15,7 @@ from psycopg import sql
 
 from grassroots import loadpath, locks, security
 from grassroots.contracts import Contract, all_contracts
-from grassroots.quality.audit import create_audit_tables
+from grassroots.quality.audit import HISTORY, create_audit_tables
 from grassroots.scoring import access
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ def bootstrap(dsn: str, contracts: dict[str, Contract] | None = None) -> None:
                 create_staging_table(conn, contract)
             create_audit_tables(conn)
             security.give_relations(conn, "staging", security.LOAD_OWNER)  # its functions add each day's partition
-            security.ensure_build_schemas(conn)
+            security.ensure_build_schemas(conn, HISTORY)
             access.ensure_grid_worker_access(conn)
             security.give_relations(conn, "scoring", security.SCORER, keep=access.LOGIN_RELATIONS)
             security.grant_load_owner(conn)

@@ -224,10 +224,13 @@ def give_relations(conn: psycopg.Connection, schema: str, owner: str, keep: tupl
     return len(rows)
 
 
-def ensure_build_schemas(conn: psycopg.Connection) -> None:
+def ensure_build_schemas(conn: psycopg.Connection, audit_relations: tuple[str, ...]) -> None:
     """The schemas dbt builds exist and belong to the transformer, and so does everything in them.
 
     Objects made earlier by another role (a deployment from before the roles) are handed over.
+    dbt's stored test failures of an earlier version, kept in `audit`, are dropped (dbt now
+    keeps them in dbt_test_failures and replaces them at every build); the audit history
+    (`audit_relations`) stays with the login, so the transformer can append to it but not rewrite it.
     """
     for schema in BUILD_SCHEMAS:
         owner = conn.execute("select pg_get_userbyid(nspowner) from pg_namespace where nspname = %s", (schema,))
@@ -237,6 +240,23 @@ def ensure_build_schemas(conn: psycopg.Connection) -> None:
         elif row[0] != TRANSFORMER:
             conn.execute(sql.SQL("alter schema {} owner to {}").format(_ident(schema), _ident(TRANSFORMER)))
         give_relations(conn, schema, TRANSFORMER)
+    drop_old_failure_tables(conn, audit_relations)
+
+
+def drop_old_failure_tables(conn: psycopg.Connection, audit_relations: tuple[str, ...]) -> int:
+    """Drop the tables the transformer owns in `audit` beside its history: dbt's stored test failures
+    from before dbt_test_failures (it owned nothing else there); return how many were dropped."""
+    rows = conn.execute(
+        "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where n.nspname = 'audit' and c.relkind in ('r', 'p') and pg_get_userbyid(c.relowner) = %s "
+        "and not (c.relname = any(%s)) order by 1",
+        (TRANSFORMER, list(audit_relations)),
+    ).fetchall()
+    for (name,) in rows:
+        conn.execute(sql.SQL("drop table {}").format(_ident("audit", name)))
+    if rows:
+        log.info("dropped %d dbt failure tables of an earlier version from audit", len(rows))
+    return len(rows)
 
 
 def _target(entry: str) -> tuple[str, sql.Composable]:
