@@ -61,10 +61,10 @@ def write_xlsx(path: Path, header: list[str], rows: Iterable[list[object]]) -> N
         sheet.append(row)
     buffer = io.BytesIO()
     workbook.save(buffer)
-    path.write_bytes(_fixed_zip(buffer.getvalue()))
+    path.write_bytes(fixed_zip(buffer.getvalue()))
 
 
-def _fixed_zip(data: bytes) -> bytes:
+def fixed_zip(data: bytes) -> bytes:
     """Rewrite a zip with fixed member times and fixed docProps created/modified stamps."""
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
