@@ -8,6 +8,7 @@ touch the demo's data or each other's.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import socket
 import tempfile
@@ -85,6 +86,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
     return FilesAndSharedRun(config, log)
 
 
+@functools.cache  # the scheduler asks once per test
 def _reads_demo_run(path: Path) -> bool:
     """Whether a test file asks for the `demo_run` fixture (by its name, the only way pytest can)."""
     try:
