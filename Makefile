@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Numba's cache of the loader's kernels, compiled once per checkout here, never by tasks at once.
-KERNELS := plugins/grassroots/__pycache__/.kernels-warm
+KERNELS := plugins/grassroots/loading/__pycache__/.kernels-warm
 
 .PHONY: setup demo test test-fast lint bench airflow clean stop
 
@@ -16,8 +16,8 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-$(KERNELS): $(STAMP) plugins/grassroots/kernels.py plugins/grassroots/fastpath.py
-	$(BIN)/python -m grassroots.kernel_cache
+$(KERNELS): $(STAMP) plugins/grassroots/loading/kernels.py plugins/grassroots/loading/columnar.py
+	$(BIN)/python -m grassroots.loading.kernel_cache
 	touch $(KERNELS)
 
 setup: $(STAMP) $(KERNELS)

@@ -36,11 +36,11 @@ from psycopg.conninfo import conninfo_to_dict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
-from grassroots import db  # noqa: E402
-from grassroots.bootstrap import bootstrap  # noqa: E402
-from grassroots.contracts import get_contract  # noqa: E402
-from grassroots.identity import check_digit  # noqa: E402
-from grassroots.loader import load_day  # noqa: E402
+from grassroots.loading.contracts import get_contract  # noqa: E402
+from grassroots.loading.identity import check_digit  # noqa: E402
+from grassroots.loading.loader import load_day  # noqa: E402
+from grassroots.warehouse import db  # noqa: E402
+from grassroots.warehouse.bootstrap import bootstrap  # noqa: E402
 
 HEADER = "公民身份号码,姓名,性别,出生日期,联系电话,住址,社区编码,网格编码,户号,人口类型,关注等级,独居"
 DAY = dt.date(2026, 11, 24)

@@ -34,9 +34,9 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
-from grassroots import db  # noqa: E402
-from grassroots.bootstrap import bootstrap  # noqa: E402
 from grassroots.scoring import access, features, model, run, store  # noqa: E402
+from grassroots.warehouse import db  # noqa: E402
+from grassroots.warehouse.bootstrap import bootstrap  # noqa: E402
 
 DAYS = (dt.date(2026, 11, 24), dt.date(2026, 11, 25))
 TABLE_DDL = """create table warehouse.fct_resident_features (

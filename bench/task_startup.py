@@ -49,12 +49,14 @@ started = time.perf_counter()
 print(time.perf_counter() - started)
 """
 IMPORTS = {
-    "load task: grassroots.ingest (loader, Arrow, Numba)": "import grassroots.ingest, grassroots.kernels",
-    "dbt task: dbt.cli.main": "import dbt.cli.main, grassroots.dbt_build",
+    "load task: grassroots.loading.ingest (loader, Arrow, Numba)": (
+        "import grassroots.loading.ingest, grassroots.loading.kernels"
+    ),
+    "dbt task: dbt.cli.main": "import dbt.cli.main, grassroots.warehouse.dbt_runner",
     "validate task: Great Expectations": "import great_expectations, grassroots.quality.checks",
     "scoring task: scikit-learn": "import sklearn.cluster, grassroots.scoring",
 }
-WARM = "from grassroots import kernel_cache\nkernel_cache.warm()"
+WARM = "from grassroots.loading import kernel_cache\nkernel_cache.warm()"
 
 
 def _seconds(code: str, env: dict[str, str]) -> float:

@@ -4,10 +4,10 @@
 Daily extract of every department feed into `staging.<feed>`, one run per day partition: the
 run at 06:00 Asia/Shanghai is for the previous day, and its partition key is that day
 (`YYYY-MM-DD`, shown in the runs list). The `bootstrap` setup task creates roles, schemas,
-tables and grants; then three tasks per feed contract (`plugins/grassroots/contracts/*.yml`);
+tables and grants; then three tasks per feed contract (`plugins/grassroots/loading/contracts/*.yml`);
 adding a department is adding a contract. `wait_<feed>` waits for the feed's files of the day
 in the triggerer (deferred: no worker slot is held) until the contract's `deliver_by` deadline
-(`grassroots.arrival`); API feeds are pulled by their load. `load_<feed>` pulls API feeds,
+(`grassroots.orchestration.arrival`); API feeds are pulled by their load. `load_<feed>` pulls API feeds,
 validates every row, loads good rows with COPY, quarantines the rest with feed, file, line and
 rule, records the batch in `meta.load_batch` (a feed with no file by its deadline is recorded
 `missing`, a failed delivery `failed`) and announces the feed's staging Asset. `validate_<feed>`
@@ -33,9 +33,9 @@ import datetime as dt
 
 from airflow.sdk import Asset, Param, dag, task
 
-from grassroots.arrival import FeedArrivalSensor
-from grassroots.contracts import all_contracts
-from grassroots.orchestration import (
+from grassroots.loading.contracts import all_contracts
+from grassroots.orchestration.arrival import FeedArrivalSensor
+from grassroots.orchestration.runs import (
     DEFAULT_ARGS,
     DELIVERIES_ASSET_URI,
     bootstrap_warehouse,
@@ -57,8 +57,8 @@ def load_feed(feed: str, **context) -> dict:
     """
     from airflow.sdk.exceptions import AirflowFailException
 
-    from grassroots.ingest import FeedMissing, ingest
-    from grassroots.orchestration import announce, partition_date
+    from grassroots.loading.ingest import FeedMissing, ingest
+    from grassroots.orchestration.runs import announce, partition_date
 
     ds = partition_date(context)
     try:
@@ -72,11 +72,11 @@ def load_feed(feed: str, **context) -> dict:
 @task(retries=1, retry_delay=dt.timedelta(seconds=30), **SETTLED)
 def validate_feed(feed: str, **context) -> dict:
     """Run the feed's suite on the day's delivery; results go to `audit` (fail checks make it unusable)."""
-    from grassroots.db import role_dsn
-    from grassroots.orchestration import partition_date
+    from grassroots.orchestration.runs import partition_date
     from grassroots.quality.audit import RunInfo
     from grassroots.quality.checks import validate_feed as run_suite
-    from grassroots.security import TRANSFORMER
+    from grassroots.warehouse.db import role_dsn
+    from grassroots.warehouse.security import TRANSFORMER
 
     return run_suite(role_dsn(TRANSFORMER), RunInfo.from_context(context, partition_date(context)), feed)
 
@@ -84,7 +84,7 @@ def validate_feed(feed: str, **context) -> dict:
 @task(outlets=[Asset(DELIVERIES_ASSET_URI)], **SETTLED)
 def close_day(**context) -> dict:
     """Announce that the day's deliveries are settled, usable or not: the warehouse builds the day."""
-    from grassroots.orchestration import announce, partition_date
+    from grassroots.orchestration.runs import announce, partition_date
     from grassroots.quality.tasks import delivery_summary
 
     ds = partition_date(context)
@@ -96,7 +96,7 @@ def close_day(**context) -> dict:
 @task(retries=0, **SETTLED)
 def all_feeds_loaded(**context) -> None:
     """Fail the run (and so alert) when a feed of the day is missing, lost a file or failed its checks."""
-    from grassroots.orchestration import partition_date
+    from grassroots.orchestration.runs import partition_date
     from grassroots.quality.tasks import check_deliveries
 
     check_deliveries(partition_date(context))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, dag, task
 
-from grassroots.orchestration import (
+from grassroots.orchestration.runs import (
     DEFAULT_ARGS,
     SCORING_ASSET_URI,
     TIMEZONE,
@@ -32,10 +32,10 @@ from grassroots.orchestration import (
 @task(outlets=[Asset(SCORING_ASSET_URI)])
 def score_residents(**context) -> dict:
     """Cluster the day's residents into risk tiers; refresh the watchlist."""
-    from grassroots.db import role_dsn
-    from grassroots.orchestration import announce, partition_date
+    from grassroots.orchestration.runs import announce, partition_date
     from grassroots.scoring import score_day
-    from grassroots.security import SCORER
+    from grassroots.warehouse.db import role_dsn
+    from grassroots.warehouse.security import SCORER
 
     ds = partition_date(context)
     summary = score_day(role_dsn(SCORER), ds)
@@ -46,12 +46,13 @@ def score_residents(**context) -> dict:
 @task
 def build_kpi_report(**context) -> dict:
     """Render the KPI pages for the run's day."""
-    from grassroots import kpi_report, settings
-    from grassroots.db import role_dsn
-    from grassroots.orchestration import partition_date
-    from grassroots.security import SCORER
+    from grassroots import settings
+    from grassroots.orchestration.runs import partition_date
+    from grassroots.reports import kpi_pages
+    from grassroots.warehouse.db import role_dsn
+    from grassroots.warehouse.security import SCORER
 
-    return kpi_report.build(role_dsn(SCORER), partition_date(context), settings.reports_dir() / "kpi")
+    return kpi_pages.build(role_dsn(SCORER), partition_date(context), settings.reports_dir() / "kpi")
 
 
 @dag(

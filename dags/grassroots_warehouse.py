@@ -29,7 +29,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, dag, task
 
-from grassroots.orchestration import (
+from grassroots.orchestration.runs import (
     DEFAULT_ARGS,
     DELIVERIES_ASSET_URI,
     TIMEZONE,
@@ -52,10 +52,10 @@ def validate_feeds(**context) -> list[dict]:
 @task
 def dbt_build(**context) -> dict:
     """Seed reference data, build and test every model; failed nodes are left to publication to hold."""
-    from grassroots.db import role_dsn
-    from grassroots.dbt_build import DAILY_BUILD, run_dbt
-    from grassroots.orchestration import partition_date
-    from grassroots.security import TRANSFORMER
+    from grassroots.orchestration.runs import partition_date
+    from grassroots.warehouse.db import role_dsn
+    from grassroots.warehouse.dbt_runner import DAILY_BUILD, run_dbt
+    from grassroots.warehouse.security import TRANSFORMER
 
     ds = partition_date(context)
     nodes = run_dbt("build", ds, *DAILY_BUILD, dsn=role_dsn(TRANSFORMER), strict=False)
@@ -90,8 +90,8 @@ def announce(**context) -> dict:
 @task(**FINAL)
 def secure() -> dict:
     """Roles, grants and forced row-level security on what is published (idempotent; the warehouse login)."""
-    from grassroots.db import warehouse_dsn
-    from grassroots.security import apply
+    from grassroots.warehouse.db import warehouse_dsn
+    from grassroots.warehouse.security import apply
 
     return apply(warehouse_dsn())
 

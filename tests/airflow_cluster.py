@@ -4,7 +4,7 @@
         runs = cluster.run_day(day, "grassroots_ingest", DAG_IDS)   # trigger, wait for every DAG it starts
         cluster.task_instances(dag_id, run_id)                       # states, hostnames
 
-The components are those of `python -m grassroots airflow` (grassroots.airflow_local.Cluster):
+The components are those of `python -m grassroots airflow` (grassroots.local.airflow_stack.Cluster):
 api-server, scheduler, dag-processor, triggerer and, under the CeleryExecutor, Celery workers
 on a Redis database of the tests' own. Whatever happens in the block, every component (and
 its task processes) is stopped, the metadata database dropped and the Redis database emptied.
@@ -26,8 +26,10 @@ from pathlib import Path
 
 import psycopg
 
-from grassroots import db, kernel_cache, summary
-from grassroots.airflow_local import DAG_IDS, Cluster
+from grassroots.loading import kernel_cache
+from grassroots.local import summary
+from grassroots.local.airflow_stack import DAG_IDS, Cluster
+from grassroots.warehouse import db
 
 __all__ = ["DAGS", "DAG_IDS", "REDIS_URL", "Cluster", "airflow_cluster", "day_env", "table_fingerprints"]
 
@@ -53,7 +55,7 @@ def day_env(dsn: str, landing: Path, url: str, work: Path, deliver_by: dt.dateti
 
 
 def table_fingerprints(dsn: str, schemas: tuple[str, ...]) -> dict[str, tuple[int, str]]:
-    """'schema.table' → (rows, checksum) (grassroots.summary.checksum_query) for the base tables of
+    """'schema.table' → (rows, checksum) (grassroots.local.summary.checksum_query) for the base tables of
     `schemas`, wall-clock columns left out: equal fingerprints, equal tables in any row order."""
     out = {}
     with psycopg.connect(dsn) as conn:

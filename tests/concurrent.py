@@ -12,8 +12,8 @@ from pathlib import Path
 
 SCRIPT = (
     "import datetime as dt, json, pathlib, sys\n"
-    "from grassroots import localenv\nlocalenv.configure()\n"
-    "from grassroots import pipeline\n"
+    "from grassroots.local import project_env\nproject_env.configure()\n"
+    "from grassroots.local import pipeline\n"
     "pipeline.migrate_metadata_db()\n"
     "states = pipeline.run_day(dt.date.fromisoformat(sys.argv[1]), pathlib.Path(sys.argv[2]),"
     " only=tuple(sys.argv[3].split(',')))\n"

@@ -37,9 +37,9 @@ os.environ["GRASSROOTS_EMBEDDED_PORT"] = str(free_port())
 for _key in ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
     os.environ.pop(_key, None)
 
-from grassroots import localenv  # noqa: E402
+from grassroots.local import project_env  # noqa: E402
 
-localenv.configure()
+project_env.configure()
 
 # The longest files first, so that `make test`'s workers (pytest-xdist, a file's group at a time) start
 # them at once and finish together instead of one worker running a long file alone at the end.
@@ -103,7 +103,9 @@ TEST_SEED = 7
 @pytest.fixture(scope="session")
 def server_dsn() -> Iterator[str]:
     """A maintenance DSN on the warehouse server (WAREHOUSE_DSN's or the embedded one)."""
-    from grassroots import db, embedded, settings
+    from grassroots import settings
+    from grassroots.local import embedded
+    from grassroots.warehouse import db
 
     given = os.environ.get("WAREHOUSE_DSN")
     if given:
@@ -117,7 +119,7 @@ def server_dsn() -> Iterator[str]:
 @pytest.fixture
 def warehouse_dsn(server_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh, empty database for one test, exported as WAREHOUSE_DSN."""
-    from grassroots import db
+    from grassroots.warehouse import db
 
     name = f"grassroots_test_{uuid.uuid4().hex[:10]}"
     db.ensure_database(server_dsn, name)
@@ -140,7 +142,7 @@ def demo_landing() -> Path:
 @pytest.fixture(scope="session")
 def airflow_db() -> None:
     """Airflow's SQLite metadata database for this session."""
-    from grassroots import pipeline
+    from grassroots.local import pipeline
 
     pipeline.migrate_metadata_db()
 
@@ -159,7 +161,9 @@ def demo_run(server_dsn: str, demo_landing: Path, airflow_db: None) -> Iterator[
 
     Tests that change a run's data, or watch the run itself (reruns, logs), run their own.
     """
-    from grassroots import db, feedapi, pipeline
+    from grassroots.generator import feed_server
+    from grassroots.local import pipeline
+    from grassroots.warehouse import db
 
     name = f"grassroots_test_{uuid.uuid4().hex[:10]}"
     db.ensure_database(server_dsn, name)
@@ -168,7 +172,7 @@ def demo_run(server_dsn: str, demo_landing: Path, airflow_db: None) -> Iterator[
         patch.setenv("WAREHOUSE_DSN", run.dsn)
         patch.setenv("GRASSROOTS_LANDING_DIR", str(demo_landing))
         patch.setenv("GRASSROOTS_REPORTS_DIR", str(run.reports))
-        server, url = feedapi.serve(demo_landing)
+        server, url = feed_server.serve(demo_landing)
         patch.setenv("GRASSROOTS_API_URL", url)
         try:
             states = pipeline.run_day(DEMO_DAY, Path(__file__).resolve().parents[1] / "dags")

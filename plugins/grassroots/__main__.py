@@ -2,7 +2,7 @@
 
 import sys
 
-from grassroots.cli import main
+from grassroots.local.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-CONTRACTS_DIR = PACKAGE_DIR / "contracts"
+CONTRACTS_DIR = PACKAGE_DIR / "loading" / "contracts"
 
 
 def project_root() -> Path:

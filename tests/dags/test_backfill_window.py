@@ -1,7 +1,7 @@
 """Which runs Airflow's backfill makes of the ingest DAG, and where the scheduler starts.
 
 `python -m grassroots backfill` and the tests' `Cluster.backfill` hand Airflow the window of
-`airflow_local.backfill_window`; Airflow turns it into runs with the ingest DAG's own
+`airflow_stack.backfill_window`; Airflow turns it into runs with the ingest DAG's own
 timetable (`iter_dagrun_infos_between`, as `airflow.models.backfill._get_info_list` does).
 """
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pendulum
 
-from grassroots.airflow_local import backfill_window
-from grassroots.orchestration import CATCHUP_ENV, ingest_schedule_start
+from grassroots.local.airflow_stack import backfill_window
+from grassroots.orchestration.runs import CATCHUP_ENV, ingest_schedule_start
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 SHANGHAI = "Asia/Shanghai"

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from grassroots import pipeline
-from grassroots.contracts import all_contracts
+from grassroots.loading.contracts import all_contracts
+from grassroots.local import pipeline
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from grassroots import feedapi, pipeline
+from grassroots.generator import feed_server
+from grassroots.local import pipeline
 from tests.conftest import DEMO_DAY
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -37,7 +38,7 @@ def test_dag_logs_and_xcoms_hold_no_id_numbers_or_phones(
 ) -> None:
     monkeypatch.setenv("GRASSROOTS_LANDING_DIR", str(demo_landing))
     truth = json.loads((demo_landing / "_truth" / f"{DEMO_DAY}.json").read_text())
-    server, url = feedapi.serve(demo_landing)
+    server, url = feed_server.serve(demo_landing)
     monkeypatch.setenv("GRASSROOTS_API_URL", url)
     # Every log record, whichever stream an earlier logging setup bound its handlers to.
     records = _Collect()

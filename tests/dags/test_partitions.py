@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from grassroots.arrival import FeedArrivalSensor
-from grassroots.contracts import all_contracts
-from grassroots.orchestration import DELIVERIES_ASSET_URI, WAREHOUSE_ASSET_URI
+from grassroots.loading.contracts import all_contracts
+from grassroots.orchestration.arrival import FeedArrivalSensor
+from grassroots.orchestration.runs import DELIVERIES_ASSET_URI, WAREHOUSE_ASSET_URI
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
@@ -21,7 +21,7 @@ def _bag() -> dict:
 
 
 def _uris(condition: object) -> set[str]:
-    from grassroots.pipeline import _asset_uris
+    from grassroots.local.pipeline import _asset_uris
 
     return _asset_uris(condition)
 

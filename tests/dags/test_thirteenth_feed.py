@@ -9,7 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from grassroots import feedapi, pipeline
+from grassroots.generator import feed_server
+from grassroots.local import pipeline
 from tests.conftest import DEMO_DAY
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -34,7 +35,7 @@ columns:
 def test_a_thirteenth_feed_from_a_contract_alone_is_loaded_by_the_ingest_dag(
     warehouse_dsn: str, demo_landing: Path, airflow_db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from grassroots.identity import check_digit
+    from grassroots.loading.identity import check_digit
 
     contracts = tmp_path / "contracts"
     contracts.mkdir()
@@ -54,7 +55,7 @@ def test_a_thirteenth_feed_from_a_contract_alone_is_loaded_by_the_ingest_dag(
     )
     monkeypatch.setenv("GRASSROOTS_EXTRA_CONTRACTS", str(contracts))
     monkeypatch.setenv("GRASSROOTS_LANDING_DIR", str(landing))
-    server, url = feedapi.serve(landing)
+    server, url = feed_server.serve(landing)
     monkeypatch.setenv("GRASSROOTS_API_URL", url)
     try:
         dags = pipeline.load_dags(DAGS)

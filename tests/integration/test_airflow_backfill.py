@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psycopg
 
-from grassroots import feedapi
+from grassroots.generator import feed_server
 from tests.airflow_cluster import DAG_IDS, Cluster, airflow_cluster, day_env, table_fingerprints
 from tests.conftest import TEST_RESIDENTS, TEST_SEED
 from tests.kpi_truth import kpi_mismatches
@@ -91,7 +91,7 @@ def test_a_backfill_rebuilds_a_day_after_a_later_one_and_changes_nothing(
 
     landing = tmp_path / "landing"
     truths = generate(landing, BACKFILL_DAYS[0], len(BACKFILL_DAYS), TEST_RESIDENTS, TEST_SEED)
-    server, url = feedapi.serve(landing)
+    server, url = feed_server.serve(landing)
     env = day_env(database, landing, url, tmp_path, dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
     env["GRASSROOTS_CATCHUP_FROM"] = "2099-12-31"  # the scheduler starts no day of its own: only the backfills run
     days = BACKFILL_DAYS

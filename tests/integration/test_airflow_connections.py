@@ -1,7 +1,7 @@
 """Warehouse logins per role come from Airflow Connections inside a task, WAREHOUSE_DSN otherwise.
 
 A real task (`dag.test`, the Task SDK's runner and its in-process Execution API) asks
-`grassroots.db.role_dsn(loader)` for its connection and reports what PostgreSQL saw: the
+`grassroots.warehouse.db.role_dsn(loader)` for its connection and reports what PostgreSQL saw: the
 session user (the login) and the current user (the role the session works as).
 """
 
@@ -17,7 +17,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from grassroots import db, security
+from grassroots.warehouse import db, security
 
 
 @pytest.fixture
@@ -56,8 +56,8 @@ from airflow.sdk import dag, task
 
 @task
 def who_am_i() -> None:
-    from grassroots.db import role_dsn
-    from grassroots.security import LOADER
+    from grassroots.warehouse.db import role_dsn
+    from grassroots.warehouse.security import LOADER
 
     with psycopg.connect(role_dsn(LOADER)) as conn:
         users = conn.execute("select session_user, current_user").fetchone()
@@ -76,7 +76,7 @@ probe()
 
 def _users_seen_by_a_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
     """Run a one-task DAG; its task connects with role_dsn(loader) and writes what PostgreSQL says."""
-    from grassroots import pipeline
+    from grassroots.local import pipeline
 
     folder = tmp_path / "dags"
     folder.mkdir()

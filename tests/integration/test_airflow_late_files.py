@@ -21,8 +21,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from grassroots import feedapi
-from grassroots.generator import Dirt, scenarios
+from grassroots.generator import Dirt, feed_server, scenarios
 from tests.airflow_cluster import DAG_IDS, Cluster, airflow_cluster, day_env
 from tests.conftest import TEST_RESIDENTS, TEST_SEED
 from tests.kpi_truth import kpi_mismatches
@@ -80,7 +79,7 @@ def test_two_days_under_the_scheduler_with_the_second_days_files_late(
     shutil.move(generated / keys[0], landing / keys[0])  # the first day's files are in
     (landing / keys[1]).mkdir()
     shutil.move(generated / keys[1] / "_api", landing / keys[1] / "_api")  # the departments' APIs serve the day
-    server, url = feedapi.serve(landing)
+    server, url = feed_server.serve(landing)
     # The files are due within the test (they come well before): a deadline relative to now.
     env = day_env(database, landing, url, tmp_path, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=45))
     env["GRASSROOTS_CATCHUP_FROM"] = keys[0]

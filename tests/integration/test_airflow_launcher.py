@@ -22,8 +22,8 @@ from pathlib import Path
 
 import psycopg
 
-from grassroots import db
-from grassroots.airflow_local import DAG_IDS, free_port
+from grassroots.local.airflow_stack import DAG_IDS, free_port
+from grassroots.warehouse import db
 
 ROOT = Path(__file__).resolve().parents[2]
 

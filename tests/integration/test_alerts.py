@@ -23,8 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from grassroots import db, feedapi, pipeline
-from grassroots.generator import generate, scenarios
+from grassroots.generator import feed_server, generate, scenarios
+from grassroots.local import pipeline
+from grassroots.warehouse import db
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 D1, D2 = dt.date(2026, 11, 23), dt.date(2026, 11, 24)
@@ -97,7 +98,7 @@ def two_days(
     sinks = Sinks()
     web, web_url = _webhook(sinks)
     smtp, smtp_address = _smtp(sinks)
-    api, api_url = feedapi.serve(landing)
+    api, api_url = feed_server.serve(landing)
     name = f"grassroots_test_{uuid.uuid4().hex[:10]}"
     db.ensure_database(server_dsn, name)
     try:

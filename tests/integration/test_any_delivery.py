@@ -19,12 +19,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from grassroots import contracts as contracts_module
-from grassroots.bootstrap import bootstrap
-from grassroots.contracts import Limits, get_contract
-from grassroots.identity import check_digit
-from grassroots.ingest import FeedMissing, LoadFailed, ingest
-from grassroots.readers import MAX_RAW_CHARS
+from grassroots.loading import contracts as contracts_module
+from grassroots.loading.contracts import Limits, get_contract
+from grassroots.loading.identity import check_digit
+from grassroots.loading.ingest import FeedMissing, LoadFailed, ingest
+from grassroots.loading.readers import MAX_RAW_CHARS
+from grassroots.warehouse.bootstrap import bootstrap
 
 DAY = dt.date(2026, 11, 24)
 HEADER = "公民身份号码,姓名,性别,出生日期,联系电话,住址,社区编码,网格编码,户号,人口类型,关注等级,独居"
@@ -315,7 +315,7 @@ def test_a_load_that_raises_is_rolled_back_and_recorded_as_failed_without_values
         raise KeyError(" ".join(row))  # an exception whose message holds values
 
     with monkeypatch.context() as patch, caplog.at_level(logging.DEBUG), pytest.raises(LoadFailed) as failure:
-        patch.setattr("grassroots.loader._quarantine_duplicates", explode)
+        patch.setattr("grassroots.loading.loader._quarantine_duplicates", explode)
         ingest("grid_incidents", DAY, dsn=warehouse_dsn)
 
     assert ledger(warehouse_dsn, "grid_incidents") == [(None, "failed", "load_failed", 0, 0, 0)]
@@ -411,7 +411,7 @@ def api(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setenv("GRASSROOTS_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
         contract = get_contract("service_applications")
         bounded = dataclasses.replace(contract, limits=dataclasses.replace(contract.limits, **limits))
-        monkeypatch.setattr("grassroots.ingest.get_contract", lambda feed: bounded)
+        monkeypatch.setattr("grassroots.loading.ingest.get_contract", lambda feed: bounded)
 
     servers: list[ThreadingHTTPServer] = []
     yield start

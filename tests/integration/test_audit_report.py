@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from grassroots.contracts import all_contracts
+from grassroots.loading.contracts import all_contracts
 from grassroots.quality import report
 from grassroots.quality.audit import create_audit_tables
 from grassroots.quality.delivery import share_text

@@ -13,11 +13,13 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from grassroots import db, dbt_build, embedded, security, settings
-from grassroots.contracts import all_contracts
+from grassroots import settings
+from grassroots.loading.contracts import all_contracts
+from grassroots.local import embedded
 from grassroots.quality.audit import HISTORY
 from grassroots.quality.publish import PUBLISHED_SCHEMA
 from grassroots.scoring import access
+from grassroots.warehouse import db, dbt_runner, security
 from tests.conftest import DemoRun
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -100,7 +102,7 @@ def pii_leaks(columns: list[tuple[str, str, str]], pii: dict[str, str]) -> list[
 def test_no_column_of_a_contracts_pii_classes_reaches_warehouse_or_marts(built: str) -> None:
     """The contracts' `pii` classes (SECURITY.md: never in warehouse or marts), checked column by column on
     every relation dbt builds from models/marts and on what publication copied into `marts`."""
-    manifest = json.loads(dbt_build.manifest_path().read_text(encoding="utf-8"))
+    manifest = json.loads(dbt_runner.manifest_path().read_text(encoding="utf-8"))
     schemas = {
         n["schema"] for n in manifest["nodes"].values() if n["resource_type"] == "model" and n["fqn"][1] == "marts"
     }

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from grassroots import db, feedapi
+from grassroots.generator import feed_server
+from grassroots.warehouse import db
 from tests.airflow_cluster import DAG_IDS, DAGS, airflow_cluster, table_fingerprints
 from tests.conftest import TEST_RESIDENTS, TEST_SEED
 
@@ -53,7 +54,7 @@ def test_two_days_on_two_celery_workers_equal_the_local_run(server_dsn: str, lan
     for name in (local_name, celery_name):
         db.ensure_database(server_dsn, name)
     local_dsn, celery_dsn = db.with_database(server_dsn, local_name), db.with_database(server_dsn, celery_name)
-    server, url = feedapi.serve(landing)
+    server, url = feed_server.serve(landing)
     feeds = {"GRASSROOTS_LANDING_DIR": str(landing), "GRASSROOTS_API_URL": url}
     reference_log = tmp_path / "reference.log"
     reference = _reference_run(

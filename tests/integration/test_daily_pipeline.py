@@ -7,7 +7,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from grassroots import feedapi, pipeline, summary
+from grassroots.generator import feed_server
+from grassroots.local import pipeline, summary
 from tests.conftest import DEMO_DAY
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -15,7 +16,7 @@ DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 @pytest.fixture
 def api_url(demo_landing: Path, monkeypatch: pytest.MonkeyPatch):
-    server, url = feedapi.serve(demo_landing)
+    server, url = feed_server.serve(demo_landing)
     monkeypatch.setenv("GRASSROOTS_API_URL", url)
     yield url
     server.shutdown()

@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from grassroots import feedapi, pipeline
-from grassroots.orchestration import DELIVERIES_ASSET_URI, WAREHOUSE_ASSET_URI
+from grassroots.generator import feed_server
+from grassroots.local import pipeline
+from grassroots.orchestration.runs import DELIVERIES_ASSET_URI, WAREHOUSE_ASSET_URI
 from tests.conftest import DEMO_DAY
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -49,7 +50,7 @@ def test_the_partition_key_is_the_day_processed_and_a_feed_missing_at_its_deadli
     shutil.rmtree(landing / KEY / ABSENT)  # nothing came, and the contract's deadline (10:00 the next day) is past
     monkeypatch.setenv("GRASSROOTS_LANDING_DIR", str(landing))
     monkeypatch.setenv("GRASSROOTS_REPORTS_DIR", str(tmp_path / "reports"))
-    server, url = feedapi.serve(landing)
+    server, url = feed_server.serve(landing)
     monkeypatch.setenv("GRASSROOTS_API_URL", url)
     try:
         ingest = pipeline.load_dags(DAGS)["grassroots_ingest"]

@@ -7,8 +7,8 @@ import datetime as dt
 
 import psycopg
 
-from grassroots.bootstrap import bootstrap
 from grassroots.quality import delivery
+from grassroots.warehouse.bootstrap import bootstrap
 
 D1, D2, D3 = (dt.date(2026, 11, 21) + dt.timedelta(days=i) for i in range(3))
 FEED = "population_registry"

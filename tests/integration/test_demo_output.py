@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from grassroots import console
+from grassroots.local import console
 from tests.conftest import DEMO_DAY
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from grassroots import embedded
+from grassroots.local import embedded
 from tests.conftest import free_port
 
 

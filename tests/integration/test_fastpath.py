@@ -8,11 +8,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from grassroots.bootstrap import bootstrap
-from grassroots.contracts import get_contract
-from grassroots.fastpath import FastPath
-from grassroots.identity import check_digit
-from grassroots.loader import load_day
+from grassroots.loading.columnar import FastPath
+from grassroots.loading.contracts import get_contract
+from grassroots.loading.identity import check_digit
+from grassroots.loading.loader import load_day
+from grassroots.warehouse.bootstrap import bootstrap
 
 DAY = dt.date(2026, 11, 24)
 HEADER = "公民身份号码,姓名,性别,出生日期,联系电话,住址,社区编码,网格编码,户号,人口类型,关注等级,独居"

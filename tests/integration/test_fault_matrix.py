@@ -25,9 +25,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from grassroots import db, feedapi, pipeline
-from grassroots.contracts import get_contract
-from grassroots.generator import Dirt, generate, scenarios
+from grassroots.generator import Dirt, feed_server, generate, scenarios
+from grassroots.loading.contracts import get_contract
+from grassroots.local import pipeline
+from grassroots.warehouse import db
 from tests.kpi_truth import DAILY_MARTS, kpi_mismatches
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -158,7 +159,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(server_dsn: str, airflow_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     world = World(tmp_path_factory.mktemp("fault-matrix"), server_dsn)
-    server, url = feedapi.serve(world.landing)
+    server, url = feed_server.serve(world.landing)
     os.environ["GRASSROOTS_API_URL"] = url
     try:
         yield world

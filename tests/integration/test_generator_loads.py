@@ -12,12 +12,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from grassroots import feedapi, settings
-from grassroots.bootstrap import bootstrap
-from grassroots.contracts import all_contracts
-from grassroots.generator import Dirt, generate
-from grassroots.identity import person_key
-from grassroots.ingest import ingest
+from grassroots import settings
+from grassroots.generator import Dirt, feed_server, generate
+from grassroots.loading.contracts import all_contracts
+from grassroots.loading.identity import person_key
+from grassroots.loading.ingest import ingest
+from grassroots.warehouse.bootstrap import bootstrap
 
 DAY = dt.date(2026, 11, 24)
 RESIDENTS = 600
@@ -34,7 +34,7 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def loaded(landing: Path, warehouse_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[dict, str]]:
     """The generated day ingested feed by feed (API feeds pulled over HTTP) into a fresh database."""
-    server, url = feedapi.serve(landing)
+    server, url = feed_server.serve(landing)
     monkeypatch.setenv("GRASSROOTS_API_URL", url)
     monkeypatch.setenv("GRASSROOTS_LANDING_DIR", str(landing))
     bootstrap(warehouse_dsn)

@@ -8,9 +8,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from grassroots.bootstrap import bootstrap
-from grassroots.contracts import get_contract
-from grassroots.loader import load_day
+from grassroots.loading.contracts import get_contract
+from grassroots.loading.loader import load_day
+from grassroots.warehouse.bootstrap import bootstrap
 
 DAY = dt.date(2026, 11, 24)
 GOOD = "事件编号,来源,类别,社区编码,上报时间"

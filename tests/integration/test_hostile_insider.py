@@ -21,8 +21,10 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from grassroots import db, feedapi, pipeline, security
-from grassroots.bootstrap import bootstrap
+from grassroots.generator import feed_server
+from grassroots.local import pipeline
+from grassroots.warehouse import db, security
+from grassroots.warehouse.bootstrap import bootstrap
 from tests.conftest import DEMO_DAY
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -144,7 +146,7 @@ def test_a_full_day_runs_as_a_non_superuser_and_no_role_gains_anything(
     before = _roles(warehouse.server_dsn)
     monkeypatch.setenv("WAREHOUSE_DSN", warehouse.owner_dsn)
     monkeypatch.setenv("GRASSROOTS_LANDING_DIR", str(demo_landing))
-    server, url = feedapi.serve(demo_landing)
+    server, url = feed_server.serve(demo_landing)
     monkeypatch.setenv("GRASSROOTS_API_URL", url)
     try:
         states = pipeline.run_day(DEMO_DAY, DAGS)

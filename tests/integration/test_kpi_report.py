@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from grassroots import kpi_report
+from grassroots.reports import kpi_pages
 from tests.conftest import DEMO_DAY, DemoRun
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -44,7 +44,7 @@ def _latest_values(dsn: str, district: str) -> list[str]:
         rows = conn.execute(
             query.format(sql.Identifier("marts", "kpi_proactive_discovery_daily")), (DEMO_DAY, f"{district}%")
         ).fetchall()
-    return [kpi_report._fmt(float(r[0])) for r in rows if r[0] is not None]
+    return [kpi_pages._fmt(float(r[0])) for r in rows if r[0] is not None]
 
 
 def test_kpi_report_renders_with_charts_and_latest_values(report_dir: Path, demo_run: DemoRun, tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ import psycopg
 import psycopg.rows
 import pytest
 
-from grassroots.bootstrap import bootstrap
-from grassroots.contracts import get_contract
-from grassroots.identity import check_digit, person_key
-from grassroots.loader import load_day
+from grassroots.loading.contracts import get_contract
+from grassroots.loading.identity import check_digit, person_key
+from grassroots.loading.loader import load_day
+from grassroots.warehouse.bootstrap import bootstrap
 
 DAY = dt.date(2026, 11, 24)
 SECRET = b"loader-test-secret"
@@ -218,12 +218,12 @@ def test_a_loader_killed_mid_copy_leaves_nothing_and_the_rerun_equals_a_clean_ru
     import sys
     import time
 
-    from grassroots import db
+    from grassroots.warehouse import db
 
     path = _big_population_file(tmp_path / "population_registry_20261124.csv", 150_000)
     script = (
-        "import datetime as dt, sys; from pathlib import Path; from grassroots.contracts import get_contract; "
-        "from grassroots.loader import load_day; "
+        "import datetime as dt, sys; from pathlib import Path; from grassroots.loading.contracts import get_contract; "
+        "from grassroots.loading.loader import load_day; "
         "load_day(sys.argv[1], get_contract('population_registry'), dt.date(2026, 11, 24), [Path(sys.argv[2])], b'k')"
     )
     child = subprocess.Popen([sys.executable, "-c", script, dsn, str(path)])

@@ -1,13 +1,13 @@
 """Property: whatever bytes a department sends, ingest finishes the feed-day and accounts for every record.
 
 Hypothesis builds deliveries per format (CSV in each declared encoding, xlsx, JSON lines, API
-pages served over HTTP by grassroots.feedapi), from plausible records then mutated (byte
+pages served over HTTP by grassroots.loading.feed_client), from plausible records then mutated (byte
 flips, NULs, control characters, stray quotes and line ends, BOMs, truncation anywhere, the
 wrong encoding, huge fields, repeated lines). For each, on one real PostgreSQL database:
 
 - `ingest` returns (no exception);
 - every ledger row has rows_received = rows_loaded + rows_quarantined, and the day received
-  as many records as the format's own rules count (see grassroots.readers), computed here
+  as many records as the format's own rules count (see grassroots.loading.readers), computed here
   independently from the bytes (0 for a file that could not be read at all);
 - staging holds the loaded rows, quarantine.current_rows one row per quarantined record (with a rule
   and a line), quarantine.files one row per rejected file, whose detail holds no ID number.
@@ -35,13 +35,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from grassroots import db, feedapi
-from grassroots.bootstrap import bootstrap
-from grassroots.contracts import Contract, get_contract
+from grassroots.generator import feed_server
 from grassroots.generator.writers import fixed_zip
-from grassroots.identity import check_digit
-from grassroots.ingest import ingest
-from grassroots.readers import UNCOUNTED_RULES
+from grassroots.loading.contracts import Contract, get_contract
+from grassroots.loading.identity import check_digit
+from grassroots.loading.ingest import ingest
+from grassroots.loading.readers import UNCOUNTED_RULES
+from grassroots.warehouse import db
+from grassroots.warehouse.bootstrap import bootstrap
 from tests.conftest import DEMO_DAY
 
 EXAMPLES = int(os.environ.get("GRASSROOTS_PROPERTY_EXAMPLES", "300"))  # CI runs the default
@@ -85,7 +86,7 @@ def warehouse(server_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         conn.execute(sql.SQL("alter database {} set synchronous_commit = off").format(sql.Identifier(name)))
     bootstrap(dsn)
     landing = tmp_path_factory.mktemp("property-landing")
-    server, url = feedapi.serve(landing)
+    server, url = feed_server.serve(landing)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GRASSROOTS_LANDING_DIR", str(landing))
         patch.setenv("GRASSROOTS_API_URL", url)

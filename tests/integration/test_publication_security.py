@@ -13,9 +13,9 @@ import uuid
 import psycopg
 from psycopg import sql
 
-from grassroots import db, security
-from grassroots.bootstrap import bootstrap
 from grassroots.quality import publish
+from grassroots.warehouse import db, security
+from grassroots.warehouse.bootstrap import bootstrap
 
 DAY = dt.date(2026, 11, 24)
 MINE, OTHER = "330102001001", "330105001001"

@@ -25,9 +25,10 @@ from types import SimpleNamespace
 import psycopg
 import pytest
 
-from grassroots import db, feedapi, pipeline
-from grassroots.contracts import get_contract
-from grassroots.generator import generate, scenarios
+from grassroots.generator import feed_server, generate, scenarios
+from grassroots.loading.contracts import get_contract
+from grassroots.local import pipeline
+from grassroots.warehouse import db
 from tests.conftest import DEMO_DAY, TEST_RESIDENTS, TEST_SEED
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -114,7 +115,7 @@ def three_days(server_dsn: str, airflow_db: None, tmp_path_factory: pytest.TempP
     name = f"grassroots_test_{uuid.uuid4().hex[:10]}"
     db.ensure_database(server_dsn, name)
     dsn = db.with_database(server_dsn, name)
-    server, url = feedapi.serve(landing)
+    server, url = feed_server.serve(landing)
     reports = tmp_path_factory.mktemp("dq-reports")
     try:
         with pytest.MonkeyPatch.context() as mp:

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from grassroots import kpi_report, scorecard, webfont
+from grassroots.reports import kpi_pages, scorecard, webfont
 from tests.conftest import DEMO_DAY, DemoRun
 from tests.integration.test_kpi_report import _chromium
 from tests.kpi_truth import BY_AGE, age_rows, kpi_mismatches
@@ -23,7 +23,7 @@ DISTRICT = "330102"
 
 @pytest.fixture
 def pages(demo_run: DemoRun) -> Path:
-    """The scorecard pages of the session's demo day (kpi_report.build writes them beside the KPI pages)."""
+    """The scorecard pages of the session's demo day (kpi_pages.build writes them beside the KPI pages)."""
     return demo_run.reports / "kpi" / "scorecard"
 
 
@@ -144,7 +144,7 @@ def test_scorecard_render_time(demo_run: DemoRun, tmp_path: Path) -> None:
     assert counts["scorecard_pages"] == 28
     webfont.font_face_css.cache_clear()
     start = time.perf_counter()
-    kpi_report.build(demo_run.dsn, DEMO_DAY, tmp_path / "kpi")
+    kpi_pages.build(demo_run.dsn, DEMO_DAY, tmp_path / "kpi")
     print(
         f"scorecard: {counts['scorecard_pages']} pages in {seconds:.2f} s; "
         f"build_kpi_report (KPI pages + scorecard): {time.perf_counter() - start:.2f} s"

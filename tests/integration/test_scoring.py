@@ -13,11 +13,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from grassroots import db, feedapi, pipeline, settings
-from grassroots.generator import Dirt, build_world, by_community, generate_day
+from grassroots import settings
+from grassroots.generator import Dirt, build_world, by_community, feed_server, generate_day
 from grassroots.generator.feeds import EventSource
-from grassroots.identity import person_key
+from grassroots.loading.identity import person_key
+from grassroots.local import pipeline
 from grassroots.scoring import features, map_grid_worker
+from grassroots.warehouse import db
 from tests.conftest import DEMO_DAY, TEST_RESIDENTS, TEST_SEED
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -55,7 +57,7 @@ def scored(server_dsn: str, airflow_db: None, tmp_path_factory: pytest.TempPathF
     name = f"grassroots_test_{uuid.uuid4().hex[:10]}"
     db.ensure_database(server_dsn, name)
     dsn = db.with_database(server_dsn, name)
-    server, url = feedapi.serve(landing)
+    server, url = feed_server.serve(landing)
     saved = {k: os.environ.get(k) for k in ("WAREHOUSE_DSN", "GRASSROOTS_LANDING_DIR", "GRASSROOTS_API_URL")}
     os.environ.update(WAREHOUSE_DSN=dsn, GRASSROOTS_LANDING_DIR=str(landing), GRASSROOTS_API_URL=url)
     try:

@@ -6,8 +6,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from grassroots import security
-from grassroots.bootstrap import bootstrap
+from grassroots.warehouse import security
+from grassroots.warehouse.bootstrap import bootstrap
 
 ROWS = [("330102001001", "330102001", 0.5), ("330102001002", "330102001", 0.25), ("330105001001", "330105001", 1.0)]
 

@@ -13,8 +13,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from grassroots import db, feedapi, identity, pipeline, settings, summary
-from grassroots.generator import Dirt, scenarios
+from grassroots import settings
+from grassroots.generator import Dirt, feed_server, scenarios
+from grassroots.loading import identity
+from grassroots.local import pipeline, summary
+from grassroots.warehouse import db
 from tests.concurrent import run_at_once
 from tests.conftest import TEST_RESIDENTS, TEST_SEED
 from tests.kpi_truth import kpi_mismatches
@@ -38,7 +41,7 @@ def two_days(server_dsn: str, airflow_db: None, tmp_path_factory: pytest.TempPat
     name = f"grassroots_test_{uuid.uuid4().hex[:10]}"
     db.ensure_database(server_dsn, name)
     dsn = db.with_database(server_dsn, name)
-    server, url = feedapi.serve(landing)
+    server, url = feed_server.serve(landing)
     after: dict[dt.date, dict] = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WAREHOUSE_DSN", dsn)
@@ -191,7 +194,7 @@ def test_no_names_or_phones_in_warehouse_or_marts(two_days: dict) -> None:
 
 
 def test_dbt_docs_generate_builds_the_docs_site(two_days: dict) -> None:
-    from grassroots.dbt_build import invoke
+    from grassroots.warehouse.dbt_runner import invoke
 
     result = invoke("docs generate", DAYS[-1], dsn=two_days["dsn"])
     assert result.success, result.exception
@@ -204,7 +207,7 @@ def test_dbt_docs_generate_builds_the_docs_site(two_days: dict) -> None:
 
 def test_every_dbt_unit_test_passes_and_the_daily_build_leaves_them_to_ci(two_days: dict) -> None:
     """The daily build excludes dbt's unit tests (DAILY_BUILD); here every one of them runs and passes."""
-    from grassroots.dbt_build import invoke, manifest_path
+    from grassroots.warehouse.dbt_runner import invoke, manifest_path
 
     result = invoke("test", DAYS[-1], "--select", "test_type:unit", dsn=two_days["dsn"])
     assert result.success, result.exception
@@ -228,7 +231,7 @@ def test_not_null_columns_names_each_column_with_nulls_and_counts_them(
     two_days: dict, rows: str, failing: list[tuple]
 ) -> None:
     """The one not-null test per model (dbt/tests/generic/not_null_columns.sql): a failing row per column."""
-    from grassroots.dbt_build import invoke
+    from grassroots.warehouse.dbt_runner import invoke
 
     call = f"{{{{ test_not_null_columns(model='(values {rows}) as t (a, b)', columns=['a', 'b']) }}}}"
     result = invoke("show", DAYS[-1], "--inline", call, dsn=two_days["dsn"])
@@ -238,7 +241,7 @@ def test_not_null_columns_names_each_column_with_nulls_and_counts_them(
 
 def test_dbt_declares_who_reads_the_warehouse_as_exposures() -> None:
     """KPI pages, scoring and the watchlist are exposures whose dependencies are the models they read."""
-    from grassroots.dbt_build import invoke
+    from grassroots.warehouse.dbt_runner import invoke
 
     result = invoke(
         "ls", DAYS[-1], "--resource-type", "exposure", "--output", "json", "--output-keys", "name depends_on"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from grassroots import alerts
+from grassroots.orchestration import alerts
 from grassroots.quality.publish import PublicationHeld
 from grassroots.quality.tasks import DeliveriesIncomplete
 
@@ -25,7 +25,7 @@ def test_the_projects_decisions_are_sent_whole_and_other_errors_masked_and_cut()
 
 @pytest.fixture(scope="module")
 def dags() -> dict:
-    from grassroots import pipeline
+    from grassroots.local import pipeline
 
     return pipeline.load_dags(DAGS)
 

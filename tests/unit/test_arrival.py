@@ -12,9 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from grassroots import arrival
-from grassroots.arrival import FeedArrivalSensor, FeedArrivalTrigger
-from grassroots.orchestration import partition_date
+from grassroots.orchestration import arrival
+from grassroots.orchestration.arrival import FeedArrivalSensor, FeedArrivalTrigger
+from grassroots.orchestration.runs import partition_date
 
 DAY = dt.date(2026, 11, 24)
 FEED = "population_registry"  # a file feed, csv
@@ -133,7 +133,7 @@ def test_the_partition_key_is_the_day_and_wins_over_conf_and_dates() -> None:
 
 
 def test_deliver_by_is_a_duration_in_the_contract() -> None:
-    from grassroots.contracts import ContractError, all_contracts, parse_contract
+    from grassroots.loading.contracts import ContractError, all_contracts, parse_contract
 
     assert all_contracts()["grid_incidents"].deliver_by == dt.timedelta(hours=8)
     base = {"feed": "x", "department": "d", "description": "x", "format": "csv", "load_mode": "delta"}

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from grassroots.contracts import FRESHNESS_WARN_HOURS, ContractError, all_contracts, parse_contract
+from grassroots.loading.contracts import FRESHNESS_WARN_HOURS, ContractError, all_contracts, parse_contract
 
 VALID = {
     "feed": "x",

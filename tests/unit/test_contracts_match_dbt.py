@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from grassroots import settings
-from grassroots.contracts import (
+from grassroots.loading.contracts import (
     FRESHNESS_WARN_HOURS,
     Contract,
     all_contracts,
@@ -61,7 +61,7 @@ def test_each_feeds_dbt_source_agrees_with_its_contract(contract: Contract) -> N
 
 def test_the_sources_files_are_the_ones_the_contracts_generate() -> None:
     stale = write_dbt_sources(check=True)
-    assert stale == [], f"run `python -m grassroots.contracts --write-dbt-sources`: {stale}"
+    assert stale == [], f"run `python -m grassroots.loading.contracts --write-dbt-sources`: {stale}"
     staging = settings.dbt_project_dir() / "models" / "staging"
     declared = {path.parent.name for path in staging.glob("*/_*__sources.yml")} - {"meta"}
     assert declared == set(all_contracts()), "a feed source without a contract, or a contract without a source"

@@ -1,4 +1,4 @@
-"""grassroots.dbt_build.invoke, the one way the project runs dbt: the partition day reaches the
+"""grassroots.warehouse.dbt_runner.invoke, the one way the project runs dbt: the partition day reaches the
 models through the environment for the call only, a new day re-parses only what reads it, and
 dbt refuses to parse without a day."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from grassroots.dbt_build import DS_VARIABLE, dbt_args, invoke
+from grassroots.warehouse.dbt_runner import DS_VARIABLE, dbt_args, invoke
 
 DAY = dt.date(2026, 11, 24)
 

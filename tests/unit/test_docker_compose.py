@@ -44,7 +44,7 @@ COMMANDS = {
     "airflow-scheduler": ["scheduler"],
     "airflow-dag-processor": ["dag-processor"],
     "airflow-triggerer": ["triggerer"],
-    "airflow-worker": ["python", "-m", "grassroots.task_host", "celery", "worker"],
+    "airflow-worker": ["python", "-m", "grassroots.orchestration.task_host", "celery", "worker"],
 }
 PROJECT_FOLDERS = ("dags", "plugins", "dbt", "expectations")
 SECRET_KEY = re.compile(r"PASSWORD|SECRET|FERNET")

@@ -4,10 +4,10 @@ import datetime as dt
 
 import pyarrow as pa
 
-from grassroots.contracts import get_contract
-from grassroots.fastpath import FastPath, line_array
-from grassroots.identity import person_key
-from grassroots.readers import text_lines
+from grassroots.loading.columnar import FastPath, line_array
+from grassroots.loading.contracts import get_contract
+from grassroots.loading.identity import person_key
+from grassroots.loading.readers import text_lines
 
 
 def test_arrow_lines_equal_python_lines_for_every_line_end() -> None:
@@ -27,7 +27,7 @@ def test_block_person_keys_equal_the_reference_and_keep_nulls() -> None:
 
 
 def test_key_hashes_are_a_function_of_the_key_alone() -> None:
-    from grassroots.fastpath import key_hashes
+    from grassroots.loading.columnar import key_hashes
 
     ids = [f"33010619{n:010d}" for n in range(50)]
     together = key_hashes(pa.array(ids))

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from grassroots.contracts import all_contracts
 from grassroots.generator import Dirt, build_world, generate, geography
 from grassroots.generator.dirt import FULL_WIDTH, format_date, legacy_15, wrong_check_digit
 from grassroots.generator.truth import percentile
-from grassroots.identity import IdNumberError, normalise_id_number
-from grassroots.validate import parse_date
+from grassroots.loading.contracts import all_contracts
+from grassroots.loading.identity import IdNumberError, normalise_id_number
+from grassroots.loading.parsers import parse_date
 
 DAY = dt.date(2026, 11, 24)
 SEED_CSV = Path(__file__).resolve().parents[2] / "dbt" / "seeds" / "geography.csv"

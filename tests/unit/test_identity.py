@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from grassroots.identity import IdNumberError, check_digit, normalise_id_number, person_key
+from grassroots.loading.identity import IdNumberError, check_digit, normalise_id_number, person_key
 
 # Synthetic numbers built here, not real residents.
 VALID = "11010519491231002X"

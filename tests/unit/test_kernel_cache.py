@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-WARM = "from grassroots import kernel_cache; kernel_cache.warm()"
+WARM = "from grassroots.loading import kernel_cache; kernel_cache.warm()"
 KERNELS = ("_compress", "_hmac_hex", "_utf8_of_gb18030", "_binary_rows")
 
 

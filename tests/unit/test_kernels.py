@@ -10,7 +10,7 @@ import unicodedata
 import numpy as np
 import pytest
 
-from grassroots.kernels import HmacSha256, _gb18030_tables, utf8_of_gb18030
+from grassroots.loading.kernels import HmacSha256, _gb18030_tables, utf8_of_gb18030
 
 
 @pytest.mark.parametrize("secret", [b"", b"k", b"s" * 63, b"x" * 64, b"y" * 65, bytes(range(256))])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from html.parser import HTMLParser
 
-from grassroots import kpi_report
+from grassroots.reports import kpi_pages
 
 DAY = dt.date(2026, 11, 24)
 SCRIPT, IMAGE = "<script>alert(1)</script>", '<img src=x onerror="alert(2)">'
@@ -25,14 +25,14 @@ class Tags(HTMLParser):
 
 
 def test_hostile_names_in_every_text_field_stay_text() -> None:
-    community = kpi_report.Community(
+    community = kpi_pages.Community(
         f"330102001001{SCRIPT}", f"社区{IMAGE}", f"330102001{IMAGE}", "330102", f"上城区{SCRIPT}"
     )
-    table = kpi_report.KpiTable(f"kpi_{IMAGE}", "kpi_date", [f"rate{SCRIPT}", "incidents"])
+    table = kpi_pages.KpiTable(f"kpi_{IMAGE}", "kpi_date", [f"rate{SCRIPT}", "incidents"])
     table.rows[(community.code, DAY)] = {f"rate{SCRIPT}": 0.5, "incidents": 3.0}
     table.rows[(community.code, DAY - dt.timedelta(days=1))] = {f"rate{SCRIPT}": 0.25, "incidents": 1.0}
-    body = kpi_report._district_page("330102", [table], [community], DAY, "<nav></nav>")
-    page = kpi_report._page(f"{community.district_name} KPI", body)
+    body = kpi_pages._district_page("330102", [table], [community], DAY, "<nav></nav>")
+    page = kpi_pages._page(f"{community.district_name} KPI", body)
 
     parsed = Tags()
     parsed.feed(page)

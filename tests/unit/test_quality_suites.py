@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from grassroots.contracts import all_contracts, parse_contract
+from grassroots.loading.contracts import all_contracts, parse_contract
 from grassroots.quality import suites
 
 EXPECTATIONS = Path(__file__).resolve().parents[2] / "expectations"

@@ -1,4 +1,4 @@
-"""Record splitting, decompression and the text helpers of grassroots.readers (no database)."""
+"""Record splitting, decompression and the text helpers of grassroots.loading.readers (no database)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from grassroots.contracts import Limits
-from grassroots.readers import (
+from grassroots.loading.contracts import Limits
+from grassroots.loading.readers import (
     FileRejected,
     _after_start,
     count_csv_records,

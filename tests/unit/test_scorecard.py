@@ -11,8 +11,8 @@ from html.parser import HTMLParser
 
 from fontTools.ttLib import TTFont
 
-from grassroots import scorecard
-from grassroots.scorecard import Area, Data
+from grassroots.reports import scorecard
+from grassroots.reports.scorecard import Area, Data
 
 DS = dt.date(2026, 11, 24)
 MONTH = DS.replace(day=1)

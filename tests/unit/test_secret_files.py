@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from grassroots import db, settings
+from grassroots import settings
+from grassroots.warehouse import db
 
 DSN = "postgresql://grassroots:filepassword@warehouse-db:5432/grassroots"
 

@@ -8,13 +8,14 @@ import re
 import pytest
 import yaml
 
-from grassroots import kernels, settings, validate
+from grassroots import settings
+from grassroots.loading import kernels, parsers
 
 
 def test_python_reads_the_dbt_var() -> None:
     project = yaml.safe_load((settings.dbt_project_dir() / "dbt_project.yml").read_text(encoding="utf-8"))
     assert settings.TIMEZONE == project["vars"]["timezone"]
-    assert validate.LOCAL_TIME.utcoffset(None) == settings.fixed_utc_offset()
+    assert parsers.LOCAL_TIME.utcoffset(None) == settings.fixed_utc_offset()
 
 
 def test_no_model_names_a_time_zone_of_its_own() -> None:

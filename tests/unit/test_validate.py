@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from grassroots.validate import FieldError, parse_bool, parse_date, parse_int, parse_numeric, parse_timestamp
+from grassroots.loading.parsers import FieldError, parse_bool, parse_date, parse_int, parse_numeric, parse_timestamp
 
 
 @pytest.mark.parametrize("text", ["2026-11-01", "2026/11/1", "20261101", "2026年11月1日", "２０２６-１１-０１"])

@@ -10,7 +10,6 @@ import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from grassroots.contracts import Contract, get_contract
 from grassroots.generator import writers
 from grassroots.generator.dirt import Dirt, RowDirt
 from grassroots.generator.events import INCIDENT_SLA_HOURS
@@ -25,6 +24,7 @@ from grassroots.generator.feeds import (
 )
 from grassroots.generator.truth import Tracker, day_kpis
 from grassroots.generator.world import Resident, by_community
+from grassroots.loading.contracts import Contract, get_contract
 
 API_PAGE_SIZE = 500
 RENAMED = ("health_records", "id_number")  # the header sent as the contract's second alias

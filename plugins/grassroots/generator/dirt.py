@@ -7,8 +7,8 @@ import datetime as dt
 import random
 from dataclasses import dataclass
 
-from grassroots.contracts import Contract
-from grassroots.identity import CHECK_CHARS
+from grassroots.loading.contracts import Contract
+from grassroots.loading.identity import CHECK_CHARS
 
 FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
 DATE_STYLES = ("iso", "slash", "compact", "chinese")

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from grassroots.contracts import get_contract
 from grassroots.generator.events import resources
 from grassroots.generator.feeds import SPECS, EventSource
 from grassroots.generator.truth import day_kpis
 from grassroots.generator.world import build_world, by_community
+from grassroots.loading.contracts import get_contract
 
 
 @dataclass(frozen=True)

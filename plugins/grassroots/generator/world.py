@@ -6,7 +6,7 @@ import datetime as dt
 import random
 from dataclasses import dataclass
 
-from grassroots.identity import check_digit
+from grassroots.loading.identity import check_digit
 
 AREA_CODES = ("330102", "330105", "330106")  # three districts of one city
 DISTRICTS = ("上城区", "拱墅区", "西湖区")

@@ -207,7 +207,7 @@ class RunInfo:
         return cls(str(context["run_id"]), context["dag"].dag_id, context["task"].task_id, ds)
 
 
-# The history the pipeline appends to (owned by the warehouse login; see grassroots.security).
+# The history the pipeline appends to (owned by the warehouse login; see grassroots.warehouse.security).
 HISTORY = tuple(re.findall(r"(?:table if not exists|view) audit\.(\w+)", " ".join(AUDIT_DDL)))
 
 

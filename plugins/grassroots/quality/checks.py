@@ -8,7 +8,7 @@ import logging
 import psycopg
 from psycopg import sql
 
-from grassroots.contracts import get_contract
+from grassroots.loading.contracts import get_contract
 from grassroots.quality import audit, data_docs, delivery, gx_runner
 from grassroots.quality.suites import Check, Suite, feed_suite, mart_suites
 

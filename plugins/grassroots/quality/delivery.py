@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from grassroots.contracts import get_contract
+from grassroots.loading.contracts import get_contract
 
 CHANCE = 1e-6  # an all-empty column this unlikely under yesterday's fill rate is drift, not chance
 

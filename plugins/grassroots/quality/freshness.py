@@ -18,7 +18,8 @@ from pathlib import Path
 
 import psycopg
 
-from grassroots import locks, settings
+from grassroots import settings
+from grassroots.warehouse import locks
 
 log = logging.getLogger(__name__)
 STALE = ("warn", "error", "runtime error")
@@ -72,7 +73,7 @@ def run_freshness(dsn: str, ds: dt.date) -> list[dict]:
     A freshness run that cannot run at all is logged and recorded as nothing: freshness informs the
     auditor, it never stops the day (the delivery checks decide what is usable).
     """
-    from grassroots.dbt_build import invoke
+    from grassroots.warehouse.dbt_runner import invoke
 
     output = sources_json_path()
     with locks.held(dsn, locks.WAREHOUSE):  # dbt's target folder is shared with the build

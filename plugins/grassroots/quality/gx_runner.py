@@ -33,7 +33,7 @@ def sqlalchemy_url(dsn: str) -> str:
     host = str(params.get("host") or "localhost")
     socket = host.startswith("/")
     query = {"host": host, "port": str(params.get("port") or 5432)} if socket else {}
-    if params.get("options"):  # the session role (grassroots.db.role_dsn)
+    if params.get("options"):  # the session role (grassroots.warehouse.db.role_dsn)
         query["options"] = str(params["options"])
     url = URL.create(
         "postgresql+psycopg2",

@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from grassroots import locks, security
 from grassroots.quality.checks import CANDIDATE_SCHEMA
+from grassroots.warehouse import locks, security
 
 log = logging.getLogger(__name__)
 PUBLISHED_SCHEMA = "marts"

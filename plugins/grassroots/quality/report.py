@@ -260,7 +260,7 @@ def build_dbt_docs(dsn: str, ds: dt.date) -> Path | None:
     """dbt docs as one static page under <reports>/dbt-docs/index.html (from the last build's manifest)."""
     import shutil
 
-    from grassroots.dbt_build import invoke
+    from grassroots.warehouse.dbt_runner import invoke
 
     result = invoke("docs generate", ds, "--static", "--no-compile", dsn=dsn)
     page = settings.state_dir() / "dbt-target" / "static_index.html"

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from grassroots import settings
-from grassroots.contracts import Contract, all_contracts
+from grassroots.loading.contracts import Contract, all_contracts
 
 SEVERITIES = ("fail", "warn")
 # libyaml's parser when PyYAML was built with it (same documents, a tenth of the time: every

@@ -8,12 +8,12 @@ from typing import Any
 
 import psycopg
 
-from grassroots.contracts import all_contracts
-from grassroots.db import role_dsn
-from grassroots.orchestration import partition_date
+from grassroots.loading.contracts import all_contracts
+from grassroots.orchestration.runs import partition_date
 from grassroots.quality import checks, publish, report
 from grassroots.quality.audit import RunInfo
-from grassroots.security import AUDITOR, TRANSFORMER
+from grassroots.warehouse.db import role_dsn
+from grassroots.warehouse.security import AUDITOR, TRANSFORMER
 
 
 class DeliveriesIncomplete(RuntimeError):
@@ -70,7 +70,7 @@ def validate_stale_feeds(context: Mapping[str, Any]) -> list[dict]:
 
 def validate_warehouse(context: Mapping[str, Any]) -> list[dict]:
     """The mart suites on the unpublished build, under the warehouse lock (no build changes it meanwhile)."""
-    from grassroots import locks
+    from grassroots.warehouse import locks
 
     dsn, run = role_dsn(TRANSFORMER), RunInfo.from_context(context, partition_date(context))
     with locks.held(dsn, locks.WAREHOUSE):
@@ -86,7 +86,7 @@ def announce_publication(context: Mapping[str, Any], uri: str) -> dict:
     """Attach the day to the marts Asset event when this run published the day; skip (no event) otherwise."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from grassroots.orchestration import announce
+    from grassroots.orchestration.runs import announce
 
     ds, run_id = partition_date(context), str(context["run_id"])
     with psycopg.connect(role_dsn(TRANSFORMER)) as conn:

@@ -6,13 +6,13 @@
   It is owned by `load_owner`, the owner of the table it reads (never by the warehouse login: a
   definer function must not be more privileged than what it reads), with `search_path` pinned to
   pg_catalog and every name schema-qualified; no less trusted role can create or replace anything
-  in `staging` (grassroots.loadpath).
+  in `staging` (grassroots.loading.owner_functions).
 - `scoring.watchlist` holds the WATCHLIST_TIERS residents per day: person key, masked name,
   community, grid, tier, reasons. Row-level security is enabled and forced; role `grid_worker`
   (a group role: each grid worker's login is a member) sees only rows of the communities mapped
   to its login in `scoring.grid_worker_community` (role name → community code).
 - `ensure_grid_worker_access` creates all of it idempotently, as the warehouse login, in the
-  bootstrap (grassroots.bootstrap); the scoring task (role `scorer`) only fills the list and may
+  bootstrap (grassroots.warehouse.bootstrap); the scoring task (role `scorer`) only fills the list and may
   call the masked-name function, nothing else of staging.
 """
 
@@ -24,7 +24,7 @@ import psycopg
 from psycopg import sql
 
 from grassroots.scoring.model import WATCHLIST_TIERS, tier_rank
-from grassroots.security import LOAD_OWNER, create_role
+from grassroots.warehouse.security import LOAD_OWNER, create_role
 
 GRID_WORKER_ROLE = "grid_worker"
 # Made here by the warehouse login; the other scoring tables belong to the scorer that writes them.

@@ -1,6 +1,6 @@
 """What counts as a delivered file in the landing folder, kept light (standard library only).
 
-The loader (grassroots.ingest) and the arrival trigger (grassroots.arrival, which runs in
+The loader (grassroots.loading.ingest) and the arrival trigger (grassroots.orchestration.arrival, which runs in
 Airflow's triggerer) must agree on which files of a feed's folder are a delivery: a file whose
 name ends in the contract format's suffix or a compression suffix. A department writing a file
 should give it another name until it is complete (`x.csv.part`, then rename to `x.csv`).

@@ -2,9 +2,9 @@
 
 A kernel compiles at its first call with a new signature (~9 s for the three on this
 machine's kind, more under load) and Numba then caches the machine code beside
-grassroots/kernels.py. Eight load tasks of a fresh checkout started at once would each
+grassroots/loading/kernels.py. Eight load tasks of a fresh checkout started at once would each
 compile them (130 s each were seen under the CeleryExecutor). `make setup` runs
-`python -m grassroots.kernel_cache`, the Airflow launcher and the real-Airflow tests call
+`python -m grassroots.loading.kernel_cache`, the Airflow launcher and the real-Airflow tests call
 `warm()` before any task starts: it runs the fast path on a few rows, so every kernel is
 compiled for the exact argument types the loader passes (read-only buffers, int32 offsets),
 under an exclusive file lock, so a second process waits and then loads the cache instead of
@@ -20,14 +20,14 @@ import sys
 import time
 from pathlib import Path
 
-from grassroots import kernels
+from grassroots.loading import kernels
 
 HEADER = "公民身份号码,姓名,性别,出生日期,联系电话,住址,社区编码,网格编码,户号,人口类型,关注等级,独居"
 
 
 def _sample_lines() -> list[str]:
     """Two registry rows whose ID numbers are built here (valid check digits, one ending in X), never kept in source."""
-    from grassroots.identity import check_digit
+    from grassroots.loading.identity import check_digit
 
     ids = [body + check_digit(body) for body in ("11010519491231002", "11010519491231003")]
     return [
@@ -45,8 +45,8 @@ def lock_path() -> Path:
 
 def _exercise() -> None:
     """One small block through the fast path: the GB18030 decoder, HMAC and the binary row writer."""
-    from grassroots.contracts import get_contract
-    from grassroots.fastpath import FastPath
+    from grassroots.loading.columnar import FastPath
+    from grassroots.loading.contracts import get_contract
 
     contract = get_contract("population_registry")
     header = [contract.header_map()[name] for name in HEADER.split(",")]

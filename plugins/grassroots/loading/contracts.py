@@ -2,7 +2,7 @@
 
 They are the single source of what a feed is: the loader, the staging DDL, the ingest DAG and the
 feed suites read them, and the feeds' dbt sources (dbt/models/staging/<feed>/_<feed>__sources.yml)
-are generated from them: `python -m grassroots.contracts --write-dbt-sources` after editing a
+are generated from them: `python -m grassroots.loading.contracts --write-dbt-sources` after editing a
 contract (tests/unit/test_contracts_match_dbt.py fails while a source and its contract disagree).
 """
 
@@ -130,7 +130,7 @@ class Contract:
     api_path: str | None = None
     limits: Limits = field(default_factory=Limits)
     # How long after the end of the delivery day (Asia/Shanghai) the department's files may
-    # still arrive; the ingest DAG waits for them until then (grassroots.arrival).
+    # still arrive; the ingest DAG waits for them until then (grassroots.orchestration.arrival).
     deliver_by: dt.timedelta = DEFAULT_DELIVER_BY
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -365,8 +365,8 @@ class _IndentedDumper(yaml.SafeDumper):
 def dbt_sources_yml(contract: Contract) -> str:
     """The text of the feed's dbt sources file."""
     header = (
-        f"# Generated from the feed contract {contract.feed} (plugins/grassroots/contracts/) by\n"
-        "# `python -m grassroots.contracts --write-dbt-sources`: edit the contract, not this file.\n"
+        f"# Generated from the feed contract {contract.feed} (plugins/grassroots/loading/contracts/) by\n"
+        "# `python -m grassroots.loading.contracts --write-dbt-sources`: edit the contract, not this file.\n"
         "# Freshness is judged against the partition day, not the clock: loaded_at_query gives how many\n"
         "# days the feed's last delivery (meta.load_batch) lags the partition day (run_day()), so a\n"
         "# backfilled or historical day is judged as of itself.\n"
@@ -390,8 +390,8 @@ def write_dbt_sources(check: bool = False) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m grassroots.contracts --write-dbt-sources | --check-dbt-sources`."""
-    parser = argparse.ArgumentParser(prog="python -m grassroots.contracts", description=__doc__)
+    """`python -m grassroots.loading.contracts --write-dbt-sources | --check-dbt-sources`."""
+    parser = argparse.ArgumentParser(prog="python -m grassroots.loading.contracts", description=__doc__)
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--write-dbt-sources", action="store_true", help="regenerate the feeds' dbt sources files")
     action.add_argument("--check-dbt-sources", action="store_true", help="exit 1 if a sources file is out of date")

@@ -16,13 +16,14 @@ from pathlib import Path
 
 import psycopg
 
-from grassroots import db, settings
-from grassroots.contracts import Contract, get_contract
-from grassroots.feedapi import PullFailed, PullRejected, fetch_to_jsonl
-from grassroots.landing import delivered, delivery_suffixes, feed_folder
-from grassroots.loader import DayResult, load_day, record_outcome
-from grassroots.readers import FileRejected, printable
-from grassroots.security import LOADER
+from grassroots import settings
+from grassroots.loading.contracts import Contract, get_contract
+from grassroots.loading.feed_client import PullFailed, PullRejected, fetch_to_jsonl
+from grassroots.loading.landing import delivered, delivery_suffixes, feed_folder
+from grassroots.loading.loader import DayResult, load_day, record_outcome
+from grassroots.loading.readers import FileRejected, printable
+from grassroots.warehouse import db
+from grassroots.warehouse.security import LOADER
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def feed_dir(contract: Contract, ds: dt.date, landing: Path | None = None) -> Pa
 def pull_api(contract: Contract, ds: dt.date, landing: Path | None = None) -> Path:
     """Fetch an API feed's pages for the day into a JSON-lines capture in its landing folder.
 
-    Bounded by the contract's limits (feedapi); PullRejected leaves the partial capture.
+    Bounded by the contract's limits (feed_client); PullRejected leaves the partial capture.
     """
     base_url = os.environ.get("GRASSROOTS_API_URL")
     if not base_url or not contract.api_path:
@@ -95,7 +96,7 @@ def _loaded_before(dsn: str, feed: str, ds: dt.date) -> bool:
 def ingest(feed: str, ds: dt.date, *, force: bool = False, dsn: str | None = None) -> DayResult:
     """Pull (API feeds), then load a feed's day as the `loader` role; raise if nothing was delivered.
 
-    The warehouse must be bootstrapped (grassroots.bootstrap); `dsn` is the warehouse login's.
+    The warehouse must be bootstrapped (grassroots.warehouse.bootstrap); `dsn` is the warehouse login's.
     """
     contract = get_contract(feed)
     dsn = db.role_dsn(LOADER, dsn)

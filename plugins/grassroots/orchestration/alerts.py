@@ -65,7 +65,7 @@ def reason_of(exception: object) -> str:
 
 
 def _partition_day(context: Mapping[str, Any]) -> str:
-    from grassroots.orchestration import partition_date
+    from grassroots.orchestration.runs import partition_date
 
     try:
         return partition_date(context).isoformat()

@@ -10,7 +10,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from grassroots import db, locks, settings
+from grassroots import settings
+from grassroots.warehouse import db, locks
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Idempotent warehouse bootstrap: roles, schemas, grants, the load ledger, quarantine and staging tables.
 
 Runs as the warehouse login (the DAGs' `bootstrap` setup task, `python -m grassroots demo`):
-every other task then works as its own role (grassroots.security), which may write rows but
+every other task then works as its own role (grassroots.warehouse.security), which may write rows but
 not create schemas or roles.
 """
 
@@ -13,10 +13,11 @@ import logging
 import psycopg
 from psycopg import sql
 
-from grassroots import loadpath, locks, security
-from grassroots.contracts import Contract, all_contracts
+from grassroots.loading import owner_functions
+from grassroots.loading.contracts import Contract, all_contracts
 from grassroots.quality.audit import HISTORY, create_audit_tables
 from grassroots.scoring import access
+from grassroots.warehouse import locks, security
 
 log = logging.getLogger(__name__)
 SCHEMAS = ("staging", "quarantine", "meta", "audit", "scoring")  # plus security.BUILD_SCHEMAS (the transformer's)
@@ -45,7 +46,7 @@ LEDGER_DDL = (
     "alter table meta.load_batch add column if not exists key_version integer not null default 1",
     # The role that loaded the batch (`loader` when the ingest DAG ran it).
     "alter table meta.load_batch add column if not exists loaded_by text not null default current_user",
-    # Feed-day outcomes without a file (grassroots.loader.record_outcome): `missing` and `failed`
+    # Feed-day outcomes without a file (grassroots.loading.loader.record_outcome): `missing` and `failed`
     # rows have no file name or sha256, and say why in `reason`; `columns_present` lists the
     # contract columns a file carried. Applied once to a ledger of an earlier version.
     """
@@ -188,7 +189,7 @@ def bootstrap(dsn: str, contracts: dict[str, Contract] | None = None) -> None:
             access.ensure_grid_worker_access(conn)
             security.give_relations(conn, "scoring", security.SCORER, keep=access.LOGIN_RELATIONS)
             security.grant_load_owner(conn)
-            loadpath.ensure_functions(conn)
+            owner_functions.ensure_functions(conn)
             security.grant_roles(conn)
         finally:
             conn.execute("select pg_advisory_unlock(%s, %s)", locks.BOOTSTRAP)

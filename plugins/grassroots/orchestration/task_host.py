@@ -1,7 +1,7 @@
 """Start an Airflow component that forks task processes with the tasks' libraries already imported.
 
-    python -m grassroots.task_host scheduler        # LocalExecutor: its workers fork the tasks
-    python -m grassroots.task_host celery worker    # CeleryExecutor: its pool forks the tasks
+    python -m grassroots.orchestration.task_host scheduler        # LocalExecutor: its workers fork the tasks
+    python -m grassroots.orchestration.task_host celery worker    # CeleryExecutor: its pool forks the tasks
 
 Under the LocalExecutor and the CeleryExecutor every task instance is a process forked from a
 long-lived one (the scheduler's executor workers, a Celery worker's pool), which then parses its
@@ -13,7 +13,7 @@ before Airflow starts: the forked tasks inherit them, the way a pre-forking web 
 its application. Nothing else changes: the same Airflow command line runs, with the same
 configuration; no connection, thread or file is opened by the preloading (a fork copies none).
 
-`grassroots.airflow_local.Cluster` (`python -m grassroots airflow`, the real-Airflow tests) starts
+`grassroots.local.airflow_stack.Cluster` (`python -m grassroots airflow`, the real-Airflow tests) starts
 its scheduler and Celery workers this way; docker-compose.yml's worker too.
 """
 
@@ -30,12 +30,12 @@ TASK_MODULES = (
     "grassroots.quality.checks",
     "grassroots.quality.tasks",
     "dbt.cli.main",
-    "grassroots.dbt_build",
+    "grassroots.warehouse.dbt_runner",
     "sklearn.cluster",
     "grassroots.scoring",
-    "grassroots.kpi_report",
-    "grassroots.ingest",
-    "grassroots.kernels",
+    "grassroots.reports.kpi_pages",
+    "grassroots.loading.ingest",
+    "grassroots.loading.kernels",
 )
 
 
@@ -48,7 +48,7 @@ def preload() -> list[str]:
     logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
     for name in TASK_MODULES:
         importlib.import_module(name)
-    from grassroots import kernel_cache
+    from grassroots.loading import kernel_cache
 
     kernel_cache.warm()
     running = [t.name for t in threading.enumerate() if t is not threading.main_thread()]

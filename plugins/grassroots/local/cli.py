@@ -28,11 +28,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
-    from grassroots import embedded
+    from grassroots.local import embedded
 
     pgdata = embedded.pgdata_dir(settings.state_dir())
     if args.action == "start":
-        from grassroots.db import warehouse_dsn
+        from grassroots.warehouse.db import warehouse_dsn
 
         print(warehouse_dsn())
     elif args.action == "stop":
@@ -44,7 +44,7 @@ def _cmd_db(args: argparse.Namespace) -> int:
 
 def _print_summary(dsn: str) -> None:
     """What the day left behind (the DAGs' states and counts are the stage lines above)."""
-    from grassroots import summary
+    from grassroots.local import summary
 
     stats = summary.table_stats(dsn)
     checksum_file = settings.state_dir() / "last_checksums.json"
@@ -85,7 +85,7 @@ STAGES = {"grassroots_ingest": "ingest", "grassroots_warehouse": "warehouse", "g
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from grassroots import console
+    from grassroots.local import console
 
     log_path = demo_log_path()
     with console.quiet(log_path) as terminal:
@@ -106,13 +106,15 @@ def _demo(args: argparse.Namespace, out) -> bool:
     """Generate the day, run the DAGs with one console line per stage, print the summary; True when all succeeded."""
     import contextlib
 
-    from grassroots import console, embedded, localenv
+    from grassroots.local import console, embedded, project_env
 
     with out.stage("setup") as stage:
-        localenv.configure()
+        project_env.configure()
         os.environ["GRASSROOTS_DSN_FROM_ENV"] = "1" if os.environ.get("WAREHOUSE_DSN") else ""
-        from grassroots import db, feedapi, pipeline
-        from grassroots.contracts import all_contracts
+        from grassroots.generator import feed_server
+        from grassroots.loading.contracts import all_contracts
+        from grassroots.local import pipeline
+        from grassroots.warehouse import db
 
         dsn = db.warehouse_dsn()
         pipeline.migrate_metadata_db()
@@ -122,7 +124,7 @@ def _demo(args: argparse.Namespace, out) -> bool:
 
         truth = generate(settings.landing_dir(), args.date, 1, args.residents, args.seed)[0]
         stage.done(f"{len(truth['rows'])} feeds, {sum(truth['rows'].values()):,} rows")
-    server, os.environ["GRASSROOTS_API_URL"] = feedapi.serve(settings.landing_dir())
+    server, os.environ["GRASSROOTS_API_URL"] = feed_server.serve(settings.landing_dir())
     running: dict[str, console.Stage] = {}
 
     def on_stage(event: str, dag, state: str | None) -> None:
@@ -157,15 +159,16 @@ def _days(args: argparse.Namespace) -> list[dt.date]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     """Run days (in day order) through the DAGs on the files already in the landing folder."""
-    from grassroots import embedded, localenv
+    from grassroots.local import embedded, project_env
 
-    localenv.configure()
+    project_env.configure()
     from_env = bool(os.environ.get("WAREHOUSE_DSN"))
-    from grassroots import feedapi, pipeline
+    from grassroots.generator import feed_server
+    from grassroots.local import pipeline
 
     server = None
     if not os.environ.get("GRASSROOTS_API_URL"):  # the departments' API: serve pulled/generated pages locally
-        server, os.environ["GRASSROOTS_API_URL"] = feedapi.serve(settings.landing_dir())
+        server, os.environ["GRASSROOTS_API_URL"] = feed_server.serve(settings.landing_dir())
     only = tuple(args.only) if args.only else None
     failed = False
     try:
@@ -184,10 +187,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     """What the warehouse did with a day: each feed's delivery verdict and every held KPI period."""
-    from grassroots import embedded, localenv
+    from grassroots.local import embedded, project_env
 
-    localenv.configure()
-    from grassroots import db, summary
+    project_env.configure()
+    from grassroots.local import summary
+    from grassroots.warehouse import db
 
     from_env = bool(os.environ.get("WAREHOUSE_DSN"))
     try:
@@ -200,10 +204,11 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_docs(args: argparse.Namespace) -> int:
-    from grassroots import db, embedded, localenv
+    from grassroots.local import embedded, project_env
+    from grassroots.warehouse import db
 
-    localenv.configure()
-    from grassroots.dbt_build import invoke
+    project_env.configure()
+    from grassroots.warehouse.dbt_runner import invoke
 
     from_env = bool(os.environ.get("WAREHOUSE_DSN"))
     try:
@@ -225,17 +230,17 @@ def _cmd_secret(_args: argparse.Namespace) -> int:
 
 
 def _cmd_airflow(args: argparse.Namespace) -> int:
-    """Start a real local Airflow for the project until Ctrl-C (grassroots.airflow_local)."""
-    from grassroots import airflow_local
+    """Start a real local Airflow for the project until Ctrl-C (grassroots.local.airflow_stack)."""
+    from grassroots.local import airflow_stack
 
-    return airflow_local.run(args)
+    return airflow_stack.run(args)
 
 
 def _cmd_backfill(args: argparse.Namespace) -> int:
-    """Rebuild a range of days through Airflow's own backfill (grassroots.airflow_local.backfill)."""
-    from grassroots import airflow_local
+    """Rebuild a range of days through Airflow's own backfill (grassroots.local.airflow_stack.backfill)."""
+    from grassroots.local import airflow_stack
 
-    return airflow_local.backfill(args)
+    return airflow_stack.backfill(args)
 
 
 def main(argv: list[str] | None = None) -> int:

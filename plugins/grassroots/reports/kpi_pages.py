@@ -24,7 +24,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from grassroots import scorecard, webfont
+from grassroots.reports import scorecard, webfont
 
 log = logging.getLogger(__name__)
 NUMERIC = ("smallint", "integer", "bigint", "numeric", "real", "double precision")
@@ -262,7 +262,7 @@ def _district_page(district: str, tables: list[KpiTable], communities: list[Comm
 
 
 def _page(title: str, body: str) -> str:
-    # The page's own characters from the vendored CJK font (grassroots.webfont): chart labels are
+    # The page's own characters from the vendored CJK font (grassroots.reports.webfont): chart labels are
     # not boxes on a machine without a CJK font.
     font = webfont.font_face_css(title + body)
     return (

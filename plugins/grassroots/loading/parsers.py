@@ -9,7 +9,7 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from grassroots import settings
-from grassroots.identity import IdNumberError, normalise_id_number
+from grassroots.loading.identity import IdNumberError, normalise_id_number
 
 _CENT, _NUMERIC_LIMIT = Decimal("0.01"), Decimal(10) ** 12  # contracts.PG_TYPES: numeric(14,2)
 # Local time (settings.TIMEZONE, a fixed offset from UTC), and that offset as a timestamp may carry it.

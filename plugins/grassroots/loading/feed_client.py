@@ -1,4 +1,4 @@
-"""Departments' paginated HTTP JSON APIs: a localhost server for generated pages, and the bounded client.
+"""The bounded client of the departments' paginated HTTP JSON APIs (their fake server: generator.feed_server).
 
 A pull is bounded by the contract's limits: a deadline for the whole pull, a timeout per
 request, a cap on pages and on one page's bytes. A page that is not the API's envelope
@@ -18,51 +18,12 @@ import socket
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from grassroots.contracts import Limits
+from grassroots.loading.contracts import Limits
 
 log = logging.getLogger(__name__)
 READ_SIZE = 1 << 16
-
-
-class _Handler(BaseHTTPRequestHandler):
-    root: Path
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server API)
-        url = urllib.parse.urlsplit(self.path)
-        query = urllib.parse.parse_qs(url.query)
-        parts = url.path.strip("/").split("/")
-        try:
-            day = query["date"][0]
-            page = int(query.get("page", ["1"])[0])
-            if len(parts) != 2 or parts[0] != "api" or not parts[1].isidentifier():
-                raise ValueError
-        except (KeyError, ValueError):
-            self.send_error(400, "expected /api/<feed>?date=YYYY-MM-DD&page=N")
-            return
-        path = self.root / day / "_api" / parts[1] / f"page-{page:04d}.json"
-        if not path.resolve().is_relative_to(self.root.resolve()) or not path.exists():
-            self.send_error(404, "no such page")
-            return
-        body = path.read_bytes()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        log.debug(format, *args)
-
-
-def serve(root: Path, host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, str]:
-    """Serve generated API pages under root on a background thread; return (server, base URL)."""
-    handler = type("Handler", (_Handler,), {"root": root})
-    server = ThreadingHTTPServer((host, port), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://{host}:{server.server_address[1]}"
 
 
 class PullRejected(Exception):

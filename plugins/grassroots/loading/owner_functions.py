@@ -25,7 +25,7 @@ import datetime as dt
 import psycopg
 from psycopg import sql
 
-from grassroots.security import LOAD_OWNER, LOADER
+from grassroots.warehouse.security import LOAD_OWNER, LOADER
 
 _FEED_TABLE = """
 create or replace function staging.feed_table(feed text) returns regclass

@@ -17,7 +17,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from grassroots import embedded, settings
+from grassroots import settings
+from grassroots.local import embedded
 
 DEFAULT_DATABASE = "grassroots"
 WAREHOUSE_CONN_ID = "grassroots_warehouse"
@@ -127,7 +128,7 @@ ROLE_OPTION = re.compile(r"-c\s*role=(\w+)")
 
 
 def role_dsn(role: str, dsn: str | None = None) -> str:
-    """The connection a task uses to work as `role` (see grassroots.security for what each may do).
+    """The connection a task uses to work as `role` (see grassroots.warehouse.security for what each may do).
 
     `WAREHOUSE_DSN_<ROLE>` (e.g. WAREHOUSE_DSN_LOADER) wins, then the role's Airflow Connection
     `grassroots_<role>` (inside a task, or with its AIRFLOW_CONN_* variable set): in production each

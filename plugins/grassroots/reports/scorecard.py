@@ -6,7 +6,7 @@ publication held (marts.kpi_period_status) is shown as held with its reason, nev
 District and street pages rank their communities on a KPI chosen from a list (a few lines of
 inline JS only show one ranking table; without JS every table shows). Pages link district →
 streets → communities and back; text is escaped; Chinese renders without a CJK font installed,
-from a subset of the vendored font embedded in the page (grassroots.webfont). Nothing loads from
+from a subset of the vendored font embedded in the page (grassroots.reports.webfont). Nothing loads from
 a network or a file other than the sibling pages.
 
 Elderly breakdown: where the KPI allows it, the row of the KPI is followed by the same KPI for
@@ -28,7 +28,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from grassroots import webfont
+from grassroots.reports import webfont
 
 log = logging.getLogger(__name__)
 TREND_DAYS = 30

@@ -3,7 +3,7 @@
 The repository vendors one font, `reports/fonts/NotoSansSC-GB2312.woff2`: Noto Sans SC Regular
 (SIL Open Font License 1.1, `reports/fonts/OFL.txt`) cut to the GB2312 character set (all 6,763
 hanzi of levels 1 and 2, its symbols and full-width forms) plus ASCII and Latin-1, which makes
-it 1.3 MB instead of the source's 10.5 MB. `python -m grassroots.webfont SOURCE.ttf` remakes
+it 1.3 MB instead of the source's 10.5 MB. `python -m grassroots.reports.webfont SOURCE.ttf` remakes
 it (see `reports/fonts/README.md` for where SOURCE comes from).
 
 A page embeds a second subset, only the characters it shows, as a base64 WOFF2 `@font-face`
@@ -20,7 +20,7 @@ import logging
 import sys
 from pathlib import Path
 
-FONT_DIR = Path(__file__).resolve().parent / "reports" / "fonts"
+FONT_DIR = Path(__file__).resolve().parent / "fonts"
 VENDORED = FONT_DIR / "NotoSansSC-GB2312.woff2"
 FAMILY = "GrassrootsSC"
 log = logging.getLogger(__name__)
@@ -96,6 +96,6 @@ def font_face_css(text: str) -> str:
     )
 
 
-if __name__ == "__main__":  # python -m grassroots.webfont SOURCE.ttf [TARGET.woff2]
+if __name__ == "__main__":  # python -m grassroots.reports.webfont SOURCE.ttf [TARGET.woff2]
     size = make_vendored_subset(Path(sys.argv[1]), *(Path(a) for a in sys.argv[2:3]))
     print(f"wrote {size:,} bytes")  # noqa: T201 - a command's result

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from grassroots.contracts import Limits
-from grassroots.kernels import utf8_of_gb18030
+from grassroots.loading.contracts import Limits
+from grassroots.loading.kernels import utf8_of_gb18030
 
 CHUNK = 1 << 20
 MAX_RAW_CHARS = 8192  # quarantine.rows.raw_line keeps at most this much of a record

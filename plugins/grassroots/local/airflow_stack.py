@@ -233,9 +233,9 @@ class Cluster:
         self, name: str, args: list[str], extra: Mapping[str, str] | None = None, *, forks_tasks: bool = False
     ) -> None:
         """Start `airflow <args>`; a component that forks task processes (`forks_tasks`) starts through
-        grassroots.task_host, with the tasks' libraries imported once."""
+        grassroots.orchestration.task_host, with the tasks' libraries imported once."""
         log_file = self.log_dir / f"{name}.log"
-        module = "grassroots.task_host" if forks_tasks else "airflow"
+        module = "grassroots.orchestration.task_host" if forks_tasks else "airflow"
         with open(log_file, "ab") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", module, *args],
@@ -263,7 +263,7 @@ class Cluster:
                 ["celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency", str(self.worker_concurrency)],
                 {
                     "GRASSROOTS_WORKER_NAME": name,
-                    "AIRFLOW__CORE__HOSTNAME_CALLABLE": "grassroots.airflow_local.worker_hostname",
+                    "AIRFLOW__CORE__HOSTNAME_CALLABLE": "grassroots.local.airflow_stack.worker_hostname",
                     # each worker serves its task logs on a port of its own
                     "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self._port(f"{name}_log_server")),
                 },
@@ -539,7 +539,7 @@ def _signal_session(process: subprocess.Popen, sig: int) -> None:
 
 def metadata_database(server_dsn: str, name: str = METADATA_DATABASE) -> str:
     """The metadata database `name` on the server of `server_dsn` (created if missing)."""
-    from grassroots import db
+    from grassroots.warehouse import db
 
     db.ensure_database(db.with_database(server_dsn, "postgres"), name)
     return db.with_database(server_dsn, name)
@@ -563,17 +563,20 @@ def _stop_signals() -> Iterator[list[int]]:
 
 def run(args: argparse.Namespace) -> int:
     """`python -m grassroots airflow`: start everything, print where it is, stop on Ctrl-C / SIGTERM."""
-    from grassroots import embedded, localenv, settings
+    from grassroots import settings
+    from grassroots.local import embedded, project_env
 
-    localenv.configure()
+    project_env.configure()
     from_env = bool(os.environ.get("WAREHOUSE_DSN") or os.environ.get("WAREHOUSE_DSN_FILE"))
-    from grassroots import db, feedapi, kernel_cache
+    from grassroots.generator import feed_server
+    from grassroots.loading import kernel_cache
+    from grassroots.warehouse import db
 
     warehouse = db.warehouse_dsn()  # starts the embedded server when WAREHOUSE_DSN is unset
     metadata = metadata_database(warehouse, args.metadata_database)
     server = None
     if not os.environ.get("GRASSROOTS_API_URL"):  # the departments' APIs: serve generated pages locally
-        server, os.environ["GRASSROOTS_API_URL"] = feedapi.serve(settings.landing_dir())
+        server, os.environ["GRASSROOTS_API_URL"] = feed_server.serve(settings.landing_dir())
     seconds = kernel_cache.warm()  # once here, never by several load tasks at once
     log.info("compiled kernels ready in %.1f s", seconds)
     env = {
@@ -582,7 +585,7 @@ def run(args: argparse.Namespace) -> int:
         if key.startswith(("GRASSROOTS_", "WAREHOUSE_DSN")) and key != "GRASSROOTS_DSN_FROM_ENV"
     }
     cluster = Cluster(
-        home=localenv.airflow_home(),
+        home=project_env.airflow_home(),
         metadata_dsn=metadata,
         dags_folder=settings.project_root() / "dags",
         env=env,
@@ -670,14 +673,14 @@ def running_cluster(home: Path) -> Cluster:
 def backfill(args: argparse.Namespace) -> int:
     """`python -m grassroots backfill --from D1 --to D3`: rebuild the days in day order through Airflow's
     backfill of the ingest DAG (`Cluster.backfill_days`), printing each day's runs as it finishes."""
-    from grassroots import localenv
+    from grassroots.local import project_env
 
     first, last = args.from_date, args.to_date
     if last < first:
         print(f"--to {last} is before --from {first}", file=sys.stderr)
         return 2
     try:
-        cluster = running_cluster(localenv.airflow_home())
+        cluster = running_cluster(project_env.airflow_home())
     except RuntimeError as error:
         print(error, file=sys.stderr)
         return 1

@@ -17,7 +17,7 @@ happened to it: loaded, rejected, duplicate, missing or failed.
 
 The loader only inserts (rows, quarantine, ledger); superseding, finishing a batch, creating
 or emptying a partition and dropping repeated rows go through load_owner's narrow functions
-(grassroots.loadpath), so a loader login cannot rewrite another load's evidence.
+(grassroots.loading.owner_functions), so a loader login cannot rewrite another load's evidence.
 """
 
 from __future__ import annotations
@@ -41,12 +41,13 @@ import pyarrow as pa
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
-from grassroots import loadpath, locks
-from grassroots.contracts import Contract
-from grassroots.fastpath import LOADER_COLUMNS, Block, FastPath, copy_columns, key_hashes, key_text
-from grassroots.identity import person_key
-from grassroots.kernels import COPY_SIGNATURE, COPY_TRAILER
-from grassroots.readers import (
+from grassroots.loading import owner_functions
+from grassroots.loading.columnar import LOADER_COLUMNS, Block, FastPath, copy_columns, key_hashes, key_text
+from grassroots.loading.contracts import Contract
+from grassroots.loading.identity import person_key
+from grassroots.loading.kernels import COPY_SIGNATURE, COPY_TRAILER
+from grassroots.loading.parsers import PARSERS, FieldError, check_field, loadable, parse_id_number
+from grassroots.loading.readers import (
     UNCOUNTED_RULES,
     CsvChunk,
     FileRejected,
@@ -63,7 +64,7 @@ from grassroots.readers import (
     read_file,
     span_records,
 )
-from grassroots.validate import PARSERS, FieldError, check_field, loadable, parse_id_number
+from grassroots.warehouse import locks
 
 log = logging.getLogger(__name__)
 SAMPLE_ERRORS = 20
@@ -308,9 +309,9 @@ def load_day(
 def _clear_day(conn: psycopg.Connection, contract: Contract, ds: dt.date) -> None:
     """Empty the day's staging partition (if the day was loaded before) and supersede its ledger rows.
 
-    The loader cannot do either itself: load_owner's function does (grassroots.loadpath). The
+    The loader cannot do either itself: load_owner's function does (grassroots.loading.owner_functions). The
     superseded batches' quarantine rows and files stay as evidence."""
-    loadpath.replace_day(conn, contract.feed, ds)
+    owner_functions.replace_day(conn, contract.feed, ds)
 
 
 OUTCOMES = ("missing", "failed")
@@ -364,7 +365,7 @@ def _new_batch(
 
 def _finish_batch(conn: psycopg.Connection, batch_id: int, result: FileResult) -> None:
     counts = (result.rows_received, result.rows_loaded, result.rows_quarantined)
-    loadpath.finish_batch(conn, batch_id, counts, result.status, result.rule, result.columns_present)
+    owner_functions.finish_batch(conn, batch_id, counts, result.status, result.rule, result.columns_present)
 
 
 def _reject_file(
@@ -512,7 +513,7 @@ def _quarantine_duplicates(
     if not duplicates:
         return
     by_batch = {r.batch_id: r for r in results}
-    loadpath.drop_duplicate_rows(conn, contract.feed, ds, [d[0] for d in duplicates], [d[1] for d in duplicates])
+    owner_functions.drop_duplicate_rows(conn, contract.feed, ds, [d[0] for d in duplicates], [d[1] for d in duplicates])
     with (
         conn.cursor() as cur,
         cur.copy(
@@ -586,7 +587,7 @@ def _copy_file(
     else:
         columns = copy_columns(contract, contract.column_names)
     # COPY straight into the day's partition: no routing per row (load_owner creates it, the loader inserts)
-    partition = sql.Identifier("staging", loadpath.day_partition(conn, contract.feed, loader.ds))
+    partition = sql.Identifier("staging", owner_functions.day_partition(conn, contract.feed, loader.ds))
     keys = _FileKeys()
     with conn.cursor() as cur, cur.copy(_copy_sql(partition, columns), writer=_QueuedWriter(cur)) as copy:
         copy.set_types(_copy_types(contract, columns))

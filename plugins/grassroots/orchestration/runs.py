@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from grassroots.alerts import DayAlert
+from grassroots.orchestration.alerts import DayAlert
 from grassroots.settings import TIMEZONE
 
 DEFAULT_ARGS = {
@@ -142,14 +142,14 @@ def announce(context: Mapping[str, Any], uri: str, ds: dt.date, **extra: object)
 def bootstrap_warehouse() -> Any:
     """The DAGs' setup task: roles, schemas, tables and grants, as the warehouse login (idempotent).
 
-    Every other task works as its own role (grassroots.db.role_dsn), which cannot create them.
+    Every other task works as its own role (grassroots.warehouse.db.role_dsn), which cannot create them.
     """
     from airflow.sdk import setup
 
     @setup
     def bootstrap() -> dict:
-        from grassroots.bootstrap import bootstrap as run_bootstrap
-        from grassroots.db import warehouse_dsn
+        from grassroots.warehouse.bootstrap import bootstrap as run_bootstrap
+        from grassroots.warehouse.db import warehouse_dsn
 
         run_bootstrap(warehouse_dsn())
         return {"bootstrapped": True}

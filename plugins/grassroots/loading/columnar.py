@@ -4,7 +4,7 @@ Most rows a department delivers are already canonical: ISO dates, upper-case 18-
 ID numbers, plain text. For a block of lines, one RE2 pass picks the lines whose every
 field has its canonical shape; Arrow and NumPy then check what a regular expression
 cannot (check digits, calendar dates, NFKC-stable text) for the whole block at once, and
-compiled kernels (`grassroots.kernels`) compute the person keys and write the accepted
+compiled kernels (`grassroots.loading.kernels`) compute the person keys and write the accepted
 rows in binary COPY format. Every other line goes to the row parser
 (`loader._FileLoader.parse`), which normalises or quarantines it. The fast path accepts
 a row only when the row parser would load it with the same values;
@@ -22,10 +22,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from grassroots.contracts import Column, Contract
-from grassroots.identity import CHECK_CHARS, EARLIEST_BIRTH, PROVINCES, WEIGHTS
-from grassroots.kernels import KINDS, HmacSha256, copy_binary_rows
-from grassroots.readers import Span, check_terminated, utf8_chunk
+from grassroots.loading.contracts import Column, Contract
+from grassroots.loading.identity import CHECK_CHARS, EARLIEST_BIRTH, PROVINCES, WEIGHTS
+from grassroots.loading.kernels import KINDS, HmacSha256, copy_binary_rows
+from grassroots.loading.readers import Span, check_terminated, utf8_chunk
 
 # A canonical text cell: no comma, quote or backslash; no full-width ASCII or ideographic space
 # (NFKC changes them); no control character (C0, DEL, C1: the row parser's `control_character`)
