@@ -16,7 +16,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-$(KERNELS): $(STAMP) plugins/grassroots/kernels.py plugins/grassroots/fastpath.py
+$(KERNELS): $(STAMP) plugins/grassroots/kernels.py plugins/grassroots/fastpath.py plugins/grassroots/column_types.py
 	$(BIN)/python -m grassroots.kernel_cache
 	touch $(KERNELS)
 
