@@ -4,10 +4,12 @@ They run in Numba-compiled code without the GIL, so the loader's validation thre
 both cores. The first two are checked against the standard library
 (tests/unit/test_kernels.py): `hmac` for the person keys, over many secrets and lengths,
 and Python's own `gb18030` codec, whose tables the decoder is built from (every two-byte
-code and the four-byte ranges are compared). The row writer is checked through the fast
-path, whose tables must equal the row parser's (tests/integration/test_fastpath.py). The
-first call compiles a kernel (about nine seconds for all three); Numba caches the machine
-code beside this file (or in the user's cache folder), so later processes load it in about half a second.
+code and the four-byte ranges are compared). The row writer is checked against psycopg's binary
+COPY on random values of every column type, numeric scale and UTC offset
+(tests/unit/test_column_types.py), and through the fast path, whose tables must equal the row
+parser's (tests/integration/test_fastpath.py). The first call compiles a kernel (about nine
+seconds for all three); Numba caches the machine code beside this file (or in the user's cache
+folder), so later processes load it in about half a second.
 """
 
 from __future__ import annotations
