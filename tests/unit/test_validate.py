@@ -5,7 +5,10 @@ from decimal import Decimal
 
 import pytest
 
-from grassroots.loading.parsers import FieldError, parse_bool, parse_date, parse_int, parse_numeric, parse_timestamp
+from grassroots.column_types import TYPES
+from grassroots.loading.parsers import FieldError, parse_bool, parse_date, parse_int, parse_timestamp
+
+parse_numeric = TYPES["numeric"].parse  # numeric(14,2)
 
 
 @pytest.mark.parametrize("text", ["2026-11-01", "2026/11/1", "20261101", "2026年11月1日", "２０２６-１１-０１"])

@@ -22,40 +22,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from grassroots import settings
+from grassroots.column_types import TYPES
 from grassroots.loading.contracts import Column, Contract
 from grassroots.loading.identity import CHECK_CHARS, EARLIEST_BIRTH, PROVINCES, WEIGHTS
-from grassroots.loading.kernels import KINDS, HmacSha256, copy_binary_rows
+from grassroots.loading.kernels import ENCODINGS, HmacSha256, copy_binary_rows
 from grassroots.loading.readers import Span, check_terminated, utf8_chunk
 
-# A canonical text cell: no comma, quote or backslash; no full-width ASCII or ideographic space
-# (NFKC changes them); no control character (C0, DEL, C1: the row parser's `control_character`)
-# and none of the spaces Python's strip() removes that NFKC keeps (U+1680, U+2028, U+2029);
-# no white space at either end.
-_INNER = r',"\\\x00-\x1F\x7F-\x9F\x{1680}\x{2028}\x{2029}\x{3000}\x{FF01}-\x{FF5E}'
-_END = _INNER + r"\x20"
-_TEXT = rf"[^{_END}](?:[^{_INNER}]*[^{_END}])?"
-_SHAPES = {
-    "text": _TEXT,
-    "id_number": r"\d{17}[\dX]",
-    "date": r"\d{4}-\d{2}-\d{2}",
-    "timestamp": r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}",
-    "int": r"-?[1-9]\d{0,8}|0",
-    "numeric": r"-?(?:[1-9]\d{0,11}|0)(?:\.\d{1,2})?",
-    "phone": r"1[3-9]\d{9}",
-}
-_BOOLS = ("1", "true", "是", "0", "false", "否")  # as `validate.parse_bool` reads them
 _DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 _CHECK_CODES = np.frombuffer(CHECK_CHARS.encode("ascii"), dtype=np.uint8)
 _WEIGHTS = np.array(WEIGHTS, dtype=np.int64)
 
 
 def _fragment(column: Column) -> str:
-    if column.accepted:
-        shape = "|".join(re.escape(v) for v in column.accepted)
-    elif column.type == "bool":
-        shape = "|".join(re.escape(v) for v in _BOOLS)
-    else:
-        shape = _SHAPES[column.type]
+    shape = "|".join(re.escape(v) for v in column.accepted) if column.accepted else TYPES[column.type].shape
     return f"(?:{shape})" if column.required else f"(?:{shape})?"
 
 
@@ -141,7 +121,10 @@ class FastPath:
         self.keys = HmacSha256(secret)
         self.copy_columns = copy_columns(contract, header_columns)
         self.ds, self.batch_id = ds, batch_id
-        self._kinds = np.array([KINDS[c.type] for c in self.file_columns], np.int64)
+        types = [TYPES[c.type] for c in self.file_columns]
+        self._kinds = np.array([ENCODINGS[t.encoding] for t in types], np.int64)
+        self._scales = np.array([t.scale for t in types], np.int64)
+        self.utc_offset = settings.fixed_utc_offset()  # timestamps' local time (settings.TIMEZONE)
         self._key_cells = np.array(
             [self.position[id_column] for id_column, _ in contract.key_columns if id_column in self.position], np.int64
         )
@@ -252,7 +235,18 @@ class FastPath:
         data = np.frombuffer(cells.buffers()[2] or b"", dtype=np.uint8)
         keys = np.stack([self._keys(values[int(p)]) for p in self._key_cells]) if len(self._key_cells) else _NO_KEYS
         return copy_binary_rows(
-            data, offsets, self._kinds, ok, keys, self._key_cells, self._absent, self.ds, self.batch_id, line_nos
+            data,
+            offsets,
+            self._kinds,
+            self._scales,
+            self.utc_offset,
+            ok,
+            keys,
+            self._key_cells,
+            self._absent,
+            self.ds,
+            self.batch_id,
+            line_nos,
         )
 
     def _keys(self, ids: pa.Array) -> np.ndarray:

@@ -21,37 +21,28 @@ import yaml
 from psycopg import sql
 
 from grassroots import settings
+from grassroots.column_types import TYPES
 
-PG_TYPES = {
-    "text": "text",
-    "int": "integer",
-    "numeric": "numeric(14,2)",
-    "date": "date",
-    "timestamp": "timestamptz",
-    "bool": "boolean",
-    "id_number": "text",  # checked by the loader; text costs COPY less than char(18)
-    "phone": "text",
-}
 FORMATS = {"csv", "jsonl", "xlsx", "api_json"}
 # Encodings a contract may declare: each keeps the bytes of `,` `"` CR and LF for those
 # characters alone (never inside a multi-byte character), which the loader's line and
 # record splitting relies on.
 ENCODINGS = {"utf-8", "utf-8-sig", "gb18030", "gbk", "gb2312"}
-# Primary-key columns are compared by their loaded text: types whose text is canonical.
-KEY_TYPES = {"text", "id_number", "date", "timestamp", "int", "phone"}
 # Personal data a column may hold (SECURITY.md): what never leaves stg/int for warehouse or marts.
 PII_CLASSES = {"id", "name", "phone", "address"}
 LOAD_MODES = {"snapshot", "delta"}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 MAX_FEED_NAME = 53  # its day partitions (<feed>__YYYYMMDD) stay within PostgreSQL's 63-character names
-# Columns the loader adds to every staging table: (name, DDL, description). `_loaded_at` is the
-# load transaction's start (now()), filled by its default: COPY need not send and parse it on every row.
+# Columns the loader adds to every staging table: (name, PostgreSQL type, constraints, description).
+# `_loaded_at` is the load transaction's start (now()), filled by its default: COPY need not send
+# and parse it on every row.
 META_COLUMNS = (
-    ("_ds", "date not null", "Delivery day of the row: the table's partition key (a partition per day)."),
-    ("_batch_id", "bigint not null", "Load batch of the row: meta.load_batch, which holds the file name."),
-    ("_row_no", "integer not null", "Line of the row in its delivered file."),
-    ("_loaded_at", "timestamptz not null default now()", "Start of the load transaction that wrote the row."),
+    ("_ds", "date", "not null", "Delivery day of the row: the table's partition key (a partition per day)."),
+    ("_batch_id", "bigint", "not null", "Load batch of the row: meta.load_batch, which holds the file name."),
+    ("_row_no", "integer", "not null", "Line of the row in its delivered file."),
+    ("_loaded_at", "timestamptz", "not null default now()", "Start of the load transaction that wrote the row."),
 )
+PERSON_KEY_TYPE = TYPES["text"]  # a person key: 64 hex characters
 # `dbt source freshness` measures a feed's age in whole days behind the partition day
 # (dbt/macros/feed_day_freshness.sql): anything under a day warns on the first day without a
 # delivery; the contract's `freshness_hours` is the error threshold.
@@ -81,7 +72,7 @@ class Column:
     @property
     def pg_type(self) -> str:
         """PostgreSQL type of the staging column."""
-        return PG_TYPES[self.type]
+        return TYPES[self.type].pg_type
 
 
 @dataclass(frozen=True)
@@ -153,10 +144,16 @@ class Contract:
         return mapping
 
     def staging_columns(self) -> list[tuple[str, str]]:
-        """(name, PostgreSQL type) of the staging table, data columns then loader columns."""
+        """(name, PostgreSQL type and constraints) of the staging table, data columns then loader columns."""
         cols = [(c.name, c.pg_type) for c in self.columns]
-        cols += [(key, "text") for _, key in self.key_columns]  # 64 hex characters
-        return cols + [(name, ddl) for name, ddl, _ in META_COLUMNS]
+        cols += [(key, PERSON_KEY_TYPE.pg_type) for _, key in self.key_columns]
+        return cols + [(name, f"{pg_type} {constraints}") for name, pg_type, constraints, _ in META_COLUMNS]
+
+    def copy_types(self) -> dict[str, str]:
+        """Each staging column's PostgreSQL type without modifiers: the type names binary COPY sends."""
+        types = {c.name: TYPES[c.type].pg_name for c in self.columns}
+        types |= {key: PERSON_KEY_TYPE.pg_name for _, key in self.key_columns}
+        return types | {name: pg_type for name, pg_type, _, _ in META_COLUMNS}
 
     def staging_ddl(self) -> sql.Composed:
         """`create table if not exists staging.<feed>` from the contract, one partition per load day
@@ -184,7 +181,7 @@ def parse_duration(text: object) -> dt.timedelta:
 
 def _column(raw: dict) -> Column:
     name = str(raw["name"])
-    if not _NAME.match(name) or raw.get("type") not in PG_TYPES:
+    if not _NAME.match(name) or raw.get("type") not in TYPES:
         raise ContractError(f"column {name!r}: bad name or type {raw.get('type')!r}")
     if raw.get("pii") not in (None, *PII_CLASSES):
         raise ContractError(f"column {name!r}: pii must be one of {sorted(PII_CLASSES)}")
@@ -227,8 +224,9 @@ def parse_contract(data: dict, source: str = "<contract>") -> Contract:
         raise ContractError(f"{source}: encoding must be one of {sorted(ENCODINGS)}")
     primary_key = tuple(str(name) for name in data.get("primary_key", ()))
     types = {c.name: c.type for c in columns}
-    if not primary_key or any(types.get(name) not in KEY_TYPES for name in primary_key):
-        raise ContractError(f"{source}: primary_key must name columns of types {sorted(KEY_TYPES)}")
+    key_types = sorted(name for name, column_type in TYPES.items() if column_type.key)
+    if not primary_key or any(types.get(name) not in key_types for name in primary_key):
+        raise ContractError(f"{source}: primary_key must name columns of types {key_types}")
     department, description = (str(data.get(key) or "").strip() for key in ("department", "description"))
     if not department or not description:
         raise ContractError(f"{source}: a contract names its owning department and describes the feed")
@@ -335,7 +333,7 @@ def dbt_source(contract: Contract) -> dict:
         {"name": key, "description": f"Person key of {name}: HMAC-SHA256 of the normalised ID number (the loader)."}
         for name, key in contract.key_columns
     ]
-    columns += [{"name": name, "description": description} for name, _, description in META_COLUMNS]
+    columns += [{"name": name, "description": description} for name, _, _, description in META_COLUMNS]
     table: dict = {"name": contract.feed, "description": contract.description}
     tested = [column["name"] for column in columns if column["name"] in not_null]
     if tested:  # one test for all of them (dbt/tests/generic/not_null_columns.sql)

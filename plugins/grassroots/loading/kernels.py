@@ -4,10 +4,12 @@ They run in Numba-compiled code without the GIL, so the loader's validation thre
 both cores. The first two are checked against the standard library
 (tests/unit/test_kernels.py): `hmac` for the person keys, over many secrets and lengths,
 and Python's own `gb18030` codec, whose tables the decoder is built from (every two-byte
-code and the four-byte ranges are compared). The row writer is checked through the fast
-path, whose tables must equal the row parser's (tests/integration/test_fastpath.py). The
-first call compiles a kernel (about nine seconds for all three); Numba caches the machine
-code beside this file (or in the user's cache folder), so later processes load it in about half a second.
+code and the four-byte ranges are compared). The row writer is checked against psycopg's binary
+COPY on random values of every column type, numeric scale and UTC offset
+(tests/unit/test_column_types.py), and through the fast path, whose tables must equal the row
+parser's (tests/integration/test_fastpath.py). The first call compiles a kernel (about nine
+seconds for all three); Numba caches the machine code beside this file (or in the user's cache
+folder), so later processes load it in about half a second.
 """
 
 from __future__ import annotations
@@ -263,14 +265,20 @@ def utf8_of_gb18030(data: bytes) -> tuple[bytes, bool] | None:
     return out[:written].tobytes(), bool(stable)
 
 
-# Column kinds of `copy_binary_rows`, by contract type (id_number and phone cells are text by then).
-KINDS = {"text": 0, "id_number": 0, "phone": 0, "date": 1, "int": 2, "bool": 3, "timestamp": 4, "numeric": 5}
+# The binary COPY encoders of `copy_binary_rows`, by name (column_types.ColumnType.encoding names
+# one for each contract type): their codes in the `kinds` it takes.
+_TEXT, _DATE, _INT4, _BOOL, _TIMESTAMPTZ, _NUMERIC = range(6)
+ENCODINGS = {
+    "text": _TEXT,
+    "date": _DATE,
+    "int4": _INT4,
+    "bool": _BOOL,
+    "timestamptz": _TIMESTAMPTZ,
+    "numeric": _NUMERIC,
+}
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
 COPY_TRAILER = b"\xff\xff"
 _PG_EPOCH_DAYS = 10957  # 2000-01-01, PostgreSQL's epoch for dates and timestamps, in days from 1970-01-01
-# Local time's offset (settings.TIMEZONE, fixed): a constant compiled into the kernels, which cannot
-# read a setting; tests/unit/test_timezone_setting.py fails when the setting and it disagree.
-_BEIJING_SECONDS = 8 * 3600
 
 
 @numba.njit(inline="always")
@@ -302,70 +310,102 @@ def _put(out: np.ndarray, at: int, value: np.int64, width: int) -> int:
 
 
 @numba.njit(inline="always")
-def _put_numeric(out: np.ndarray, o: int, data: np.ndarray, start: int, end: int) -> int:
-    """A canonical -?digits[.d[d]] as PostgreSQL's binary numeric (base-10000 digits, scale 2)."""
-    negative = data[start] == 45
-    i = start + 1 if negative else start
-    units, cents = np.int64(0), np.int64(0)
-    while i < end and data[i] != 46:
-        units = units * 10 + (np.int64(data[i]) - 48)
-        i += 1
-    if i < end:  # one or two digits after the point
-        cents = (np.int64(data[i + 1]) - 48) * 10 + ((np.int64(data[i + 2]) - 48) if i + 2 < end else 0)
-    groups = np.zeros(5, np.int64)  # up to 12 integer digits: three groups, then the fraction's
-    count = 0
-    while units > 0:
-        groups[count] = units % 10000
-        units //= 10000
-        count += 1
-    weight = count - 1
-    digits = np.zeros(5, np.int64)
-    for k in range(count):
-        digits[k] = groups[count - 1 - k]
-    ndigits = count
-    if cents:
-        digits[ndigits] = cents * 100
-        ndigits += 1
-    first = 0
-    while first < ndigits and digits[first] == 0:  # leading zero groups (none but for 0.xx)
-        first += 1
-        weight -= 1
-    last = ndigits
-    while last > first and digits[last - 1] == 0:
-        last -= 1
-    if last == first:
-        weight, negative = 0, False
-    o = _put(out, o, 8 + 2 * (last - first), 4)
-    o = _put(out, o, last - first, 2)
-    o = _put(out, o, weight, 2)
-    o = _put(out, o, 0x4000 if negative else 0, 2)
-    o = _put(out, o, 2, 2)
-    for k in range(first, last):
-        o = _put(out, o, digits[k], 2)
+def _put_groups(out: np.ndarray, o: int, value: np.int64, count: int) -> int:
+    """`value`'s `count` base-10000 digits, the most significant first, as binary numeric digits."""
+    divisor = np.int64(1)
+    for _ in range(count - 1):
+        divisor *= 10000
+    for _ in range(count):
+        o = _put(out, o, (value // divisor) % 10000, 2)
+        divisor //= 10000
     return o
 
 
 @numba.njit(inline="always")
-def _put_cell(out: np.ndarray, o: int, data: np.ndarray, start: int, end: int, kind: int) -> int:
-    """One non-empty cell of a `KINDS` kind as a binary COPY field (length, then value)."""
-    if kind == 0:
+def _decimal(data: np.ndarray, start: int, end: int, fraction_groups: int) -> tuple[np.int64, np.int64]:
+    """The integer part of a canonical -?digits[.digits] and its decimals as `fraction_groups`
+    base-10000 digits (padded with zeros)."""
+    i = start + 1 if data[start] == 45 else start
+    units, fraction = np.int64(0), np.int64(0)
+    while i < end and data[i] != 46:
+        units = units * 10 + (np.int64(data[i]) - 48)
+        i += 1
+    places = 0
+    for at in range(i + 1, end):  # the decimals after the point, if any
+        fraction = fraction * 10 + (np.int64(data[at]) - 48)
+        places += 1
+    for _ in range(places, 4 * fraction_groups):
+        fraction *= 10
+    return units, fraction
+
+
+@numba.njit(inline="always")
+def _trimmed(units: np.int64, fraction: np.int64, fraction_groups: int) -> tuple[np.int64, int, np.int64, int, int]:
+    """A decimal's base-10000 digits without leading or trailing zero digits: (integer part, its
+    digit count, fraction, its digit count, weight of the first digit)."""
+    unit_groups, rest = 0, units
+    while rest > 0:
+        rest //= 10000
+        unit_groups += 1
+    weight = unit_groups - 1
+    while fraction_groups > 0 and fraction % 10000 == 0:
+        fraction //= 10000
+        fraction_groups -= 1
+    while fraction_groups == 0 and unit_groups > 0 and units % 10000 == 0:
+        units //= 10000
+        unit_groups -= 1
+    if unit_groups == 0:  # 0.xx: the fraction's leading zero digits
+        top = np.int64(1)
+        for _ in range(fraction_groups - 1):
+            top *= 10000
+        while fraction_groups > 0 and fraction < top:
+            fraction_groups -= 1
+            top //= 10000
+            weight -= 1
+    return units, unit_groups, fraction, fraction_groups, weight
+
+
+@numba.njit(inline="always")
+def _put_numeric(out: np.ndarray, o: int, data: np.ndarray, start: int, end: int, scale: int) -> int:
+    """A canonical -?digits[.digits] (at most `scale` decimals) as PostgreSQL's binary numeric:
+    base-10000 digits, the integer part's then the fraction's; display scale `scale`."""
+    units, fraction = _decimal(data, start, end, (scale + 3) // 4)
+    units, unit_groups, fraction, fraction_groups, weight = _trimmed(units, fraction, (scale + 3) // 4)
+    ndigits = unit_groups + fraction_groups
+    negative = data[start] == 45 and ndigits > 0
+    o = _put(out, o, 8 + 2 * ndigits, 4)
+    o = _put(out, o, ndigits, 2)
+    o = _put(out, o, weight if ndigits else 0, 2)
+    o = _put(out, o, 0x4000 if negative else 0, 2)
+    o = _put(out, o, scale, 2)
+    o = _put_groups(out, o, units, unit_groups)
+    return _put_groups(out, o, fraction, fraction_groups)
+
+
+@numba.njit(inline="always")
+def _put_cell(
+    out: np.ndarray, o: int, data: np.ndarray, start: int, end: int, kind: int, scale: int, utc_offset: int
+) -> int:
+    """One non-empty cell of an `ENCODINGS` kind as a binary COPY field (length, then value); `scale`:
+    a numeric's, `utc_offset`: the seconds a timestamp's local time is ahead of UTC."""
+    if kind == _TEXT:
         o = _put(out, o, end - start, 4)
         out[o : o + end - start] = data[start:end]
         return o + end - start
-    if kind == 1:
+    if kind == _DATE:
         return _put(out, _put(out, o, 4, 4), _days(data, start), 4)
-    if kind == 2:
+    if kind == _INT4:
         negative = data[start] == 45
         value = _digits(data, start + 1, end - start - 1) if negative else _digits(data, start, end - start)
         return _put(out, _put(out, o, 4, 4), -value if negative else value, 4)
-    if kind == 3:  # 1, true, 是 (UTF-8 starts 0xE6) / 0, false, 否 (0xE5)
+    if kind == _BOOL:  # 1, true, 是 (UTF-8 starts 0xE6) / 0, false, 否 (0xE5)
         first = data[start]
         return _put(out, _put(out, o, 1, 4), 1 if first == 49 or first == 116 or first == 0xE6 else 0, 1)  # noqa: PLR1714 (numba)
-    if kind == 4:
+    if kind == _TIMESTAMPTZ:
         seconds = _days(data, start) * 86400 + _digits(data, start + 11, 2) * 3600
-        seconds += _digits(data, start + 14, 2) * 60 + _digits(data, start + 17, 2) - _BEIJING_SECONDS
+        seconds += _digits(data, start + 14, 2) * 60 + _digits(data, start + 17, 2) - utc_offset
         return _put(out, _put(out, o, 8, 4), seconds * 1_000_000, 8)
-    return _put_numeric(out, o, data, start, end)
+    return _put_numeric(out, o, data, start, end, scale)
 
 
 @numba.njit(nogil=True, cache=True)
@@ -373,6 +413,8 @@ def _binary_rows(
     data: np.ndarray,
     cells: np.ndarray,
     kinds: np.ndarray,
+    scales: np.ndarray,
+    utc_offset: int,
     keep: np.ndarray,
     keys: np.ndarray,
     key_cells: np.ndarray,
@@ -392,7 +434,10 @@ def _binary_rows(
         first = row * width
         for column in range(width):
             start, end = cells[first + column], cells[first + column + 1]
-            o = _put(out, o, -1, 4) if start == end else _put_cell(out, o, data, start, end, kinds[column])
+            if start == end:
+                o = _put(out, o, -1, 4)
+            else:
+                o = _put_cell(out, o, data, start, end, kinds[column], scales[column], utc_offset)
         for k in range(keys.shape[0]):
             if cells[first + key_cells[k]] == cells[first + key_cells[k] + 1]:
                 o = _put(out, o, -1, 4)
@@ -412,6 +457,8 @@ def copy_binary_rows(
     data: np.ndarray,
     cells: np.ndarray,
     kinds: np.ndarray,
+    scales: np.ndarray,
+    utc_offset: dt.timedelta,
     keep: np.ndarray,
     keys: np.ndarray,
     key_cells: np.ndarray,
@@ -423,16 +470,19 @@ def copy_binary_rows(
     """Rows in PostgreSQL's binary COPY format (no signature or trailer), from canonical CSV cells.
 
     `data`/`cells`: the cells' UTF-8 bytes and offsets, `len(kinds)` cells per row (empty is
-    null); `kinds`: each file column's `KINDS` code; `keep`: the rows to write; `keys` (key
+    null); `kinds`: each file column's `ENCODINGS` code, `scales` its numeric scale (else 0);
+    timestamps are local time, `utc_offset` ahead of UTC; `keep`: the rows to write; `keys` (key
     columns, rows, 64): hex person keys, null where the ID cell at `key_cells` is empty; then
     `absent` nulls, the load day, the batch id and each row's line number. Cells must have
     passed the fast path's checks: dates are calendar dates, numbers fit their columns.
-    Timestamps are Beijing time (UTC+8, no daylight saving).
     """
     rows = int(keep.sum())
     text = int(cells[-1] - cells[0])
     bound = text + rows * (2 + 20 * len(kinds) + 68 * keys.shape[0] + 4 * absent + 24)
     out = np.empty(bound, np.uint8)
     ds_days = (ds - dt.date(2000, 1, 1)).days
-    written = _binary_rows(data, cells, kinds, keep, keys, key_cells, absent, ds_days, batch_id, line_nos, out)
+    offset = int(utc_offset.total_seconds())
+    written = _binary_rows(
+        data, cells, kinds, scales, offset, keep, keys, key_cells, absent, ds_days, batch_id, line_nos, out
+    )
     return out[:written]

@@ -41,12 +41,13 @@ import pyarrow as pa
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
+from grassroots.column_types import TYPES
 from grassroots.loading import owner_functions
 from grassroots.loading.columnar import LOADER_COLUMNS, Block, FastPath, copy_columns, key_hashes, key_text
 from grassroots.loading.contracts import Contract
 from grassroots.loading.identity import person_key
 from grassroots.loading.kernels import COPY_SIGNATURE, COPY_TRAILER
-from grassroots.loading.parsers import PARSERS, FieldError, check_field, loadable, parse_id_number
+from grassroots.loading.parsers import FieldError, check_field, loadable, parse_id_number
 from grassroots.loading.readers import (
     UNCOUNTED_RULES,
     CsvChunk,
@@ -154,7 +155,7 @@ class _FileLoader:
         self.key_index = [(i, c.key_column) for i, c in enumerate(self.columns) if c.key_column]
         self.max_chars = contract.limits.max_field_chars
         self.parsers = [
-            functools.partial(parse_id_number, latest_birth=ds) if c.type == "id_number" else PARSERS[c.type]
+            functools.partial(parse_id_number, latest_birth=ds) if c.type == "id_number" else TYPES[c.type].parse
             for c in self.columns
         ]
         names = contract.column_names
@@ -553,12 +554,6 @@ def _copy_sql(table: sql.Composable, columns: list[str]) -> sql.Composed:
     )
 
 
-def _copy_types(contract: Contract, columns: list[str]) -> list[str]:
-    """The PostgreSQL type names of `columns` for binary COPY (the row parser's rows are dumped to them)."""
-    declared = {name: pg_type.split()[0].split("(")[0] for name, pg_type in contract.staging_columns()}
-    return [declared[name] for name in columns]
-
-
 def _reorder(contract: Contract, columns: list[str]) -> Callable[[tuple], tuple]:
     """Maps the row parser's value order (contract columns, then keys) to `columns` less the loader columns."""
     parsed = [c.name for c in contract.columns] + [key for _, key in contract.key_columns]
@@ -590,7 +585,8 @@ def _copy_file(
     partition = sql.Identifier("staging", owner_functions.day_partition(conn, contract.feed, loader.ds))
     keys = _FileKeys()
     with conn.cursor() as cur, cur.copy(_copy_sql(partition, columns), writer=_QueuedWriter(cur)) as copy:
-        copy.set_types(_copy_types(contract, columns))
+        types = contract.copy_types()  # the row parser's rows are dumped to them
+        copy.set_types([types[name] for name in columns])
         copy.write(COPY_SIGNATURE)
         target = _Target(
             copy, result, rejects, (loader.ds, batch.batch_id, batch.name), _reorder(contract, columns), keys, present

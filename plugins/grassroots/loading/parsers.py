@@ -1,4 +1,5 @@
-"""Field parsers: turn a department's text into a typed value or name the rule it breaks."""
+"""Field parsers: turn a department's text into a typed value or name the rule it breaks (column_types
+says which parser reads each contract type)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from grassroots import settings
 from grassroots.loading.identity import IdNumberError, normalise_id_number
 
-_CENT, _NUMERIC_LIMIT = Decimal("0.01"), Decimal(10) ** 12  # contracts.PG_TYPES: numeric(14,2)
 # Local time (settings.TIMEZONE, a fixed offset from UTC), and that offset as a timestamp may carry it.
 LOCAL_TIME = dt.timezone(settings.fixed_utc_offset(), settings.TIMEZONE)
 _LOCAL_SUFFIX = dt.datetime(2000, 1, 1, tzinfo=LOCAL_TIME).isoformat()[-6:]  # e.g. +08:00
@@ -83,21 +83,27 @@ def parse_int(text: str) -> int:
     return value
 
 
-def parse_numeric(text: str) -> Decimal:
-    """A decimal amount that fits the staging column (numeric(14,2)); thousands separators and a ¥ sign are dropped."""
-    try:
-        value = Decimal(_ascii(text).replace(",", "").replace("¥", ""))
-    except InvalidOperation as exc:
-        raise FieldError("numeric_format") from exc
-    if not value.is_finite():
-        raise FieldError("numeric_format")
-    try:  # PostgreSQL rounds half away from zero to the column's scale, then checks its precision
-        cents = value.quantize(_CENT, rounding=ROUND_HALF_UP)
-    except InvalidOperation as exc:
-        raise FieldError("numeric_range") from exc
-    if abs(cents) >= _NUMERIC_LIMIT:
-        raise FieldError("numeric_range")
-    return value
+def numeric_parser(precision: int, scale: int) -> Callable[[str], Decimal]:
+    """The parser of a numeric(precision, scale) column (column_types): a decimal amount that fits it;
+    thousands separators and a ¥ sign are dropped."""
+    unit, limit = Decimal(1).scaleb(-scale), Decimal(10) ** (precision - scale)
+
+    def parse_numeric(text: str) -> Decimal:
+        try:
+            value = Decimal(_ascii(text).replace(",", "").replace("¥", ""))
+        except InvalidOperation as exc:
+            raise FieldError("numeric_format") from exc
+        if not value.is_finite():
+            raise FieldError("numeric_format")
+        try:  # PostgreSQL rounds half away from zero to the column's scale, then checks its precision
+            rounded = value.quantize(unit, rounding=ROUND_HALF_UP)
+        except InvalidOperation as exc:
+            raise FieldError("numeric_range") from exc
+        if abs(rounded) >= limit:
+            raise FieldError("numeric_range")
+        return value
+
+    return parse_numeric
 
 
 def parse_bool(text: str) -> bool:
@@ -147,15 +153,3 @@ def parse_id_number(text: str, latest_birth: dt.date | None = None) -> str:
 def parse_text(text: str) -> str:
     """Text, trimmed, NFKC-normalised (full-width ASCII to half-width)."""
     return _ascii(text)
-
-
-PARSERS: dict[str, Callable[[str], object]] = {
-    "text": parse_text,
-    "int": parse_int,
-    "numeric": parse_numeric,
-    "date": parse_date,
-    "timestamp": parse_timestamp,
-    "bool": parse_bool,
-    "id_number": parse_id_number,
-    "phone": parse_phone,
-}

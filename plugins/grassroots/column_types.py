@@ -1,0 +1,92 @@
+"""The column types a feed contract may declare, each defined once with everything a load path needs.
+
+A contract column's `type` names one entry of `TYPES`. Every path reads the entry: the staging
+DDL and binary COPY's type names (`loading.contracts`), the row parser (`loading.parsers`, via
+`parse`), the fast path's canonical shape (`loading.columnar`) and the compiled binary COPY writer
+(`loading.kernels`, by `encoding`, with the numeric scale). tests/unit/test_column_types.py checks that
+every type has every facet and that the fast path's bytes for a canonical value are the bytes
+psycopg's binary dumper makes of the row parser's value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from grassroots.loading import parsers
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    """One contract column type.
+
+    `pg_name`: the PostgreSQL type without modifiers (binary COPY's type name); `precision` and
+    `scale` its modifiers, if any. `parse`: the reference parser from a department's text to the
+    value loaded (or `parsers.FieldError`). `shape`: an RE2 pattern of the canonical text the fast
+    path loads without the row parser (what the parser leaves as it is and the kernels encode).
+    `encoding`: the binary COPY encoder of `kernels.ENCODINGS` for such text. `key`: whether the
+    loaded text is canonical, so that the column may be part of a primary key.
+    """
+
+    name: str
+    pg_name: str
+    parse: Callable[[str], object]
+    shape: str
+    encoding: str
+    key: bool
+    precision: int | None = None
+    scale: int = 0
+
+    @property
+    def pg_type(self) -> str:
+        """The staging column's PostgreSQL type, modifiers included (e.g. numeric(14,2))."""
+        return f"{self.pg_name}({self.precision},{self.scale})" if self.precision else self.pg_name
+
+
+def _numeric(name: str, precision: int, scale: int) -> ColumnType:
+    """A decimal type numeric(precision, scale): canonically at most precision - scale integer digits
+    and at most `scale` decimals (PostgreSQL would round more; the row parser takes those)."""
+    fraction = rf"(?:\.\d{{1,{scale}}})?" if scale else ""
+    return ColumnType(
+        name,
+        "numeric",
+        parsers.numeric_parser(precision, scale),
+        rf"-?(?:[1-9]\d{{0,{precision - scale - 1}}}|0){fraction}",
+        "numeric",
+        key=False,
+        precision=precision,
+        scale=scale,
+    )
+
+
+# A canonical text cell: no comma, quote or backslash; no full-width ASCII or ideographic space
+# (NFKC changes them); no control character (C0, DEL, C1: the row parser's `control_character`)
+# and none of the spaces Python's strip() removes that NFKC keeps (U+1680, U+2028, U+2029);
+# no white space at either end.
+_INNER = r',"\\\x00-\x1F\x7F-\x9F\x{1680}\x{2028}\x{2029}\x{3000}\x{FF01}-\x{FF5E}'
+_END = _INNER + r"\x20"
+_TEXT = rf"[^{_END}](?:[^{_INNER}]*[^{_END}])?"
+
+TYPES: dict[str, ColumnType] = {
+    t.name: t
+    for t in (
+        ColumnType("text", "text", parsers.parse_text, _TEXT, "text", key=True),
+        # Checked by the loader (check digit, birth date); text costs COPY less than char(18).
+        ColumnType("id_number", "text", parsers.parse_id_number, r"\d{17}[\dX]", "text", key=True),
+        ColumnType("phone", "text", parsers.parse_phone, r"1[3-9]\d{9}", "text", key=True),
+        ColumnType("date", "date", parsers.parse_date, r"\d{4}-\d{2}-\d{2}", "date", key=True),
+        # Local time (settings.TIMEZONE); the kernels take its UTC offset as an argument.
+        ColumnType(
+            "timestamp",
+            "timestamptz",
+            parsers.parse_timestamp,
+            r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}",
+            "timestamptz",
+            key=True,
+        ),
+        ColumnType("int", "integer", parsers.parse_int, r"-?[1-9]\d{0,8}|0", "int4", key=True),  # 9 digits fit int4
+        # The spellings the kernels read by their first byte: 1, true, 是 / 0, false, 否.
+        ColumnType("bool", "boolean", parsers.parse_bool, "1|true|是|0|false|否", "bool", key=False),
+        _numeric("numeric", 14, 2),
+    )
+}
