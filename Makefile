@@ -16,7 +16,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-$(KERNELS): $(STAMP) plugins/grassroots/loading/kernels.py plugins/grassroots/loading/columnar.py plugins/grassroots/column_types.py
+$(KERNELS): $(STAMP) plugins/grassroots/loading/kernels.py plugins/grassroots/loading/columnar.py plugins/grassroots/loading/column_types.py
 	$(BIN)/python -m grassroots.loading.kernel_cache
 	touch $(KERNELS)
 

@@ -24,8 +24,8 @@ from psycopg.adapt import PyFormat, Transformer
 from psycopg.pq import Format
 
 from grassroots import settings as grassroots_settings
-from grassroots.column_types import TYPES, ColumnType
 from grassroots.loading import kernels, parsers
+from grassroots.loading.column_types import TYPES, ColumnType
 from grassroots.loading.columnar import FastPath
 from grassroots.loading.contracts import all_contracts, parse_contract
 from grassroots.loading.identity import EARLIEST_BIRTH, PROVINCES, check_digit

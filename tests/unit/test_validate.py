@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from grassroots.column_types import TYPES
+from grassroots.loading.column_types import TYPES
 from grassroots.loading.parsers import FieldError, parse_bool, parse_date, parse_int, parse_timestamp
 
 parse_numeric = TYPES["numeric"].parse  # numeric(14,2)

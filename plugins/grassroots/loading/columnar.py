@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from grassroots import settings
-from grassroots.column_types import TYPES
+from grassroots.loading.column_types import TYPES
 from grassroots.loading.contracts import Column, Contract
 from grassroots.loading.identity import CHECK_CHARS, EARLIEST_BIRTH, PROVINCES, WEIGHTS
 from grassroots.loading.kernels import ENCODINGS, HmacSha256, copy_binary_rows

@@ -21,7 +21,7 @@ import yaml
 from psycopg import sql
 
 from grassroots import settings
-from grassroots.column_types import TYPES
+from grassroots.loading.column_types import TYPES
 
 FORMATS = {"csv", "jsonl", "xlsx", "api_json"}
 # Encodings a contract may declare: each keeps the bytes of `,` `"` CR and LF for those

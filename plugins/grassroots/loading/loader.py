@@ -41,8 +41,8 @@ import pyarrow as pa
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
-from grassroots.column_types import TYPES
 from grassroots.loading import owner_functions
+from grassroots.loading.column_types import TYPES
 from grassroots.loading.columnar import LOADER_COLUMNS, Block, FastPath, copy_columns, key_hashes, key_text
 from grassroots.loading.contracts import Contract
 from grassroots.loading.identity import person_key

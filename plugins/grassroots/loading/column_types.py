@@ -1,11 +1,11 @@
 """The column types a feed contract may declare, each defined once with everything a load path needs.
 
 A contract column's `type` names one entry of `TYPES`. Every path reads the entry: the staging
-DDL and binary COPY's type names (`loading.contracts`), the row parser (`loading.parsers`, via
-`parse`), the fast path's canonical shape (`loading.columnar`) and the compiled binary COPY writer
-(`loading.kernels`, by `encoding`, with the numeric scale). tests/unit/test_column_types.py checks that
-every type has every facet and that the fast path's bytes for a canonical value are the bytes
-psycopg's binary dumper makes of the row parser's value.
+DDL and binary COPY's type names (`contracts`), the row parser (`parsers`, via `parse`), the fast
+path's canonical shape (`columnar`) and the compiled binary COPY writer (`kernels`, by `encoding`,
+with the numeric scale). tests/unit/test_column_types.py checks that every type has every facet
+and that the fast path's bytes for a canonical value are the bytes psycopg's binary dumper makes
+of the row parser's value.
 """
 
 from __future__ import annotations
