@@ -112,3 +112,13 @@ def test_text_helpers_keep_logs_one_line_and_database_text_valid() -> None:
     assert db_text("bad\udcffname") == "bad\\xffname"
     assert raw_text("a\x00b") == "a\ufffdb" and raw_text("\ud800x") == "\ufffdx"
     assert len(raw_text("x" * 100_000)) == 8192
+
+
+def test_a_broken_multibyte_sequence_at_a_line_end_does_not_merge_two_records(tmp_path: Path) -> None:
+    """GB18030's incremental decoder holds back `\\x81 0` at a line's end (a four-byte sequence may
+    follow) and gives it back, replaced, with the next line: that line still counts as a record."""
+    path = tmp_path / "community_resources.csv"
+    path.write_bytes(b"0\x810\n\x810,\xcd\xf5\xb7\xbc,2026-11-24,\xca\xe9\xbc\xc7,0.00,0.00,2026-11-24\n")
+    assert count_csv_records(path, "gb18030") == 1
+    path.write_bytes(b"a,b\n1\x81\n2\x812\n3,4\n")
+    assert count_csv_records(path, "gb18030") == 3

@@ -429,11 +429,14 @@ def _decoded_stream_lines(path: Path, encoding: str, max_line: int = Limits.max_
         while line := fh.readline(max_line + 1):
             if len(line) > max_line:
                 raise FileRejected("record_too_long", 0, f"a line over {max_line} bytes")
+            # The decoder may hold back bytes of a line's end (the start of a multibyte sequence that
+            # turns out broken) and give them with the next line: one decode can hold two lines.
             pending += decoder.decode(line)
-            if pending.endswith("\n"):
-                yield pending
-                pending = ""
+            *complete, pending = pending.split("\n")
+            yield from (text + "\n" for text in complete)
     pending += decoder.decode(b"", final=True)
+    *complete, pending = pending.split("\n")
+    yield from (text + "\n" for text in complete)
     if pending:
         yield pending
 
