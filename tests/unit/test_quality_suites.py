@@ -3,7 +3,9 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
+from grassroots import settings
 from grassroots.loading.contracts import all_contracts, parse_contract
 from grassroots.quality import suites
 
@@ -92,3 +94,23 @@ def test_suite_files_read_the_same_with_libyaml_as_with_the_pure_python_loader()
     for path in files:
         text = path.read_text(encoding="utf-8")
         assert yaml.load(text, Loader=suites.YAML_LOADER) == yaml.safe_load(text), path.name
+
+
+def test_dbt_owns_the_marts_keys_and_gx_does_not_repeat_them() -> None:
+    """A published mart's grain (unique, not null) and accepted values are dbt tests on the same unpublished
+    build; the mart suites check what dbt does not (columns, volume, ranges, a part within its whole)."""
+    dbt_owned = {
+        "expect_column_values_to_not_be_null",
+        "expect_compound_columns_to_be_unique",
+        "expect_column_values_to_be_in_set",
+    }
+    marts = suites.mart_suites()
+    repeated = [(model, c.id) for model, suite in marts.items() for c in suite.checks if c.type in dbt_owned]
+    assert not repeated, repeated
+    grains = {}
+    for path in (settings.project_root() / "dbt" / "models" / "marts").rglob("_*__models.yml"):
+        for model in yaml.safe_load(path.read_text(encoding="utf-8")).get("models", []):
+            tests = [next(iter(t)) if isinstance(t, dict) else t for t in model.get("data_tests", [])]
+            grains[model["name"]] = tests
+    for model in marts:
+        assert {"not_null_columns", "unique_combination_of_columns"} <= set(grains.get(model, [])), model
