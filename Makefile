@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Numba's cache of the loader's kernels, compiled once per checkout here, never by tasks at once.
 KERNELS := plugins/grassroots/loading/__pycache__/.kernels-warm
 
-.PHONY: setup demo test test-fast lint bench airflow clean stop
+.PHONY: setup demo test test-fast lint bench bench-city airflow clean stop
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/loader_throughput.py --repeat 3
 	$(BIN)/python bench/task_startup.py
+
+# A city's days through the DAGs' tasks (not part of `make test`): RESIDENTS=1000000 DAYS=3 by default.
+RESIDENTS ?= 1000000
+DAYS ?= 3
+bench-city: setup
+	$(BIN)/python bench/city.py --residents $(RESIDENTS) --days $(DAYS)
 
 airflow: setup
 	$(BIN)/python -m grassroots airflow
