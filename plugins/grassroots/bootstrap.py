@@ -13,13 +13,14 @@ import logging
 import psycopg
 from psycopg import sql
 
-from grassroots import loadpath, locks, security
+from grassroots import loadpath, locks, schemas, security
 from grassroots.contracts import Contract, all_contracts
 from grassroots.quality.audit import HISTORY, create_audit_tables
 from grassroots.scoring import access
 
 log = logging.getLogger(__name__)
-SCHEMAS = ("staging", "quarantine", "meta", "audit", "scoring")  # plus security.BUILD_SCHEMAS (the transformer's)
+# Created here as the login; the transformer's (security.BUILD_SCHEMAS) by security.ensure_build_schemas.
+SCHEMAS = schemas.except_roles(*schemas.TRANSFORMER_OWNED)
 
 LEDGER_DDL = (
     """
