@@ -50,7 +50,7 @@ def dbt_environment(dsn: str, ds: dt.date) -> dict[str, str]:
     The day is an environment variable (`env_var('GRASSROOTS_DS')` in the run_day and
     feed_day_freshness macros), not a `--vars` value: dbt re-parses the whole project whenever
     `--vars` changes (6 s here, every day's first invocation), but only the files that read an
-    environment variable when that variable changes.
+    environment variable for a change of the variable (see invoke).
     """
     return {**db.dbt_env(dsn), DS_VARIABLE: ds.isoformat()}
 
