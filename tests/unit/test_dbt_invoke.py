@@ -1,6 +1,6 @@
 """grassroots.warehouse.dbt_runner.invoke, the one way the project runs dbt: the partition day reaches the
-models through the environment for the call only, a new day re-parses only what reads it, and
-dbt refuses to parse without a day."""
+models through dbt's own environment for the call, never the process's; a new day re-parses only
+what reads it; dbt refuses to parse without a day."""
 
 from __future__ import annotations
 
@@ -12,10 +12,15 @@ from grassroots.warehouse.dbt_runner import DS_VARIABLE, dbt_args, invoke
 DAY = dt.date(2026, 11, 24)
 
 
-def test_invoke_leaves_the_process_environment_as_it_was() -> None:
+def test_dbt_reads_the_day_while_the_process_environment_stays_as_it_was() -> None:
+    """Checked at every event dbt fires during the call, not only after it."""
     before = dict(os.environ)
-    result = invoke("parse", DAY, dsn="host=localhost dbname=unused")
+    unchanged: list[bool] = []
+    result = invoke("parse", DAY, dsn="host=localhost dbname=unused",
+                    callbacks=[lambda _event: unchanged.append(dict(os.environ) == before)])  # fmt: skip
     assert result.success, result.exception
+    assert result.result.env_vars[DS_VARIABLE] == DAY.isoformat()  # what the run_day macro read
+    assert unchanged and all(unchanged)
     assert dict(os.environ) == before
 
 

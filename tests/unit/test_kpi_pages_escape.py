@@ -31,12 +31,15 @@ def test_hostile_names_in_every_text_field_stay_text() -> None:
     table = kpi_pages.KpiTable(f"kpi_{IMAGE}", "kpi_date", [f"rate{SCRIPT}", "incidents"])
     table.rows[(community.code, DAY)] = {f"rate{SCRIPT}": 0.5, "incidents": 3.0}
     table.rows[(community.code, DAY - dt.timedelta(days=1))] = {f"rate{SCRIPT}": 0.25, "incidents": 1.0}
-    body = kpi_pages._district_page("330102", [table], [community], DAY, "<nav></nav>")
-    page = kpi_pages._page(f"{community.district_name} KPI", body)
+    pages = kpi_pages.render([table], [community], DAY)
+    assert set(pages) == {"330102.html", "index.html"}
 
-    parsed = Tags()
-    parsed.feed(page)
-    assert not parsed.tags & {"script", "img"}, parsed.tags
-    assert "onerror" not in parsed.attributes
-    assert "&lt;script&gt;" in page and "&lt;img src=x onerror=" in page
-    assert "<svg" in page and "<circle" in page, "the chart is drawn from the hostile series too"
+    for page in pages.values():
+        parsed = Tags()
+        parsed.feed(page)
+        assert not parsed.tags & {"script", "img"}, parsed.tags
+        assert "onerror" not in parsed.attributes
+        assert "&lt;script&gt;" in page and "&lt;img src=x onerror=" in page
+    assert "<svg" in pages["330102.html"] and "<circle" in pages["330102.html"], (
+        "the chart is drawn from the hostile series too"
+    )

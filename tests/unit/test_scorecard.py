@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import html
 import io
 import re
 from html.parser import HTMLParser
 
 from fontTools.ttLib import TTFont
+from markupsafe import escape
 
 from grassroots.reports import scorecard
 from grassroots.reports.scorecard import Area, Data
@@ -88,8 +88,8 @@ def test_pages_escape_names_and_reasons_and_run_only_their_own_script() -> None:
         assert "img" not in tags.tags and "u" not in tags.tags and "event-handler" not in tags.tags, name
         assert all(script == scorecard.JS for script in tags.scripts), f"{name}: a script that is not ours"
         assert tags.tags.count("script") == (0 if name == "index.html" else 1), name
-    assert html.escape(HOSTILE) in pages["C1.html"] and html.escape(HOSTILE) in pages["S.html"]
-    assert html.escape(HOSTILE_REASON) in pages["C1.html"]
+    assert escape(HOSTILE) in pages["C1.html"] and escape(HOSTILE) in pages["S.html"]
+    assert escape(HOSTILE_REASON) in pages["C1.html"]
 
 
 def test_day_value_change_and_held_month() -> None:
@@ -106,7 +106,7 @@ def test_communities_ranked_on_each_kpi_with_drill_down() -> None:
     pages = scorecard.render(_data())
     street = pages["S.html"]
     ranking = re.search(r'<div class="rank" data-kpi="satisfied_share">(.*?)</div>', street).group(1)
-    assert ranking.index("望江社区") < ranking.index(html.escape(HOSTILE)), "90% ranks above 50%"
+    assert ranking.index("望江社区") < ranking.index(escape(HOSTILE)), "90% ranks above 50%"
     assert '<a href="C2.html">' in ranking and '<option value="satisfied_share">' in street
     # Drill-down: district → street → communities, and back up from each.
     assert '<a href="S.html">' in pages["D.html"] and '<a href="C2.html">' in street

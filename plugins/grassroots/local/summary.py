@@ -7,9 +7,12 @@ import datetime as dt
 import psycopg
 from psycopg import sql
 
-SCHEMAS = ("staging", "quarantine", "meta", "stg", "int", "warehouse", "marts", "scoring", "audit")
+from grassroots.warehouse import schemas
+
+# What a run delivers: every schema but a build's working copies (the KPI candidate, dbt's test failures).
+SCHEMAS = schemas.except_roles(*schemas.WORKING)
 # Append-only history (every run adds rows by design): counted per schema, not checksummed.
-HISTORY_SCHEMAS = ("audit",)
+HISTORY_SCHEMAS = schemas.names(schemas.QUALITY)
 
 
 def tables(conn: psycopg.Connection) -> list[tuple[str, str, str]]:

@@ -14,6 +14,7 @@ from psycopg.rows import dict_row
 from grassroots import settings
 from grassroots.quality import data_docs, freshness
 from grassroots.quality.delivery import share_text
+from grassroots.reports import templating
 
 log = logging.getLogger(__name__)
 TREND_DAYS = 14
@@ -201,14 +202,7 @@ def _unexpected_share(check: dict) -> str:
 
 
 def _env():
-    from jinja2 import Environment, FileSystemLoader
-
-    env = Environment(
-        loader=FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=True,  # every template is HTML (*.html.j2: select_autoescape(["html"]) missed them)
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = templating.environment(Path(__file__).parent / "templates")
     env.filters["pct"] = lambda v: "–" if v is None else f"{float(v) * 100:.1f}%"
     env.filters["num"] = lambda v: "–" if v is None else f"{int(v):,}"
     return env

@@ -8,13 +8,13 @@ scorecard, which shows their elderly rows beside their KPI: here their groups wo
 community's cell, and their `all` rows repeat the plain KPI tables.
 Rates are not averaged across communities (an average of rates is not the area's rate): district
 charts draw one line per community. Rows after the run day are ignored, so a rerun of a day
-writes the same files.
+writes the same files. The markup is in templates (grassroots/reports/templates/kpi_*, _chart.svg.j2),
+rendered by grassroots.reports.templating: every value is escaped.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import logging
 import shutil
 from collections import defaultdict
@@ -24,7 +24,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from grassroots.reports import scorecard, webfont
+from grassroots.reports import scorecard, templating, webfont
 
 log = logging.getLogger(__name__)
 NUMERIC = ("smallint", "integer", "bigint", "numeric", "real", "double precision")
@@ -132,72 +132,68 @@ def read_geography(conn: psycopg.Connection) -> list[Community]:
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22")
 WIDTH, HEIGHT, PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 468, 250, 52, 12, 26, 58
+INNER_WIDTH, INNER_HEIGHT = WIDTH - PAD_LEFT - PAD_RIGHT, HEIGHT - PAD_TOP - PAD_BOTTOM
+SVG = {  # the fixed geometry of every chart, for the template
+    "width": WIDTH, "height": HEIGHT, "middle_x": f"{WIDTH / 2:.0f}", "middle_y": f"{HEIGHT / 2:.0f}",
+    "pad_left": PAD_LEFT, "pad_top": PAD_TOP, "inner_width": INNER_WIDTH, "inner_height": INNER_HEIGHT,
+    "y_label_x": PAD_LEFT - 4, "x_label_y": HEIGHT - PAD_BOTTOM + 12,
+}  # fmt: skip
 
 
-def _svg_chart(title: str, series: dict[str, list[tuple[dt.date, float]]]) -> str:
-    """One line chart as inline SVG (no image files, no fonts baked in: the browser sets the text).
+@dataclass
+class Line:
+    """One series of a chart: its polyline and a dot per point, in SVG coordinates."""
 
-    One polyline (with a dot per point) per series; x is the day, y the value with its range on
-    the axis; a single day is one dot with that day as its only tick. Every label is escaped.
+    label: str
+    colour: str
+    points: str
+    dots: list[tuple[str, str]]
+
+
+@dataclass
+class Chart:
+    """One line chart, laid out for the inline SVG the page draws (templates/_chart.svg.j2).
+
+    x is the day, y the value with its range on the axis; a single day is one dot with that day
+    as its only tick. No image files, no fonts baked in: the browser sets the text.
     """
+
+    title: str
+    y_labels: list[tuple[str, str]] = field(default_factory=list)  # (y, value)
+    x_labels: list[tuple[str, str]] = field(default_factory=list)  # (x, day)
+    lines: list[Line] = field(default_factory=list)
+    # (square x, square y, colour, text x, text y, label) of the first eight lines
+    legend: list[tuple[str, int, str, str, int, str]] = field(default_factory=list)
+
+
+def _chart(title: str, series: dict[str, list[tuple[dt.date, float]]]) -> Chart:
+    """The chart of one KPI: one line per series (community), sorted by label."""
+    chart = Chart(title)
     points = [(d, v) for values in series.values() for d, v in values]
-    esc = html.escape
-    head = (
-        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{esc(title)}">'
-        f'<text x="{WIDTH / 2:.0f}" y="16" text-anchor="middle" font-size="12">{esc(title)}</text>'
-    )
     if not points:
-        return (
-            head + f'<text x="{WIDTH / 2:.0f}" y="{HEIGHT / 2:.0f}" text-anchor="middle" font-size="11">'
-            "无数据 no data</text></svg>"
-        )
+        return chart
     days = sorted({d for d, _ in points})
     low, high = min(v for _, v in points), max(v for _, v in points)
     low, high = (low - 1, high + 1) if low == high else (low, high)
-    inner_w, inner_h = WIDTH - PAD_LEFT - PAD_RIGHT, HEIGHT - PAD_TOP - PAD_BOTTOM
     span = max((days[-1] - days[0]).days, 1)
 
     def x(day: dt.date) -> float:
-        return PAD_LEFT + (inner_w / 2 if len(days) == 1 else inner_w * (day - days[0]).days / span)
+        return PAD_LEFT + (INNER_WIDTH / 2 if len(days) == 1 else INNER_WIDTH * (day - days[0]).days / span)
 
     def y(value: float) -> float:
-        return PAD_TOP + inner_h * (1 - (value - low) / (high - low))
+        return PAD_TOP + INNER_HEIGHT * (1 - (value - low) / (high - low))
 
-    parts = [
-        head,
-        f'<rect x="{PAD_LEFT}" y="{PAD_TOP}" width="{inner_w}" height="{inner_h}" fill="none" stroke="#bbb"/>',
-    ]
-    for value in (low, (low + high) / 2, high):
-        parts.append(
-            f'<text x="{PAD_LEFT - 4}" y="{y(value) + 4:.1f}" text-anchor="end" font-size="9">{esc(_fmt(value))}</text>'
-        )
-    step = max(1, len(days) // 6)
-    for day in days[::step]:
-        parts.append(
-            f'<text x="{x(day):.1f}" y="{HEIGHT - PAD_BOTTOM + 12}" text-anchor="middle" font-size="9">'
-            f"{day:%m-%d}</text>"
-        )
+    chart.y_labels = [(f"{y(value) + 4:.1f}", _fmt(value)) for value in (low, (low + high) / 2, high)]
+    chart.x_labels = [(f"{x(day):.1f}", f"{day:%m-%d}") for day in days[:: max(1, len(days) // 6)]]
     for index, (label, values) in enumerate(sorted(series.items())):
-        if not values:
-            continue
-        colour = PALETTE[index % len(PALETTE)]
-        coords = " ".join(f"{x(d):.1f},{y(v):.1f}" for d, v in sorted(values))
-        parts.append(
-            f'<g><title>{esc(label)}</title><polyline points="{coords}" fill="none" stroke="{colour}" '
-            'stroke-width="1.4"/>'
-            + "".join(f'<circle cx="{x(d):.1f}" cy="{y(v):.1f}" r="2" fill="{colour}"/>' for d, v in values)
-            + "</g>"
-        )
-    legend = [label for label, values in sorted(series.items()) if values]
-    for index, label in enumerate(legend[:8]):
-        lx, ly = PAD_LEFT + (index % 4) * (inner_w / 4), HEIGHT - PAD_BOTTOM + 28 + (index // 4) * 13
-        colour = PALETTE[sorted(series).index(label) % len(PALETTE)]
-        parts.append(
-            f'<rect x="{lx:.0f}" y="{ly - 8}" width="8" height="8" fill="{colour}"/>'
-            f'<text x="{lx + 11:.0f}" y="{ly}" font-size="9">{esc(label[:14])}</text>'
-        )
-    return "".join(parts) + "</svg>"
+        if values:
+            coords = " ".join(f"{x(d):.1f},{y(v):.1f}" for d, v in sorted(values))
+            dots = [(f"{x(d):.1f}", f"{y(v):.1f}") for d, v in values]
+            chart.lines.append(Line(label, PALETTE[index % len(PALETTE)], coords, dots))
+    for index, line in enumerate(chart.lines[:8]):
+        left, base = PAD_LEFT + (index % 4) * (INNER_WIDTH / 4), HEIGHT - PAD_BOTTOM + 28 + (index // 4) * 13
+        chart.legend.append((f"{left:.0f}", base - 8, line.colour, f"{left + 11:.0f}", base, line.label[:14]))
+    return chart
 
 
 def _fmt(value: float | None) -> str:
@@ -210,21 +206,16 @@ def _label(column: str) -> str:
     return LABELS.get(column, column.replace("_", " "))
 
 
-def esc(value: object) -> str:
-    """Text for HTML, in element content and in quoted attributes alike."""
-    return html.escape(str(value), quote=True)
+@dataclass
+class Figure:
+    """One chart of a district page with its caption (table.column)."""
+
+    chart: Chart
+    table: str
+    column: str
 
 
-def _latest_table(tables: list[KpiTable], communities: list[Community], ds: dt.date) -> str:
-    head = "".join(f"<th>{html.escape(_label(k))}</th>" for t in tables for k in t.kpis)
-    body = []
-    for c in communities:
-        cells = "".join(f"<td>{_fmt(t.rows.get((c.code, ds), {}).get(k))}</td>" for t in tables for k in t.kpis)
-        body.append(f'<tr><td><a href="#c{esc(c.code)}">{esc(c.name)}</a></td>{cells}</tr>')
-    return f"<table><tr><th>社区 community ({ds})</th>{head}</tr>{''.join(body)}</table>"
-
-
-def _charts(tables: list[KpiTable], members: list[Community]) -> str:
+def _figures(tables: list[KpiTable], members: list[Community]) -> list[Figure]:
     figures = []
     for t in tables:
         for k in t.kpis:
@@ -232,44 +223,37 @@ def _charts(tables: list[KpiTable], members: list[Community]) -> str:
                 c.name: [(d, v[k]) for (code, d), v in t.rows.items() if code == c.code and v[k] is not None]
                 for c in members
             }
-            figures.append(
-                f"<figure>{_svg_chart(_label(k), series)}"
-                f"<figcaption>{html.escape(t.name)}.{html.escape(k)}</figcaption></figure>"
-            )
-    return f'<div class="charts">{"".join(figures)}</div>'
-
-
-def _district_page(district: str, tables: list[KpiTable], communities: list[Community], ds: dt.date, nav: str) -> str:
-    mine = [c for c in communities if c.district == district]
-    streets: dict[str, list[Community]] = defaultdict(list)
-    for c in mine:
-        streets[c.street].append(c)
-    parts = [f"<h1>{esc(mine[0].district_name)} KPI ({esc(district)})</h1>", nav,
-             f"<p>数据截至 data as of <b>{ds}</b> · 街道 streets: "
-             + " ".join(f'<a href="#s{esc(s)}">{esc(s)}</a>' for s in streets) + "</p>",
-             "<h2>最新一天 latest day</h2>", _latest_table(tables, mine, ds),
-             "<h2>趋势 trends (one line per community)</h2>", _charts(tables, mine)]  # fmt: skip
-    for street, members in streets.items():
-        parts.append(f'<section id="s{esc(street)}"><h2>街道 street {esc(street)}</h2>')
-        parts.append(_latest_table(tables, members, ds))
-        for c in members:
-            parts.append(f'<section id="c{esc(c.code)}"><h3>社区 community {esc(c.name)} ({esc(c.code)})</h3>')
-            # The community's trends are its line in the district charts above (one figure per
-            # community made the report take minutes with fifteen KPI tables on two cores).
-            parts.append(_latest_table(tables, [c], ds) + "</section>")
-        parts.append("</section>")
-    return "".join(parts)
+            figures.append(Figure(_chart(_label(k), series), t.name, k))
+    return figures
 
 
 def _page(title: str, body: str) -> str:
-    # The page's own characters from the vendored CJK font (grassroots.reports.webfont): chart labels are
-    # not boxes on a machine without a CJK font.
+    """A whole page around a rendered body. The page's own characters from the vendored CJK font
+    (grassroots.reports.webfont): chart labels are not boxes on a machine without a CJK font."""
     font = webfont.font_face_css(title + body)
-    return (
-        f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f"<style>{font}{CSS.replace('font-family:', f'font-family:{webfont.FAMILY!r},', 1)}</style></head>"
-        f"<body>{body}</body></html>\n"
-    )
+    style = font + CSS.replace("font-family:", f"font-family:{webfont.FAMILY!r},", 1)
+    return templating.page(title, style, body)
+
+
+def render(tables: list[KpiTable], communities: list[Community], ds: dt.date) -> dict[str, str]:
+    """Every page by file name: index.html and <district code>.html."""
+    env = templating.environment()
+    districts = sorted({c.district: c.district_name for c in communities}.items())
+    common = {"ds": ds, "districts": districts, "tables": tables, "label": _label, "fmt": _fmt, "svg": SVG}
+    pages = {}
+    for district, name in districts:
+        mine = [c for c in communities if c.district == district]
+        streets: dict[str, list[Community]] = defaultdict(list)
+        for c in mine:
+            streets[c.street].append(c)
+        # The communities' trends are their lines in the district charts (one figure per community
+        # made the report take minutes with fifteen KPI tables on two cores).
+        body = env.get_template("kpi_district.html.j2").render(
+            district=district, name=name, communities=mine, streets=streets, figures=_figures(tables, mine), **common
+        )
+        pages[f"{district}.html"] = _page(f"{name} KPI {ds}", body)
+    pages["index.html"] = _page(f"KPI {ds}", env.get_template("kpi_index.html.j2").render(**common))
+    return pages
 
 
 def build(dsn: str, ds: dt.date, out_dir: Path) -> dict[str, object]:
@@ -280,26 +264,13 @@ def build(dsn: str, ds: dt.date, out_dir: Path) -> dict[str, object]:
     staging = out_dir.with_name(out_dir.name + ".building")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    districts = sorted({c.district: c.district_name for c in communities}.items())
-    nav = "<nav>" + "".join(f'<a href="{esc(d)}.html">{esc(n)}</a>' for d, n in districts) + \
-          '<a href="index.html">总览 index</a></nav>'  # fmt: skip
-    for district, name in districts:
-        body = _district_page(district, tables, communities, ds, nav)
-        (staging / f"{district}.html").write_text(_page(f"{name} KPI {ds}", body), encoding="utf-8")
-    listing = "".join(
-        f"<li>{html.escape(t.name)}: {', '.join(html.escape(_label(k)) for k in t.kpis)}</li>" for t in tables
-    )
-    index = (
-        f"<h1>社区治理 KPI grassroots KPI pages</h1>{nav}<p>数据截至 data as of <b>{ds}</b></p>"
-        '<p><a href="scorecard/index.html">KPI 记分卡 scorecard (district ▸ street ▸ community)</a></p>'
-        f"<h2>KPI tables (marts)</h2><ul>{listing}</ul>"
-    )
-    (staging / "index.html").write_text(_page(f"KPI {ds}", index), encoding="utf-8")
+    pages = render(tables, communities, ds)
+    for name, text in pages.items():
+        (staging / name).write_text(text, encoding="utf-8")
     scorecards = scorecard.build(dsn, ds, staging / "scorecard")
     shutil.rmtree(out_dir, ignore_errors=True)
     staging.rename(out_dir)
-    charts = sum(p.read_text(encoding="utf-8").count('<svg class="chart"') for p in out_dir.glob("*.html"))
-    log.info(
-        "KPI report %s: %d tables, %d districts, %d charts in %s", ds, len(tables), len(districts), charts, out_dir
-    )
-    return {"ds": ds.isoformat(), "tables": len(tables), "districts": len(districts), "charts": charts, **scorecards}
+    charts = sum(text.count('<svg class="chart"') for text in pages.values())
+    districts = len(pages) - 1
+    log.info("KPI report %s: %d tables, %d districts, %d charts in %s", ds, len(tables), districts, charts, out_dir)
+    return {"ds": ds.isoformat(), "tables": len(tables), "districts": districts, "charts": charts, **scorecards}

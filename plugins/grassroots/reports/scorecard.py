@@ -7,7 +7,8 @@ District and street pages rank their communities on a KPI chosen from a list (a 
 inline JS only show one ranking table; without JS every table shows). Pages link district →
 streets → communities and back; text is escaped; Chinese renders without a CJK font installed,
 from a subset of the vendored font embedded in the page (grassroots.reports.webfont). Nothing loads from
-a network or a file other than the sibling pages.
+a network or a file other than the sibling pages. The markup is in templates
+(grassroots/reports/templates/scorecard_*), rendered by grassroots.reports.templating.
 
 Elderly breakdown: where the KPI allows it, the row of the KPI is followed by the same KPI for
 elderly residents (老年人, 60 or older on the day of the survey or application, from the
@@ -19,7 +20,6 @@ marts.kpi_digital_channel_by_age_*, published and held like every KPI table.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -28,12 +28,13 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from grassroots.reports import webfont
+from grassroots.reports import templating, webfont
 
 log = logging.getLogger(__name__)
 TREND_DAYS = 30
 SCHEMA = "marts"
 FONT_SLOT = "/*@font-face*/"
+SPARK = {"width": 132, "height": 30, "pad": 3}  # a sparkline's size and margin, for the template
 
 
 @dataclass(frozen=True)
@@ -257,49 +258,61 @@ def cell(data: Data, kpi: Kpi, grain: str, area: Area, period: dt.date, stype: s
     return Cell(value=value) if value is not None else Cell(missing="无数据 no data")
 
 
-def _value_html(kpi: Kpi, c: Cell) -> str:
+@dataclass
+class Shown:
+    """One cell as the page shows it: its class (held, flat, value, good, bad) and text (a held
+    period's text is the reason)."""
+
+    css: str
+    text: str
+
+
+def _shown(kpi: Kpi, c: Cell) -> Shown:
     if c.held is not None:
-        return f'<td class="held">暂停发布 held<br><small>{html.escape(c.held)}</small></td>'
+        return Shown("held", c.held)
     if c.value is None:
-        return f'<td class="flat">{html.escape(c.missing or "–")}</td>'
-    return f'<td class="value">{html.escape(format_value(kpi, c.value))}</td>'
+        return Shown("flat", c.missing or "–")
+    return Shown("value", format_value(kpi, c.value))
 
 
-def _change_html(kpi: Kpi, now: Cell, before: Cell) -> str:
+def _change(kpi: Kpi, now: Cell, before: Cell) -> Shown:
     if now.value is None or before.value is None:
-        return '<td class="flat">–</td>'
+        return Shown("flat", "–")
     delta = now.value - before.value
     if abs(delta) < 1e-9:
-        return '<td class="flat">＝ 0</td>'
+        return Shown("flat", "＝ 0")
     arrow = "▲" if delta > 0 else "▼"
     tone = "flat" if kpi.better == 0 else ("good" if delta * kpi.better > 0 else "bad")
-    return f'<td class="{tone}">{arrow} {html.escape(format_delta(kpi, delta))}</td>'
+    return Shown(tone, f"{arrow} {format_delta(kpi, delta)}")
 
 
-def sparkline(points: list[tuple[dt.date, float]], first: dt.date, last: dt.date, label: str) -> str:
-    """A 30-day inline SVG trend: one dot per published day, a line through them; empty days are gaps in x."""
-    width, height, pad = 132, 30, 3
-    head = (
-        f'<svg class="spark" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(label)}">'
-    )
+@dataclass
+class Spark:
+    """A sparkline laid out for the template: its label, the line's points and a dot per point (x, y)."""
+
+    label: str
+    points: str = ""
+    dots: list[tuple[str, str]] = field(default_factory=list)
+
+
+def sparkline(points: list[tuple[dt.date, float]], first: dt.date, last: dt.date, label: str) -> Spark:
+    """A 30-day trend: one dot per published day, a line through them; empty days are gaps in x."""
+    spark = Spark(label)
     if not points:
-        return head + '<line x1="3" y1="15" x2="129" y2="15" stroke="#ddd"/></svg>'
+        return spark
     low, high = min(v for _, v in points), max(v for _, v in points)
     low, high = (low - 1, high + 1) if low == high else (low, high)
     span = max((last - first).days, 1)
-
-    def xy(day: dt.date, value: float) -> str:
+    width, height, pad = SPARK["width"], SPARK["height"], SPARK["pad"]
+    for day, value in sorted(points):
         x = pad + (width - 2 * pad) * (day - first).days / span
         y = pad + (height - 2 * pad) * (1 - (value - low) / (high - low))
-        return f"{x:.1f},{y:.1f}"
-
-    coords = [xy(d, v) for d, v in sorted(points)]
-    dots = "".join(f'<circle cx="{c.split(",")[0]}" cy="{c.split(",")[1]}" r="1.6"/>' for c in coords)
-    return head + f'<polyline points="{" ".join(coords)}"/>{dots}</svg>'
+        spark.dots.append((f"{x:.1f}", f"{y:.1f}"))
+    spark.points = " ".join(f"{x},{y}" for x, y in spark.dots)
+    return spark
 
 
-def _trend(data: Data, kpi: Kpi, area: Area, stype: str | None) -> str:
+def _trend(data: Data, kpi: Kpi, area: Area, stype: str | None) -> Spark:
     first = data.ds - dt.timedelta(days=TREND_DAYS - 1)
     points = []
     for back in range(TREND_DAYS):
@@ -314,7 +327,20 @@ def _service_types(data: Data, kpi: Kpi, area: Area) -> list[str]:
     return sorted({k[5] for k in data.rows if k[1].startswith(f"kpi_{kpi.table}_") and k[3] == area.code and k[5]})
 
 
-def _kpi_rows(data: Data, area: Area) -> list[str]:
+@dataclass
+class Row:
+    """One KPI row of a scorecard: day value and change, trend, month value and change (no cells:
+    the KPI is per service type and none has data)."""
+
+    key: str
+    label_css: str
+    label: str
+    en: str
+    cells: list[Shown] = field(default_factory=list)
+    trend: Spark | None = None
+
+
+def _kpi_rows(data: Data, area: Area) -> list[Row]:
     rows = []
     for kpi in KPIS:
         for stype in _service_types(data, kpi, area) if kpi.per_service_type else [kpi.age_group]:
@@ -324,31 +350,13 @@ def _kpi_rows(data: Data, area: Area) -> list[str]:
             for grain in GRAINS:
                 now = cell(data, kpi, grain, area, _period(grain, data.ds), stype)
                 before = cell(data, kpi, grain, area, _period(grain, data.ds, 1), stype)
-                cells.append(_value_html(kpi, now) + _change_html(kpi, now, before))
+                cells += [_shown(kpi, now), _change(kpi, now, before)]
             key = kpi.column + (f"/{stype}" if stype else "")
             css = "label sub" if kpi.age_group else "label"
-            rows.append(
-                f'<tr data-kpi="{html.escape(key)}"><td class="{css}">{html.escape(kpi.zh + suffix)}'
-                f"<small>{html.escape(kpi.en)}</small></td>{cells[0]}"
-                f"<td>{_trend(data, kpi, area, stype)}</td>{cells[1]}</tr>"
-            )
+            rows.append(Row(key, css, kpi.zh + suffix, kpi.en, cells, _trend(data, kpi, area, stype)))
         if kpi.per_service_type and not _service_types(data, kpi, area):
-            rows.append(
-                f'<tr data-kpi="{kpi.column}"><td class="label">{html.escape(kpi.zh)}<small>'
-                f"{html.escape(kpi.en)}</small></td>"
-                '<td class="flat" colspan="6">无数据 no data</td></tr>'
-            )
+            rows.append(Row(kpi.column, "label", kpi.zh, kpi.en))
     return rows
-
-
-def _scorecard(data: Data, area: Area) -> str:
-    month = _period("month", data.ds)
-    head = (
-        f"<tr><th>指标 KPI</th><th>{data.ds} 当日 day</th><th>较前一日 vs previous day</th>"
-        f"<th>近{TREND_DAYS}天 last {TREND_DAYS} days</th><th>{month:%Y-%m} 当月 month</th>"
-        "<th>较上月 vs previous month</th></tr>"
-    )
-    return f'<table class="scorecard">{head}{"".join(_kpi_rows(data, area))}</table>'
 
 
 def _communities(data: Data, area: Area) -> list[Area]:
@@ -358,35 +366,33 @@ def _communities(data: Data, area: Area) -> list[Area]:
     return [data.areas[c] for c in codes]
 
 
-def _ranking(data: Data, area: Area) -> str:
+@dataclass
+class Ranking:
+    """An area's communities ranked on one KPI: (rank, community, month value, day value) each."""
+
+    kpi: Kpi
+    rows: list[tuple[str, Area, Shown, Shown]]
+
+
+def _rankings(data: Data, area: Area) -> list[Ranking]:
     """Communities of the area ranked on each KPI by the month's value (day value beside it)."""
     members = _communities(data, area)
     if not members:
-        return ""
+        return []
     # Communities rank on the area-wide KPIs: an age group's value rests on few events per community.
     kpis = [k for k in KPIS if not k.per_service_type and not k.age_group]
-    options = "".join(f'<option value="{k.column}">{html.escape(k.zh)} {html.escape(k.en)}</option>' for k in kpis)
-    parts = [
-        f'<h2>社区排名 communities ranked</h2><p><label>排名指标 rank on <select id="rank-kpi">{options}'
-        "</select></label></p>"
-    ]
     month, day = _period("month", data.ds), data.ds
+    rankings = []
     for kpi in kpis:
         scored = [(m, cell(data, kpi, "month", m, month), cell(data, kpi, "day", m, day)) for m in members]
         direction = -1 if kpi.better >= 0 else 1
         scored.sort(key=lambda t: (t[1].value is None, direction * (t[1].value or 0), t[0].code))
-        body = "".join(
-            f'<tr><td>{rank if m_cell.value is not None else "–"}</td><td class="label">'
-            f'<a href="{m.code}.html">{html.escape(m.name)}</a></td>'
-            f"{_value_html(kpi, m_cell)}{_value_html(kpi, d_cell)}</tr>"
+        rows = [
+            (str(rank) if m_cell.value is not None else "–", m, _shown(kpi, m_cell), _shown(kpi, d_cell))
             for rank, (m, m_cell, d_cell) in enumerate(scored, start=1)
-        )
-        parts.append(
-            f'<div class="rank" data-kpi="{kpi.column}"><h3>{html.escape(kpi.zh)} {html.escape(kpi.en)}'
-            f"</h3><table><tr><th>名次 rank</th><th>社区 community</th><th>{month:%Y-%m} 当月 month</th>"
-            f"<th>{day} 当日 day</th></tr>{body}</table></div>"
-        )
-    return "".join(parts)
+        ]
+        rankings.append(Ranking(kpi, rows))
+    return rankings
 
 
 def _title(area: Area) -> str:
@@ -394,61 +400,34 @@ def _title(area: Area) -> str:
     return f"{area.name or area.code} ({area.code}) · {kind}"
 
 
-def _nav(data: Data, area: Area) -> str:
+def _trail(data: Data, area: Area) -> list[Area]:
+    """The area's parents, the district first."""
     trail, up = [], area.parent
     while up:
-        parent = data.areas[up]
-        trail.insert(0, f'<a href="{parent.code}.html">{html.escape(_title(parent))}</a>')
-        up = parent.parent
-    return '<nav><a href="index.html">全部地区 all areas</a>' + "".join(trail) + "</nav>"
+        trail.insert(0, data.areas[up])
+        up = data.areas[up].parent
+    return trail
 
 
-def _children(data: Data, area: Area) -> str:
-    if not area.children:
-        return ""
-    label = "街道 streets" if area.level == "district" else "社区 communities"
-    links = "".join(f'<a href="{c}.html">{html.escape(_title(data.areas[c]))}</a>' for c in area.children)
-    return f'<p class="children">{label}: {links}</p>'
-
-
-ELDERLY_NOTE = (
-    f'<p class="note">{ELDERLY_ZH} {ELDERLY_EN}: 以调查或申请当日年龄计, 出生日期取自人口库 '
-    "age on the day of the survey or application, from the birth date in the population registry; "
-    "shown for the KPIs that allow it (satisfaction, digital channel share).</p>"
-)
+def _common(data: Data) -> dict[str, object]:
+    """What every scorecard template reads beside its own page's values."""
+    return {"ds": data.ds, "month": f"{_period('month', data.ds):%Y-%m}", "areas": data.areas, "title": _title,
+            "trend_days": TREND_DAYS, "spark": SPARK, "elderly_zh": ELDERLY_ZH, "elderly_en": ELDERLY_EN}  # fmt: skip
 
 
 def page(data: Data, area: Area) -> str:
     """The scorecard page of one area (font slot not yet filled)."""
-    body = (
-        f"<h1>{html.escape(_title(area))}</h1>{_nav(data, area)}"
-        f"<p>KPI 记分卡 scorecard · 数据截至 data as of <b>{data.ds}</b> · 暂停发布 = held by publication "
-        "(reason shown)</p>" + _children(data, area) + _scorecard(data, area) + ELDERLY_NOTE + _ranking(data, area)
-    )
-    title = f"{_title(area)} KPI {data.ds}"
-    return (
-        f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f"<style>{FONT_SLOT}{CSS}</style></head><body>{body}<script>{JS}</script></body></html>\n"
-    )
+    body = templating.environment().get_template("scorecard_area.html.j2").render(
+        area=area, trail=_trail(data, area), rows=_kpi_rows(data, area), rankings=_rankings(data, area),
+        **_common(data),
+    )  # fmt: skip
+    return templating.page(f"{_title(area)} KPI {data.ds}", FONT_SLOT + CSS, body, script=JS)
 
 
 def index(data: Data) -> str:
-    items = []
-    for district in (a for a in data.areas.values() if a.level == "district"):
-        streets = "".join(
-            f'<li><a href="{s}.html">{html.escape(_title(data.areas[s]))}</a><ul>'
-            + "".join(
-                f'<li><a href="{c}.html">{html.escape(_title(data.areas[c]))}</a></li>' for c in data.areas[s].children
-            )
-            + "</ul></li>"
-            for s in district.children
-        )
-        items.append(f'<li><a href="{district.code}.html">{html.escape(_title(district))}</a><ul>{streets}</ul></li>')
-    body = f"<h1>KPI 记分卡 scorecard</h1><p>数据截至 data as of <b>{data.ds}</b></p><ul>{''.join(items)}</ul>"
-    return (
-        f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>KPI 记分卡 {data.ds}</title>'
-        f"<style>{FONT_SLOT}{CSS}</style></head><body>{body}</body></html>\n"
-    )
+    districts = [a for a in data.areas.values() if a.level == "district"]
+    body = templating.environment().get_template("scorecard_index.html.j2").render(districts=districts, **_common(data))
+    return templating.page(f"KPI 记分卡 {data.ds}", FONT_SLOT + CSS, body)
 
 
 def render(data: Data) -> dict[str, str]:

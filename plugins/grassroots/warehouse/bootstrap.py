@@ -17,10 +17,11 @@ from grassroots.loading import owner_functions
 from grassroots.loading.contracts import Contract, all_contracts
 from grassroots.quality.audit import HISTORY, create_audit_tables
 from grassroots.scoring import access
-from grassroots.warehouse import locks, security
+from grassroots.warehouse import locks, schemas, security
 
 log = logging.getLogger(__name__)
-SCHEMAS = ("staging", "quarantine", "meta", "audit", "scoring")  # plus security.BUILD_SCHEMAS (the transformer's)
+# Created here as the login; the transformer's (security.BUILD_SCHEMAS) by security.ensure_build_schemas.
+SCHEMAS = schemas.except_roles(*schemas.TRANSFORMER_OWNED)
 
 LEDGER_DDL = (
     """

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
+import contextvars
 import datetime as dt
 import logging
-import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from grassroots import settings
@@ -41,47 +39,67 @@ def dbt_args(command: str, *extra: str) -> list[str]:
         # The file log at info: node starts and results. At dbt's default (debug) it also took every
         # query's text and timing, ~5% of a build's time; the compiled SQL stays in the target folder.
         "--log-level-file", "info",
+        # A flag, not DBT_SEND_ANONYMOUS_USAGE_STATS: dbt reads its flags from os.environ.
+        "--no-send-anonymous-usage-stats",
         *extra,
     ]  # fmt: skip
 
 
 def dbt_environment(dsn: str, ds: dt.date) -> dict[str, str]:
-    """What dbt reads from the environment: the connection (profiles.yml) and the partition day.
+    """What dbt reads with `env_var()`: the connection (profiles.yml) and the partition day.
 
     The day is an environment variable (`env_var('GRASSROOTS_DS')` in the run_day and
     feed_day_freshness macros), not a `--vars` value: dbt re-parses the whole project whenever
     `--vars` changes (6 s here, every day's first invocation), but only the files that read an
-    environment variable when that variable changes.
+    environment variable for a change of the variable (see invoke).
     """
-    return {**db.dbt_env(dsn), DS_VARIABLE: ds.isoformat(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    return {**db.dbt_env(dsn), DS_VARIABLE: ds.isoformat()}
 
 
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """os.environ with `values` for the block (dbt reads its env vars from there), as it was after it."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+class _InvocationEnvironment:
+    """A dbtRunner callback that adds `values` to the environment of the invocation it runs in.
+
+    dbt reads `env_var()` from its invocation context, not from os.environ: each invocation
+    starts with a new context holding a copy of os.environ (dbt.cli.requires.preflight), then
+    sets up its event logger with the runner's callbacks and fires its first event before it
+    reads the profile or the project. On that first event this callback adds `values` to the
+    context's copy, as preflight itself sets it (`_env`); the process's environment is never
+    written. dbt's pool threads share the context, so every node sees the same values.
+    """
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+        self.applied = False
+
+    def __call__(self, _event: object) -> None:
+        if self.applied:
+            return
+        from dbt_common.context import get_invocation_context
+
+        context = get_invocation_context()
+        context._env = {**context.env, **self.values}
+        self.applied = True
 
 
 def invoke(command: str, ds: dt.date, *extra: str, dsn: str | None = None, callbacks: list | None = None):
-    """Run `dbt <command> <extra>` in-process for day ds on `dsn` (default: the warehouse); the
-    process's environment is as it was afterwards. Returns dbt's dbtRunnerResult; `callbacks`
-    receive dbt's events.
+    """Run `dbt <command> <extra>` in-process for day ds on `dsn` (default: the warehouse), without
+    writing the process's environment: dbt sees the connection and the day (dbt_environment) in
+    an environment of its own for this invocation (_InvocationEnvironment). Returns dbt's
+    dbtRunnerResult; `callbacks` receive dbt's events.
+
+    The invocation runs in a copy of the caller's context variables, so dbt's invocation
+    context (and the password in it) ends with the call. dbt's partial parser compares the
+    environment variables a file read with os.environ, where the day never is: each invocation
+    re-parses the files that read the day (the run_day macro and what calls it), never the
+    whole project.
 
     The one place that invokes dbt: the build (run_dbt), source freshness, docs, the CLI, tests.
     """
     from dbt.cli.main import dbtRunner
 
-    with _environment(dbt_environment(dsn or db.warehouse_dsn(), ds)):
-        return dbtRunner(callbacks=callbacks or []).invoke(dbt_args(command, *extra))
+    environment = _InvocationEnvironment(dbt_environment(dsn or db.warehouse_dsn(), ds))
+    runner = dbtRunner(callbacks=[environment, *(callbacks or [])])
+    return contextvars.copy_context().run(runner.invoke, dbt_args(command, *extra))
 
 
 def run_dbt(command: str, ds: dt.date, *extra: str, dsn: str | None = None, strict: bool = True) -> list[dict]:

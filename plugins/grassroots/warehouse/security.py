@@ -38,7 +38,7 @@ import psycopg
 from psycopg import sql
 
 from grassroots import settings
-from grassroots.warehouse import locks
+from grassroots.warehouse import locks, schemas
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,7 @@ AUDITOR = "auditor"  # also created at bootstrap (bootstrap.ensure_auditor_role)
 AREA_USER = "area_user"
 BI_LOGIN = "bi_login"  # the LOGIN BI tools use, a member of bi_reader (GRASSROOTS_BI_PASSWORD)
 ROLES = (LOAD_OWNER, LOADER, TRANSFORMER, SCORER, BI_READER, AUDITOR, AREA_USER)
-PROJECT_SCHEMAS = (
-    "staging", "quarantine", "meta", "stg", "int", "warehouse", "marts", "marts_candidate", "scoring", "audit",
-    "dbt_test_failures",
-)  # fmt: skip
+PROJECT_SCHEMAS = schemas.names()
 READ = {
     LOADER: ("meta",),
     TRANSFORMER: ("staging", "quarantine", "meta", "stg", "int", "warehouse", "marts", "marts_candidate", "audit"),
@@ -82,10 +79,11 @@ SCHEMA_OWNERS = {"staging": LOAD_OWNER}
 # Columns of a readable table a reader must not see: the raw line of a quarantined record holds
 # names, ID numbers and health data (SECURITY.md: only the loader and DBAs read it).
 HIDDEN_COLUMNS = {TRANSFORMER: (("quarantine", "rows", ("raw_line",)),)}
-# Schemas dbt builds: owned by the transformer, so it can replace what it built. dbt_test_failures
-# holds dbt's failing rows of tests (dbt_project.yml data_tests), which no reader is granted.
-FAILURES_SCHEMA = "dbt_test_failures"
-BUILD_SCHEMAS = ("stg", "int", "warehouse", "marts_candidate", "marts", FAILURES_SCHEMA)
+# Schemas dbt builds and publication fills: owned by the transformer, so it can replace what it
+# built. dbt_test_failures holds dbt's failing rows of tests (dbt_project.yml data_tests), which no
+# reader is granted.
+FAILURES_SCHEMA = schemas.only(schemas.TEST_FAILURES)
+BUILD_SCHEMAS = schemas.names(*schemas.TRANSFORMER_OWNED)
 # Ledger tables an auditor reads beside `audit`: counts, rules and file names, no raw rows.
 AUDITOR_TABLES = (("meta", "load_batch"), ("quarantine", "files"))
 AREA_COLUMNS = ("community_code", "street_code", "district_code", "area_code")
