@@ -122,10 +122,10 @@ def read_tables(conn: psycopg.Connection, ds: dt.date) -> list[KpiTable]:
 
 
 def read_geography(conn: psycopg.Connection) -> list[Community]:
-    """Communities with street and district, from the warehouse's reference data."""
+    """Communities with street and district, from the geography dimension (warehouse.dim_geography)."""
     rows = conn.execute(
         "select community_code, community_name, street_code, district_code, district_name "
-        "from warehouse.geography order by district_code, street_code, community_code"
+        "from warehouse.dim_geography order by district_code, street_code, community_code"
     ).fetchall()
     return [Community(*row) for row in rows]
 

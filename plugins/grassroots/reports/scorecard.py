@@ -147,10 +147,10 @@ def format_delta(kpi: Kpi, delta: float) -> str:
 
 
 def read_areas(conn: psycopg.Connection) -> dict[str, Area]:
-    """Districts, streets and communities, with their names, from warehouse.geography."""
+    """Districts, streets and communities, with their names, from warehouse.dim_geography."""
     rows = conn.execute(
         "select community_code, community_name, street_code, street_name, district_code, district_name "
-        "from warehouse.geography order by district_code, street_code, community_code"
+        "from warehouse.dim_geography order by district_code, street_code, community_code"
     ).fetchall()
     areas: dict[str, Area] = {}
     for community, name, street, street_name, district, district_name in rows:

@@ -1,5 +1,7 @@
-{# Administrative divisions district ▸ street ▸ community, with grid counts and the latest
-   registered population. #}
+{# Administrative divisions district ▸ street ▸ community with grid counts: reference data from
+   the geography seed alone, the only model that reads it. KPI models join it for a community's
+   street and district; population lives in fct_community_population, so a held registry day
+   holds only the KPIs that count residents. #}
 with
 
 geography as (
@@ -8,33 +10,17 @@ geography as (
 
 ),
 
-population as (
-
-    select * from {{ ref('fct_community_population') }}
-
-),
-
-latest_population as (
-
-    select community_code, residents
-    from population
-    where snapshot_date = (select max(snapshot_date) from population)
-
-),
-
 final as (
 
     select
-        geography.community_code,
-        geography.community_name,
-        geography.street_code,
-        geography.district_code,
-        geography.district_name,
-        geography.grid_count::integer as grid_count,
-        coalesce(latest_population.residents, 0)::integer as residents
+        community_code,
+        community_name,
+        street_code,
+        street_name,
+        district_code,
+        district_name,
+        grid_count::integer as grid_count
     from geography
-    left join latest_population
-        on geography.community_code = latest_population.community_code
 
 )
 

@@ -10,7 +10,7 @@ residents as (
 
 geography as (
 
-    select * from {{ ref('geography') }}
+    select * from {{ ref('dim_geography') }}
 
 ),
 

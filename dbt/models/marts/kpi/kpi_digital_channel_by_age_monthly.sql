@@ -28,7 +28,7 @@ birth_dates as (
 
 geography as (
 
-    select * from {{ ref('geography') }}
+    select * from {{ ref('dim_geography') }}
 
 ),
 

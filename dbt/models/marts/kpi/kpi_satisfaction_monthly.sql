@@ -11,7 +11,7 @@ responses as (
 
 geography as (
 
-    select * from {{ ref('geography') }}
+    select * from {{ ref('dim_geography') }}
 
 ),
 

@@ -26,7 +26,7 @@ population as (
 
 geography as (
 
-    select * from {{ ref('geography') }}
+    select * from {{ ref('dim_geography') }}
 
 ),
 

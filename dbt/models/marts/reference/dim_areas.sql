@@ -1,11 +1,11 @@
 {# Every area a KPI row can be about, at its level (community, street, district), with its
    Chinese name and the names of the areas above it: BI joins a KPI table on
-   (area_level, area_code). Reference data, no personal data. #}
+   (area_level, area_code). Reference data from dim_geography, no personal data. #}
 with
 
 geography as (
 
-    select * from {{ ref('geography') }}
+    select * from {{ ref('dim_geography') }}
 
 ),
 
