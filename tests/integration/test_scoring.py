@@ -141,9 +141,9 @@ def test_model_registry_records_the_run(scored: dict) -> None:
 
 def test_a_missing_warehouse_column_fails_by_name(scored: dict) -> None:
     with psycopg.connect(scored["dsn"]) as conn:
-        conn.execute("alter table warehouse.fct_resident_features rename column lives_alone to lives_alone_renamed")
+        conn.execute("alter view warehouse.fct_resident_risk_features rename column lives_alone to lives_alone_renamed")
         with pytest.raises(
-            features.MissingWarehouseColumnError, match=r"warehouse\.fct_resident_features\.lives_alone "
+            features.MissingWarehouseColumnError, match=r"warehouse\.fct_resident_risk_features\.lives_alone "
         ):
             features.load(conn, DAY_2)
         conn.rollback()
