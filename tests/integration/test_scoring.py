@@ -15,17 +15,20 @@ from psycopg import sql
 
 from grassroots import settings
 from grassroots.generator import Dirt, build_world, by_community, feed_server, generate_day
-from grassroots.generator.feeds import EventSource
+from grassroots.generator.feeds import LATE_MAX_DAYS, EventSource
+from grassroots.generator.world import geography
 from grassroots.loading.identity import person_key
 from grassroots.local import pipeline
 from grassroots.scoring import features, map_grid_worker
 from grassroots.warehouse import db
 from tests.conftest import DEMO_DAY, TEST_RESIDENTS, TEST_SEED
+from tests.kpi_truth import ROUNDING
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DAY_1 = DEMO_DAY
 DAY_2 = DEMO_DAY + dt.timedelta(days=1)
 CHANGED_SHARE = 0.03
+FOLLOW_UP_DAYS = int(settings.dbt_var("follow_up_days"))
 
 
 def _small_changes(residents: list, rng: random.Random) -> int:
@@ -62,7 +65,10 @@ def scored(server_dsn: str, airflow_db: None, tmp_path_factory: pytest.TempPathF
     os.environ.update(WAREHOUSE_DSN=dsn, GRASSROOTS_LANDING_DIR=str(landing), GRASSROOTS_API_URL=url)
     try:
         states = [pipeline.run_day(day, DAGS) for day in (DAY_1, DAY_2)]
-        yield {"dsn": dsn, "states": states, "truth": {DAY_1: truth_1, DAY_2: truth_2}, "changed": changed}
+        yield {
+            "dsn": dsn, "states": states, "truth": {DAY_1: truth_1, DAY_2: truth_2}, "changed": changed,
+            "source": source,
+        }  # fmt: skip
     finally:
         server.shutdown()
         for key, value in saved.items():
@@ -177,3 +183,78 @@ def test_grid_worker_sees_only_its_own_community(scored: dict) -> None:
                 conn.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
             conn.execute("delete from scoring.grid_worker_community where role_name like %s", (f"gw_{suffix}%",))
             conn.commit()
+
+
+def _contacts(scored: dict, ds: dt.date) -> set[str]:
+    """Person keys with a grid-worker contact in the FOLLOW_UP_DAYS days up to ds, from the generator's
+    events: incidents they reported, dispatched on one of those days (the city's calendar), whose
+    records were delivered by ds (loaded from the deliveries of ds or earlier)."""
+    secret = settings.hmac_secret()
+    loaded = set().union(*(set(t["loaded_keys"]["grid_incidents"]) for d, t in scored["truth"].items() if d <= ds))
+    window = {ds - dt.timedelta(days=i) for i in range(FOLLOW_UP_DAYS)}
+    keys = set()
+    for back in range(FOLLOW_UP_DAYS + LATE_MAX_DAYS + 1):  # a dispatch comes at most a day after the report
+        events = scored["source"].day(ds - dt.timedelta(days=back))
+        for incident in events.incidents:
+            reporter = events.person[incident["incident_id"]]
+            if reporter and incident["incident_id"] in loaded and incident["dispatched_at"].date() in window:
+                keys.add(person_key(secret, reporter.id_number))
+    return keys
+
+
+def _expected_follow_up(scored: dict, ds: dt.date) -> dict[tuple[str, str], tuple[int, int]]:
+    """(area level, area code) → (top-tier residents, those with a contact): the tiers from scoring, the
+    contacts from the generator's truth, the areas from the generator's geography."""
+    parents = {c.code: (c.street, c.district) for c in geography()}
+    contacts = _contacts(scored, ds)
+    counts: dict[tuple[str, str], list[int]] = {}
+    with psycopg.connect(scored["dsn"]) as conn:
+        top = conn.execute(
+            "select person_key, community_code from scoring.resident_risk where ds = %s and risk_tier = 'high'", (ds,)
+        ).fetchall()
+    for key, community in top:
+        street, district = parents[community]
+        for area in (("community", community), ("street", street), ("district", district)):
+            count = counts.setdefault(area, [0, 0])
+            count[0] += 1
+            count[1] += key in contacts
+    return {area: (n, contacted) for area, (n, contacted) in counts.items()}
+
+
+def test_top_tier_follow_up_equals_the_truth(scored: dict) -> None:
+    """kpi_top_tier_follow_up_daily per area and day against the generator's contacts of the day's top tier."""
+    contacted = 0
+    for ds in (DAY_1, DAY_2):
+        expected = _expected_follow_up(scored, ds)
+        with psycopg.connect(scored["dsn"]) as conn:
+            rows = conn.execute(
+                "select area_level, area_code, top_tier_residents, followed_up_residents, follow_up_share "
+                "from marts.kpi_top_tier_follow_up_daily where kpi_date = %s",
+                (ds,),
+            ).fetchall()
+        mart = {(level, code): (top, followed) for level, code, top, followed, _ in rows}
+        print(f"{ds}: {len(expected)} areas, top tier {sum(v[0] for k, v in expected.items() if k[0] == 'district')}")
+        assert mart == expected
+        for _, _, top, followed, share in rows:
+            assert abs(float(share) - followed / top) <= ROUNDING
+        contacted += sum(followed for level, _, _, followed, _ in rows if level == "community")
+    assert contacted > 0, "no top-tier resident had a contact: the comparison would not see a wrong window"
+
+
+def test_scoring_an_earlier_day_again_reproduces_its_tiers_and_kpis(scored: dict) -> None:
+    """After day 2, the scoring DAG for day 1 again: the features as of day 1, so the same tiers and follow-up."""
+
+    def snapshot() -> tuple[list, list]:
+        with psycopg.connect(scored["dsn"]) as conn:
+            tiers = conn.execute(
+                "select person_key, risk_tier, risk_score, reasons from scoring.resident_risk where ds = %s order by 1",
+                (DAY_1,),
+            ).fetchall()
+            kpis = conn.execute(
+                "select * from marts.kpi_top_tier_follow_up_daily where kpi_date = %s order by 1, 2", (DAY_1,)
+            ).fetchall()
+        return tiers, kpis
+
+    before = snapshot()
+    assert dict(pipeline.run_day(DAY_1, DAGS, only=("grassroots_scoring",))) == {"grassroots_scoring": "success"}
+    assert before[0] and before[1] and snapshot() == before
