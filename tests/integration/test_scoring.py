@@ -15,6 +15,7 @@ from psycopg import sql
 
 from grassroots import settings
 from grassroots.generator import Dirt, build_world, by_community, feed_server, generate_day
+from grassroots.generator.events import DayEvents
 from grassroots.generator.feeds import LATE_MAX_DAYS, EventSource
 from grassroots.generator.world import geography
 from grassroots.loading.identity import person_key
@@ -48,12 +49,33 @@ def _small_changes(residents: list, rng: random.Random) -> int:
     return len(changed)
 
 
+class ReportingVulnerable(EventSource):
+    """The generator's events, but a third of the incidents residents report come from a vulnerable
+    resident instead: the top tier then has grid-worker contacts on several days, so comparing
+    kpi_top_tier_follow_up_daily with the truth tells a wrong window from the right one."""
+
+    def __init__(self, residents: list, seed: int, late_rate: float) -> None:
+        super().__init__(by_community(residents), seed, late_rate)
+        self.vulnerable = [r for r in residents if r.vulnerable]
+
+    def day(self, day: dt.date) -> DayEvents:
+        """The day's events with the reporters replaced (the same on every call)."""
+        events = super().day(day)
+        rng = random.Random(f"{day.isoformat()}|reporting-vulnerable")
+        for incident in events.incidents:
+            if events.person[incident["incident_id"]] is not None and rng.random() < 1 / 3:
+                reporter = rng.choice(self.vulnerable)
+                incident["reporter_id_number"] = reporter.id_number
+                events.person[incident["incident_id"]] = reporter
+        return events
+
+
 @pytest.fixture(scope="module")
 def scored(server_dsn: str, airflow_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """Two consecutive days generated (the second with small changes) and run through every DAG."""
     landing = tmp_path_factory.mktemp("scoring-landing")
     residents = build_world(TEST_RESIDENTS, TEST_SEED)
-    source = EventSource(by_community(residents), TEST_SEED, Dirt().late_rows)
+    source = ReportingVulnerable(residents, TEST_SEED, Dirt().late_rows)
     truth_1 = generate_day(landing, DAY_1, residents, TEST_SEED, Dirt(), source)
     changed = _small_changes(residents, random.Random(TEST_SEED))
     truth_2 = generate_day(landing, DAY_2, residents, TEST_SEED, Dirt(), source)
@@ -185,15 +207,15 @@ def test_grid_worker_sees_only_its_own_community(scored: dict) -> None:
             conn.commit()
 
 
-def _contacts(scored: dict, ds: dt.date) -> set[str]:
-    """Person keys with a grid-worker contact in the FOLLOW_UP_DAYS days up to ds, from the generator's
-    events: incidents they reported, dispatched on one of those days (the city's calendar), whose
-    records were delivered by ds (loaded from the deliveries of ds or earlier)."""
+def _contacts(scored: dict, ds: dt.date, days: int) -> set[str]:
+    """Person keys with a grid-worker contact in the `days` days up to ds, from the generator's events:
+    incidents they reported, dispatched on one of those days (the city's calendar), whose records
+    were delivered by ds (loaded from the deliveries of ds or earlier)."""
     secret = settings.hmac_secret()
     loaded = set().union(*(set(t["loaded_keys"]["grid_incidents"]) for d, t in scored["truth"].items() if d <= ds))
-    window = {ds - dt.timedelta(days=i) for i in range(FOLLOW_UP_DAYS)}
+    window = {ds - dt.timedelta(days=i) for i in range(days)}
     keys = set()
-    for back in range(FOLLOW_UP_DAYS + LATE_MAX_DAYS + 1):  # a dispatch comes at most a day after the report
+    for back in range(days + LATE_MAX_DAYS + 1):  # a dispatch comes at most a day after the report
         events = scored["source"].day(ds - dt.timedelta(days=back))
         for incident in events.incidents:
             reporter = events.person[incident["incident_id"]]
@@ -202,11 +224,13 @@ def _contacts(scored: dict, ds: dt.date) -> set[str]:
     return keys
 
 
-def _expected_follow_up(scored: dict, ds: dt.date) -> dict[tuple[str, str], tuple[int, int]]:
-    """(area level, area code) → (top-tier residents, those with a contact): the tiers from scoring, the
-    contacts from the generator's truth, the areas from the generator's geography."""
+def _expected_follow_up(
+    scored: dict, ds: dt.date, days: int = FOLLOW_UP_DAYS
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """(area level, area code) → (top-tier residents, those with a contact in the `days` days up to ds):
+    the tiers from scoring, the contacts from the generator's truth, the areas from its geography."""
     parents = {c.code: (c.street, c.district) for c in geography()}
-    contacts = _contacts(scored, ds)
+    contacts = _contacts(scored, ds, days)
     counts: dict[tuple[str, str], list[int]] = {}
     with psycopg.connect(scored["dsn"]) as conn:
         top = conn.execute(
@@ -233,12 +257,16 @@ def test_top_tier_follow_up_equals_the_truth(scored: dict) -> None:
                 (ds,),
             ).fetchall()
         mart = {(level, code): (top, followed) for level, code, top, followed, _ in rows}
-        print(f"{ds}: {len(expected)} areas, top tier {sum(v[0] for k, v in expected.items() if k[0] == 'district')}")
+        district = [v for k, v in expected.items() if k[0] == "district"]
+        print(f"{ds}: top tier {sum(v[0] for v in district)}, followed up {sum(v[1] for v in district)}")
         assert mart == expected
         for _, _, top, followed, share in rows:
             assert abs(float(share) - followed / top) <= ROUNDING
         contacted += sum(followed for level, _, _, followed, _ in rows if level == "community")
-    assert contacted > 0, "no top-tier resident had a contact: the comparison would not see a wrong window"
+    assert contacted > 0, "no top-tier resident had a contact: the comparison would not see a broken KPI"
+    assert _expected_follow_up(scored, DAY_2, days=1) != _expected_follow_up(scored, DAY_2), (
+        "no top-tier resident of day 2 had a contact only on an earlier day: a one-day window would pass"
+    )
 
 
 def test_scoring_an_earlier_day_again_reproduces_its_tiers_and_kpis(scored: dict) -> None:
