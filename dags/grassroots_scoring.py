@@ -50,10 +50,10 @@ def score_residents(**context) -> dict:
 @task
 def build_risk_kpis(**context) -> dict:
     """dbt builds the KPI tables that use the day's risk tiers."""
-    from grassroots.db import role_dsn
-    from grassroots.orchestration import partition_date
+    from grassroots.orchestration.runs import partition_date
     from grassroots.scoring import tier_kpis
-    from grassroots.security import TRANSFORMER
+    from grassroots.warehouse.db import role_dsn
+    from grassroots.warehouse.security import TRANSFORMER
 
     return tier_kpis.build(role_dsn(TRANSFORMER), partition_date(context))
 

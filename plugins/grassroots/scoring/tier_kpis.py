@@ -7,7 +7,7 @@ import logging
 
 import psycopg
 
-from grassroots import dbt_build, locks, security
+from grassroots.warehouse import dbt_runner, locks, security
 
 log = logging.getLogger(__name__)
 SCHEMA = "marts"
@@ -18,15 +18,15 @@ def build(dsn: str, ds: dt.date) -> dict[str, object]:
     builds), under the warehouse lock; put each KPI table under row-level security like every marts
     table with an area code. Raises DbtFailed when a model or test failed; returns counts only.
 
-    The warehouse's daily build leaves these models out (dbt_build.DAILY_BUILD): they read
+    The warehouse's daily build leaves these models out (dbt_runner.DAILY_BUILD): they read
     scoring.resident_risk, which exists for a day only once its scoring ran.
     """
     with locks.held(dsn, locks.WAREHOUSE):
-        result = dbt_build.invoke("build", ds, *dbt_build.AFTER_SCORING, dsn=dsn)
+        result = dbt_runner.invoke("build", ds, *dbt_runner.AFTER_SCORING, dsn=dsn)
     nodes = list(getattr(result.result, "results", None) or [])
     failed = [n.node.unique_id for n in nodes if str(n.status) in ("error", "fail", "runtime error", "skipped")]
     if result.exception is not None or not result.success or failed:
-        raise dbt_build.DbtFailed(f"dbt build of the tier KPIs for {ds} failed: {failed or result.exception}")
+        raise dbt_runner.DbtFailed(f"dbt build of the tier KPIs for {ds} failed: {failed or result.exception}")
     tables = sorted(n.node.alias for n in nodes if n.node.resource_type == "model" and n.node.schema == SCHEMA)
     with psycopg.connect(dsn) as conn:
         for table in tables:

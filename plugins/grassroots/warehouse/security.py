@@ -58,7 +58,7 @@ PROJECT_SCHEMAS = (
 )  # fmt: skip
 READ = {
     LOADER: ("meta",),
-    # scoring: the day's risk tiers, for the KPIs dbt builds after scoring (dbt_build.AFTER_SCORING).
+    # scoring: the day's risk tiers, for the KPIs dbt builds after scoring (dbt_runner.AFTER_SCORING).
     TRANSFORMER: (
         "staging",
         "quarantine",
