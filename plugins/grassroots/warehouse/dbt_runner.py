@@ -25,8 +25,9 @@ DS_VARIABLE = "GRASSROOTS_DS"
 # build, where they were 13 of ~460 nodes and ~3 s of node time (dbt's advice for production too).
 # The models tagged after_scoring read the scoring DAG's tiers: the scoring DAG builds them
 # (AFTER_SCORING) once it has written the day's tiers, so the warehouse's build leaves them out.
-DAILY_BUILD = ("--exclude-resource-type", "unit_test", "--exclude", "tag:after_scoring")
-AFTER_SCORING = ("--select", "tag:after_scoring", "--exclude-resource-type", "unit_test")
+AFTER_SCORING_TAG = "after_scoring"
+DAILY_BUILD = ("--exclude-resource-type", "unit_test", "--exclude", f"tag:{AFTER_SCORING_TAG}")
+AFTER_SCORING = ("--select", f"tag:{AFTER_SCORING_TAG}", "--exclude-resource-type", "unit_test")
 
 
 def dbt_args(command: str, *extra: str) -> list[str]:
