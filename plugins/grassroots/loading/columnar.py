@@ -14,6 +14,7 @@ a row only when the row parser would load it with the same values;
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -23,12 +24,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from grassroots import settings
-from grassroots.loading.column_types import TYPES
+from grassroots.loading.column_types import TYPES, ColumnType
 from grassroots.loading.contracts import Column, Contract
 from grassroots.loading.identity import CHECK_CHARS, EARLIEST_BIRTH, PROVINCES, WEIGHTS
-from grassroots.loading.kernels import ENCODINGS, HmacSha256, copy_binary_rows
-from grassroots.loading.readers import Span, check_terminated, utf8_chunk
+from grassroots.loading.kernels import ENCODINGS, KERNELS, HmacSha256, copy_binary_rows
+from grassroots.loading.readers import Span, check_terminated, decode_chunk, utf8_chunk
 
+LIBRARY_PATHS: frozenset[str] = frozenset()  # kernels every FastPath of the process replaces (see FastPath)
 _DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 _CHECK_CODES = np.frombuffer(CHECK_CHARS.encode("ascii"), dtype=np.uint8)
 _WEIGHTS = np.array(WEIGHTS, dtype=np.int64)
@@ -97,7 +99,8 @@ _PROVINCES = np.isin(np.arange(100), [int(code) for code in PROVINCES])
 class Block:
     """One block's outcome: binary COPY rows, how many they are, records for the row parser
     (first line number, text, quote still open at the end of the file), and the primary keys
-    of the rows written (`key_text`) with their line numbers."""
+    of the rows written (`key_text`) with their line numbers. With the row writer's library
+    path, `values` holds the rows as Python values for psycopg's `write_row` instead of `data`."""
 
     data: memoryview  # COPY sends it in slices without copying
     rows: int
@@ -105,14 +108,32 @@ class Block:
     keys: pa.Array | None = None
     key_lines: np.ndarray | None = None
     key_hashes: np.ndarray | None = None
+    values: list[tuple] | None = None
 
 
 class FastPath:
-    """Validates blocks of one CSV file's lines (its header order, its day and ledger batch)."""
+    """Validates blocks of one CSV file's lines (its header order, its day and ledger batch).
+
+    `library`: names of `kernels.KERNELS` to replace by their library path, which gives the same
+    staging rows: Python's codec for the decoder, `hmac` for the person keys, psycopg's binary
+    `write_row` for the row writer. By default `LIBRARY_PATHS` (bench/loader_throughput.py sets it
+    to time a whole load with each kernel replaced).
+    """
 
     def __init__(
-        self, contract: Contract, header_columns: list[str], secret: bytes, ds: dt.date, batch_id: int
+        self,
+        contract: Contract,
+        header_columns: list[str],
+        secret: bytes,
+        ds: dt.date,
+        batch_id: int,
+        library: frozenset[str] | None = None,
     ) -> None:
+        library = LIBRARY_PATHS if library is None else library
+        if not library <= KERNELS:
+            raise ValueError(f"unknown kernels: {sorted(library - KERNELS)}")
+        self.library = library
+        self.secret = secret
         by_name = {c.name: c for c in contract.columns}
         self.file_columns = [by_name[name] for name in header_columns]
         self.position = {name: i for i, name in enumerate(header_columns)}
@@ -138,7 +159,11 @@ class FastPath:
         line without line end reject the file (`FileRejected`).
         """
         check_terminated(first_line_no, data, encoding)
-        utf8, stable = utf8_chunk(data, encoding, first_line_no)
+        if "decoder" in self.library:
+            text = decode_chunk(data, encoding, first_line_no)
+            utf8, stable = text.encode("utf-8"), unicodedata.is_normalized("NFKC", text)
+        else:
+            utf8, stable = utf8_chunk(data, encoding, first_line_no)
         return self.process(line_array(utf8), first_line_no, stable, spans, utf8)
 
     def _extract(self, column: Column, stable: bool) -> bool:
@@ -195,12 +220,16 @@ class FastPath:
         fields = pc.split_pattern(candidates, ",")
         values = {p: pc.list_element(fields, p) for p, c in enumerate(self.file_columns) if self._extract(c, stable)}
         ok = self._checks(values, len(candidates))
-        rows = self._rows(fields, values, line_numbers[shaped], ok)
+        if "row_writer" in self.library:
+            rows, python_rows = np.zeros(0, np.uint8), self._python_rows(fields, values, line_numbers[shaped], ok)
+        else:
+            rows, python_rows = self._rows(fields, values, line_numbers[shaped], ok), None
         slow_mask = np.ones(len(lines), dtype=bool)
         slow_mask[np.flatnonzero(shaped)[ok]] = False
         slow = _slow_records(lines, np.flatnonzero(slow_mask), first_line_no, spans, utf8)
         keys = self._primary_keys(fields, values, ok)
-        return Block(memoryview(rows), int(ok.sum()), slow, keys, line_numbers[shaped][ok], key_hashes(keys))
+        lines_written = line_numbers[shaped][ok]
+        return Block(memoryview(rows), int(ok.sum()), slow, keys, lines_written, key_hashes(keys), python_rows)
 
     def _short(self, lines: pa.Array) -> np.ndarray:
         """Lines neither empty nor longer than a field may be: a long line may hold a field over
@@ -249,12 +278,60 @@ class FastPath:
             line_nos,
         )
 
+    def _python_rows(
+        self, fields: pa.ListArray, values: dict[int, pa.Array], line_nos: np.ndarray, ok: np.ndarray
+    ) -> list[tuple]:
+        """`_rows`' library path: the same rows as Python values, for psycopg's binary `write_row`
+        (Arrow casts the canonical cells: dates, integers, decimals, local timestamps)."""
+        keep = pa.array(ok)
+        columns = []
+        for position, column in enumerate(self.file_columns):
+            cells = values[position] if position in values else pc.list_element(fields, position)
+            columns.append(_python_values(pc.filter(cells, keep), TYPES[column.type], self.utc_offset))
+        for position in self._key_cells:
+            hexes = self._keys(values[int(position)])[ok]  # zeros where the ID is empty: null
+            columns.append([key.tobytes().decode("ascii") if key[0] else None for key in hexes])
+        rows = int(ok.sum())
+        columns += [[None] * rows] * self._absent
+        columns += [[self.ds] * rows, [self.batch_id] * rows, line_nos[ok].tolist()]
+        return list(zip(*columns, strict=True))
+
     def _keys(self, ids: pa.Array) -> np.ndarray:
         """Person keys of canonical ID numbers as 64 hex characters per row (zeros where the ID is empty)."""
         blob, present = _fixed_width(ids, 18)
         keys = np.zeros((len(ids), 64), np.uint8)
-        keys[present] = self.keys.hex_digests(np.frombuffer(blob, np.uint8).reshape(-1, 18))
+        if "hmac" in self.library:
+            digests = b"".join(hmac.digest(self.secret, blob[at : at + 18], "sha256") for at in range(0, len(blob), 18))
+            keys[present] = _hex(np.frombuffer(digests, np.uint8).reshape(-1, 32))
+        else:
+            keys[present] = self.keys.hex_digests(np.frombuffer(blob, np.uint8).reshape(-1, 18))
         return keys
+
+
+def _hex(digests: np.ndarray) -> np.ndarray:
+    """(n, k) bytes as (n, 2k) lower-case hex digits."""
+    digits = np.frombuffer(b"0123456789abcdef", np.uint8)
+    return np.stack([digits[digests >> 4], digits[digests & 15]], axis=2).reshape(len(digests), -1)
+
+
+def _python_values(cells: pa.Array, column_type: ColumnType, utc_offset: dt.timedelta) -> list[object]:
+    """Canonical cells of a column type as the Python values psycopg dumps to it; empty cells None."""
+    cells = pc.if_else(pc.equal(cells, ""), pa.scalar(None, pa.string()), cells)
+    encoding = column_type.encoding
+    if encoding == "date":
+        cells = pc.cast(cells, pa.date32())
+    elif encoding == "int4":
+        cells = pc.cast(cells, pa.int32())
+    elif encoding == "numeric":
+        cells = pc.cast(cells, pa.decimal128(column_type.precision, column_type.scale))
+    elif encoding == "bool":
+        truth = pc.is_in(cells, pa.array(["1", "true", "是"]))
+        cells = pc.if_else(pc.is_null(cells), pa.scalar(None, pa.bool_()), truth)
+    elif encoding == "timestamptz":
+        local = pc.strptime(cells, "%Y-%m-%d %H:%M:%S", "s")
+        zone = dt.timezone(utc_offset)
+        return [None if value is None else value.replace(tzinfo=zone) for value in local.to_pylist()]
+    return cells.to_pylist()
 
 
 _NO_KEYS = np.zeros((0, 0, 64), np.uint8)

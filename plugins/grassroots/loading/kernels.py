@@ -22,6 +22,9 @@ import unicodedata
 import numba
 import numpy as np
 
+# The kernels by name: `columnar.FastPath(library=...)` replaces any of them by its library path.
+KERNELS = frozenset({"decoder", "hmac", "row_writer"})
+
 _K = np.array(
     [
         0x428A2F98, 0x71374491, 0xB5C0FBCF, 0xE9B5DBA5, 0x3956C25B, 0x59F111F1, 0x923F82A4, 0xAB1C5ED5,

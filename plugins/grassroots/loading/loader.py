@@ -544,7 +544,7 @@ class _Target:
     order: Callable[[tuple], tuple]  # a parsed row (contract columns, keys) in the COPY's column order
     keys: _FileKeys
     columns: set[str]  # contract columns seen (JSON keys; a CSV or xlsx file's are its header's)
-    parsed_rows: int = 0  # rows the row parser wrote (with psycopg's write_row)
+    parsed_rows: int = 0  # rows written with psycopg's write_row (the row parser's, the row writer's library path)
 
 
 def _copy_sql(table: sql.Composable, columns: list[str]) -> sql.Composed:
@@ -633,6 +633,9 @@ def _copy_csv(
 def _copy_block(loader: _FileLoader, header: list[str], block: Block, target: _Target) -> None:
     if block.data:
         target.out.write(block.data)
+    for row in block.values or ():
+        target.out.write_row(row)
+    target.parsed_rows += len(block.values or ())
     target.result.rows_received += block.rows
     target.result.rows_loaded += block.rows
     target.keys.add_block(block)
