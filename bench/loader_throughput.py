@@ -1,5 +1,5 @@
-"""Loader throughput on the generator's own registry file, against `psql \\copy`, `to_sql` and the
-library paths of the compiled kernels, all measured in one run.
+"""Loader throughput on the generator's own registry file against `psql \\copy` and `to_sql`,
+measured in one run.
 
     .venv/bin/python bench/loader_throughput.py --residents 1000000 --repeat 1
 
@@ -10,16 +10,14 @@ forms). It loads that file, into a scratch database on the warehouse server (WAR
 the embedded one):
   1. psql \\copy into a table of text columns (no validation at all: the floor);
   2. the grassroots loader (validation, normalisation, person keys, quarantine, ledger), into an
-     emptied staging table each time; then once more for each compiled kernel with that kernel
-     replaced by its library path (`columnar.LIBRARY_PATHS`): Python's codec for the GB18030
-     decoder, `hmac` for the person keys, psycopg's binary `write_row` for the row writer. Each
-     of those loads must leave the same staging rows as the kernels' (checked, outside the
-     timings); a kernel is worth keeping only where the whole load is >= 2x faster with it;
+     emptied staging table each time;
   3. pandas.read_csv (encoding="gb18030": pandas decodes with Python's codec) + DataFrame.to_sql
      with pandas' defaults (no validation; SQLAlchemy 2 with psycopg 3, multi-row INSERTs).
 `--repeat N` runs each N times and reports the median. Prints rows/s, the loader's ratios and
 the load average before and after (the machine should be otherwise idle). The figures go in the
-README.
+README. (Commit cee6839, the last with the loader's compiled Numba kernels, also timed the whole
+load with each kernel replaced by its library path; none was 2x faster, so all three went: the
+README's loader benchmark section has that run.)
 """
 
 from __future__ import annotations
@@ -44,9 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
 from grassroots.generator import generate  # noqa: E402
 from grassroots.generator.scenarios import main_file  # noqa: E402
-from grassroots.loading import columnar, kernel_cache  # noqa: E402
 from grassroots.loading.contracts import get_contract  # noqa: E402
-from grassroots.loading.kernels import KERNELS  # noqa: E402
 from grassroots.loading.loader import load_day  # noqa: E402
 from grassroots.local.cli import DEMO_SEED  # noqa: E402
 from grassroots.warehouse import db  # noqa: E402
@@ -54,12 +50,6 @@ from grassroots.warehouse.bootstrap import bootstrap  # noqa: E402
 
 DAY = dt.date(2026, 11, 24)
 FEED = "population_registry"
-KEEP_RATIO = 2.0  # issue 19: a kernel stays only where the whole load is at least this much faster with it
-LIBRARY_PATH = {
-    "decoder": "bytes.decode('gb18030')",
-    "hmac": "hmac.digest (OpenSSL)",
-    "row_writer": "psycopg write_row (binary)",
-}
 
 
 def registry_file(workdir: Path, residents: int) -> Path:
@@ -93,32 +83,14 @@ def time_psql_copy(dsn: str, path: Path, columns: int) -> float:
     return time.perf_counter() - start
 
 
-def time_loader(dsn: str, path: Path, library: frozenset[str]) -> tuple[float, int, int]:
-    """One whole load of the file with `library` kernels replaced by their library path."""
+def time_loader(dsn: str, path: Path) -> tuple[float, int, int]:
     bootstrap(dsn)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("truncate staging.population_registry, quarantine.rows, quarantine.files, meta.load_batch")
         conn.execute("checkpoint")
-    columnar.LIBRARY_PATHS = library
-    try:
-        start = time.perf_counter()
-        result = load_day(dsn, get_contract(FEED), DAY, [path], b"bench-secret", force=True)
-        elapsed = time.perf_counter() - start
-    finally:
-        columnar.LIBRARY_PATHS = frozenset()
-    return elapsed, result.rows_loaded, result.rows_quarantined
-
-
-def staging_digest(dsn: str) -> tuple[int, int]:
-    """(rows, an order-free checksum of every loaded value with its line number) of the registry's staging rows."""
-    contract = get_contract(FEED)
-    names = [*contract.column_names, *(key for _, key in contract.key_columns), "_row_no"]
-    row = sql.SQL("row({})::text").format(sql.SQL(", ").join(map(sql.Identifier, names)))
-    checksum = sql.SQL("coalesce(sum(('x' || left(md5({}), 15))::bit(60)::bigint), 0)").format(row)
-    query = sql.SQL("select count(*), {} from staging.population_registry").format(checksum)
-    with psycopg.connect(dsn) as conn:
-        count, checksum = conn.execute(query).fetchone()
-    return int(count), int(checksum)
+    start = time.perf_counter()
+    result = load_day(dsn, get_contract(FEED), DAY, [path], b"bench-secret", force=True)
+    return time.perf_counter() - start, result.rows_loaded, result.rows_quarantined
 
 
 def time_to_sql(dsn: str, path: Path) -> float:
@@ -150,26 +122,19 @@ def settle(dsn: str, table: str) -> None:
         conn.execute(sql.SQL("vacuum analyze {}").format(sql.Identifier(*table.split("."))))
 
 
-def measure(
-    dsn: str, path: Path, columns: int, args: argparse.Namespace
-) -> tuple[dict[str, list[float]], dict[str, tuple[int, int]], tuple[int, int]]:
-    """Every method `args.repeat` times: (seconds by method, staging digest by loader variant, the
-    loader's (loaded, quarantined) rows)."""
-    runs: dict[str, list[float]] = {"psql": [], "loader": [], "to_sql": []} | {name: [] for name in args.kernels}
-    digests: dict[str, tuple[int, int]] = {}
+def measure(dsn: str, path: Path, columns: int, args: argparse.Namespace) -> tuple[dict[str, list[float]], int, int]:
+    """Every method `args.repeat` times: (seconds by method, the loader's loaded and quarantined rows)."""
+    runs: dict[str, list[float]] = {"psql": [], "loader": [], "to_sql": []}
     for _ in range(args.repeat):
         runs["psql"].append(time_psql_copy(dsn, path, columns))
         settle(dsn, "bench_raw")
-        for name in ["loader", *args.kernels]:
-            library = frozenset() if name == "loader" else frozenset({name})
-            seconds, loaded, quarantined = time_loader(dsn, path, library)
-            runs[name].append(seconds)
-            digests[name] = staging_digest(dsn)
-            settle(dsn, "staging.population_registry")
+        seconds, loaded, quarantined = time_loader(dsn, path)
+        runs["loader"].append(seconds)
+        settle(dsn, "staging.population_registry")
         if not args.skip_to_sql:
             runs["to_sql"].append(time_to_sql(dsn, path))
             settle(dsn, "bench_to_sql")
-    return runs, digests, (loaded, quarantined)
+    return runs, loaded, quarantined
 
 
 def main() -> None:
@@ -177,7 +142,6 @@ def main() -> None:
     parser.add_argument("--residents", type=int, default=1_000_000, help="residents of the generated city")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each method; the median is reported")
     parser.add_argument("--skip-to-sql", action="store_true", help="to_sql takes about a minute at 1M rows")
-    parser.add_argument("--kernels", nargs="*", choices=sorted(KERNELS), default=sorted(KERNELS), help="to replace")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     os.environ.setdefault("GRASSROOTS_STATE_DIR", str(Path(tempfile.gettempdir()) / "grassroots-bench"))
@@ -193,31 +157,22 @@ def main() -> None:
         with path.open("rb") as fh:
             columns = fh.readline().count(b",") + 1  # the header's
             lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
-        warm = kernel_cache.warm()  # per process: the kernels from Numba's cache, the decoder's tables
         load_before = os.getloadavg()
-        runs, digests, (loaded, quarantined) = measure(dsn, path, columns, args)
+        runs, loaded, quarantined = measure(dsn, path, columns, args)
         load_after = os.getloadavg()
         server_version = psycopg.connect(dsn).info.server_version
         print(f"file: the generator's {FEED} at {args.residents:,} residents (generated in {generated:.0f} s):")
         print(f"  {lines:,} rows, {path.stat().st_size / 1e6:.1f} MB, GB18030; server {server_version}")
         print(f"runs: {args.repeat} (median); load average (1, 5, 15 min): {_loads(load_before)} before,")
-        print(f"  {_loads(load_after)} after; kernels from Numba's cache + decoder tables: {warm:.2f} s per process")
+        print(f"  {_loads(load_after)} after")
         _report("psql \\copy (text columns, no checks)", lines, runs["psql"])
-        _report("grassroots loader (compiled kernels)", lines, runs["loader"])
+        _report("grassroots loader", lines, runs["loader"])
         print(f"  loaded {loaded:,}, quarantined {quarantined:,}")
         loader_s = statistics.median(runs["loader"])
         print(f"loader / psql \\copy throughput: {statistics.median(runs['psql']) / loader_s:.2f}")
         if runs["to_sql"]:
             _report("pandas read_csv + to_sql", lines, runs["to_sql"])
             print(f"loader / to_sql throughput: {statistics.median(runs['to_sql']) / loader_s:.1f}")
-        print(f"each kernel against its library path, whole load (kept where >= {KEEP_RATIO:.0f}x):")
-        for name in args.kernels:
-            _report(f"  {name} -> {LIBRARY_PATH[name]}", lines, runs[name])
-            speedup = statistics.median(runs[name]) / loader_s
-            same = "same staging rows" if digests[name] == digests["loader"] else "STAGING ROWS DIFFER"
-            print(f"    kernel speed-up {speedup:.2f}x: {'keep' if speedup >= KEEP_RATIO else 'remove'}; {same}")
-        if any(digests[name] != digests["loader"] for name in args.kernels):
-            raise SystemExit("a library path loaded different staging rows")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         db.drop_database(server, scratch)

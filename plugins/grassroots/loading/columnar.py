@@ -3,9 +3,10 @@
 Most rows a department delivers are already canonical: ISO dates, upper-case 18-digit
 ID numbers, plain text. For a block of lines, one RE2 pass picks the lines whose every
 field has its canonical shape; Arrow and NumPy then check what a regular expression
-cannot (check digits, calendar dates, NFKC-stable text) for the whole block at once, and
-compiled kernels (`grassroots.loading.kernels`) compute the person keys and write the accepted
-rows in binary COPY format. Every other line goes to the row parser
+cannot (check digits, calendar dates, NFKC-stable text) for the whole block at once; the
+accepted rows' person keys are OpenSSL's HMAC (`identity.person_key_digests`) and their values
+Arrow's casts of the canonical text, which the loader writes with psycopg's binary COPY.
+Every other line goes to the row parser
 (`loader._FileLoader.parse`), which normalises or quarantines it. The fast path accepts
 a row only when the row parser would load it with the same values;
 `tests/integration/test_fastpath.py` loads dirty feeds both ways and compares the tables.
@@ -14,7 +15,6 @@ a row only when the row parser would load it with the same values;
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -26,11 +26,9 @@ import pyarrow.compute as pc
 from grassroots import settings
 from grassroots.loading.column_types import TYPES, ColumnType
 from grassroots.loading.contracts import Column, Contract
-from grassroots.loading.identity import CHECK_CHARS, EARLIEST_BIRTH, PROVINCES, WEIGHTS
-from grassroots.loading.kernels import ENCODINGS, KERNELS, HmacSha256, copy_binary_rows
-from grassroots.loading.readers import Span, check_terminated, decode_chunk, utf8_chunk
+from grassroots.loading.identity import CHECK_CHARS, EARLIEST_BIRTH, PROVINCES, WEIGHTS, person_key_digests
+from grassroots.loading.readers import Span, check_terminated, utf8_chunk
 
-LIBRARY_PATHS: frozenset[str] = frozenset()  # kernels every FastPath of the process replaces (see FastPath)
 _DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 _CHECK_CODES = np.frombuffer(CHECK_CHARS.encode("ascii"), dtype=np.uint8)
 _WEIGHTS = np.array(WEIGHTS, dtype=np.int64)
@@ -97,54 +95,33 @@ _PROVINCES = np.isin(np.arange(100), [int(code) for code in PROVINCES])
 
 @dataclass
 class Block:
-    """One block's outcome: binary COPY rows, how many they are, records for the row parser
-    (first line number, text, quote still open at the end of the file), and the primary keys
-    of the rows written (`key_text`) with their line numbers. With the row writer's library
-    path, `values` holds the rows as Python values for psycopg's `write_row` instead of `data`."""
+    """One block's outcome: the staging rows it accepted (Python values in `copy_columns` order, for
+    psycopg's binary `write_row`), how many they are, records for the row parser (first line
+    number, text, quote still open at the end of the file), and the primary keys of the rows
+    written (`key_text`) with their line numbers."""
 
-    data: memoryview  # COPY sends it in slices without copying
+    values: list[tuple]
     rows: int
     slow: list[tuple[int, str, bool]]
     keys: pa.Array | None = None
     key_lines: np.ndarray | None = None
     key_hashes: np.ndarray | None = None
-    values: list[tuple] | None = None
 
 
 class FastPath:
-    """Validates blocks of one CSV file's lines (its header order, its day and ledger batch).
-
-    `library`: names of `kernels.KERNELS` to replace by their library path, which gives the same
-    staging rows: Python's codec for the decoder, `hmac` for the person keys, psycopg's binary
-    `write_row` for the row writer. By default `LIBRARY_PATHS` (bench/loader_throughput.py sets it
-    to time a whole load with each kernel replaced).
-    """
+    """Validates blocks of one CSV file's lines (its header order, its day and ledger batch)."""
 
     def __init__(
-        self,
-        contract: Contract,
-        header_columns: list[str],
-        secret: bytes,
-        ds: dt.date,
-        batch_id: int,
-        library: frozenset[str] | None = None,
+        self, contract: Contract, header_columns: list[str], secret: bytes, ds: dt.date, batch_id: int
     ) -> None:
-        library = LIBRARY_PATHS if library is None else library
-        if not library <= KERNELS:
-            raise ValueError(f"unknown kernels: {sorted(library - KERNELS)}")
-        self.library = library
         self.secret = secret
         by_name = {c.name: c for c in contract.columns}
         self.file_columns = [by_name[name] for name in header_columns]
         self.position = {name: i for i, name in enumerate(header_columns)}
         self.contract = contract
         self.pattern = "^" + ",".join(_fragment(c) for c in self.file_columns) + "$"
-        self.keys = HmacSha256(secret)
         self.copy_columns = copy_columns(contract, header_columns)
         self.ds, self.batch_id = ds, batch_id
-        types = [TYPES[c.type] for c in self.file_columns]
-        self._kinds = np.array([ENCODINGS[t.encoding] for t in types], np.int64)
-        self._scales = np.array([t.scale for t in types], np.int64)
         self.utc_offset = settings.fixed_utc_offset()  # timestamps' local time (settings.TIMEZONE)
         self._key_cells = np.array(
             [self.position[id_column] for id_column, _ in contract.key_columns if id_column in self.position], np.int64
@@ -159,11 +136,7 @@ class FastPath:
         line without line end reject the file (`FileRejected`).
         """
         check_terminated(first_line_no, data, encoding)
-        if "decoder" in self.library:
-            text = decode_chunk(data, encoding, first_line_no)
-            utf8, stable = text.encode("utf-8"), unicodedata.is_normalized("NFKC", text)
-        else:
-            utf8, stable = utf8_chunk(data, encoding, first_line_no)
+        utf8, stable = utf8_chunk(data, encoding, first_line_no)
         return self.process(line_array(utf8), first_line_no, stable, spans, utf8)
 
     def _extract(self, column: Column, stable: bool) -> bool:
@@ -216,20 +189,17 @@ class FastPath:
         line_numbers = np.arange(first_line_no, first_line_no + len(lines))
         if not len(candidates):
             slow = _slow_records(lines, np.arange(len(lines)), first_line_no, spans, utf8)
-            return Block(memoryview(b""), 0, slow, None, None, None)
+            return Block([], 0, slow, None, None, None)
         fields = pc.split_pattern(candidates, ",")
         values = {p: pc.list_element(fields, p) for p, c in enumerate(self.file_columns) if self._extract(c, stable)}
         ok = self._checks(values, len(candidates))
-        if "row_writer" in self.library:
-            rows, python_rows = np.zeros(0, np.uint8), self._python_rows(fields, values, line_numbers[shaped], ok)
-        else:
-            rows, python_rows = self._rows(fields, values, line_numbers[shaped], ok), None
+        rows = self._rows(fields, values, line_numbers[shaped], ok)
         slow_mask = np.ones(len(lines), dtype=bool)
         slow_mask[np.flatnonzero(shaped)[ok]] = False
         slow = _slow_records(lines, np.flatnonzero(slow_mask), first_line_no, spans, utf8)
         keys = self._primary_keys(fields, values, ok)
         lines_written = line_numbers[shaped][ok]
-        return Block(memoryview(rows), int(ok.sum()), slow, keys, lines_written, key_hashes(keys), python_rows)
+        return Block(rows, len(rows), slow, keys, lines_written, key_hashes(keys))
 
     def _short(self, lines: pa.Array) -> np.ndarray:
         """Lines neither empty nor longer than a field may be: a long line may hold a field over
@@ -253,41 +223,15 @@ class FastPath:
 
     def _rows(
         self, fields: pa.ListArray, values: dict[int, pa.Array], line_nos: np.ndarray, ok: np.ndarray
-    ) -> np.ndarray:
-        """The staging rows of the candidates that passed (`ok`) in binary COPY format, columns in
-        `copy_columns` order: the file's cells (empty ones null), person keys, nulls, loader columns.
-
-        Binary rows spare the server the parsing of text; `kernels.copy_binary_rows` encodes them.
-        """
-        cells = fields.values
-        offsets = np.frombuffer(cells.buffers()[1], dtype=np.int32)[cells.offset : cells.offset + len(cells) + 1]
-        data = np.frombuffer(cells.buffers()[2] or b"", dtype=np.uint8)
-        keys = np.stack([self._keys(values[int(p)]) for p in self._key_cells]) if len(self._key_cells) else _NO_KEYS
-        return copy_binary_rows(
-            data,
-            offsets,
-            self._kinds,
-            self._scales,
-            self.utc_offset,
-            ok,
-            keys,
-            self._key_cells,
-            self._absent,
-            self.ds,
-            self.batch_id,
-            line_nos,
-        )
-
-    def _python_rows(
-        self, fields: pa.ListArray, values: dict[int, pa.Array], line_nos: np.ndarray, ok: np.ndarray
     ) -> list[tuple]:
-        """`_rows`' library path: the same rows as Python values, for psycopg's binary `write_row`
-        (Arrow casts the canonical cells: dates, integers, decimals, local timestamps)."""
+        """The staging rows of the candidates that passed (`ok`) as Python values in `copy_columns`
+        order: the file's cells (Arrow casts the canonical text; empty cells are null), person keys,
+        nulls for the columns the file lacks, the loader columns."""
         keep = pa.array(ok)
         columns = []
         for position, column in enumerate(self.file_columns):
             cells = values[position] if position in values else pc.list_element(fields, position)
-            columns.append(_python_values(pc.filter(cells, keep), TYPES[column.type], self.utc_offset))
+            columns.append(canonical_values(pc.filter(cells, keep), TYPES[column.type], self.utc_offset))
         for position in self._key_cells:
             hexes = self._keys(values[int(position)])[ok]  # zeros where the ID is empty: null
             columns.append([key.tobytes().decode("ascii") if key[0] else None for key in hexes])
@@ -300,21 +244,17 @@ class FastPath:
         """Person keys of canonical ID numbers as 64 hex characters per row (zeros where the ID is empty)."""
         blob, present = _fixed_width(ids, 18)
         keys = np.zeros((len(ids), 64), np.uint8)
-        if "hmac" in self.library:
-            digests = b"".join(hmac.digest(self.secret, blob[at : at + 18], "sha256") for at in range(0, len(blob), 18))
-            keys[present] = _hex(np.frombuffer(digests, np.uint8).reshape(-1, 32))
-        else:
-            keys[present] = self.keys.hex_digests(np.frombuffer(blob, np.uint8).reshape(-1, 18))
+        keys[present] = _hex(np.frombuffer(person_key_digests(self.secret, blob, 18), np.uint8).reshape(-1, 32))
         return keys
 
 
 def _hex(digests: np.ndarray) -> np.ndarray:
     """(n, k) bytes as (n, 2k) lower-case hex digits."""
     digits = np.frombuffer(b"0123456789abcdef", np.uint8)
-    return np.stack([digits[digests >> 4], digits[digests & 15]], axis=2).reshape(len(digests), -1)
+    return np.stack([digits[digests >> 4], digits[digests & 15]], axis=2).reshape(len(digests), 2 * digests.shape[1])
 
 
-def _python_values(cells: pa.Array, column_type: ColumnType, utc_offset: dt.timedelta) -> list[object]:
+def canonical_values(cells: pa.Array, column_type: ColumnType, utc_offset: dt.timedelta) -> list[object]:
     """Canonical cells of a column type as the Python values psycopg dumps to it; empty cells None."""
     cells = pc.if_else(pc.equal(cells, ""), pa.scalar(None, pa.string()), cells)
     encoding = column_type.encoding
