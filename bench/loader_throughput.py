@@ -3,8 +3,10 @@ measured in one run.
 
     .venv/bin/python bench/loader_throughput.py --residents 1000000 --repeat 1
 
-Generates one day of the demo's city at `--residents` residents (`grassroots.generator.generate`,
-the demo's seed and dirt) and takes its population_registry file: the file the demo loads (CSV in
+Generates one day of the demo's city at `--residents` residents (`python -m grassroots generate`:
+`grassroots.generator.generate` with the demo's seed and dirt, in a process of its own, so that the
+world's millions of Python objects do not slow this one's garbage collector) and takes its
+population_registry file: the file the demo loads (CSV in
 GB18030 with Chinese headers, lower-case x and legacy 15-digit ID numbers, the registry's date
 forms). It loads that file, into a scratch database on the warehouse server (WAREHOUSE_DSN, else
 the embedded one):
@@ -40,11 +42,9 @@ from psycopg.conninfo import conninfo_to_dict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
-from grassroots.generator import generate  # noqa: E402
 from grassroots.generator.scenarios import main_file  # noqa: E402
 from grassroots.loading.contracts import get_contract  # noqa: E402
 from grassroots.loading.loader import load_day  # noqa: E402
-from grassroots.local.cli import DEMO_SEED  # noqa: E402
 from grassroots.warehouse import db  # noqa: E402
 from grassroots.warehouse.bootstrap import bootstrap  # noqa: E402
 
@@ -54,7 +54,10 @@ FEED = "population_registry"
 
 def registry_file(workdir: Path, residents: int) -> Path:
     """The demo's population_registry file for DAY at `residents` residents."""
-    generate(workdir, DAY, 1, residents, DEMO_SEED)
+    plugins = str(Path(__file__).resolve().parents[1] / "plugins")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (plugins, os.environ.get("PYTHONPATH")) if p)}
+    command = ["generate", "--out", str(workdir), "--date", DAY.isoformat(), "--residents", str(residents)]
+    subprocess.run([sys.executable, "-m", "grassroots", *command], env=env, check=True, stdout=subprocess.DEVNULL)
     return main_file(workdir, FEED, DAY)
 
 
