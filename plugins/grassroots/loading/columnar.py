@@ -274,17 +274,14 @@ def canonical_values(cells: pa.Array, column_type: ColumnType, utc_offset: dt.ti
     return cells.to_pylist()
 
 
-_NO_KEYS = np.zeros((0, 0, 64), np.uint8)
-
-
 LOADER_COLUMNS = ("_ds", "_batch_id", "_row_no")
 
 
 def copy_columns(contract: Contract, file_columns: list[str]) -> list[str]:
     """The staging columns in the order COPY receives them for a file with these columns.
 
-    The file's own columns first, in its order (so a fast row is its line with tabs for
-    commas), then the person keys of those, then the contract's columns and keys the file
+    The file's own columns first, in its order (so a fast row is its cells in line order), then
+    the person keys of those, then the contract's columns and keys the file
     lacks (always null), then the loader columns; `_loaded_at` is the column's default, and
     the file's name is in the ledger row `_batch_id` points to.
     """
