@@ -40,10 +40,14 @@ def build(dsn: str, ds: dt.date) -> dict[str, object]:
 
 
 def _publish_day(conn: psycopg.Connection, table: str, ds: dt.date) -> None:
-    """Replace ds's rows of marts.<table> with the candidate's (the table is made like the candidate's)."""
+    """Replace ds's rows of marts.<table> with the candidate's (the table is made like the candidate's, once)."""
     candidate, published = sql.Identifier(CANDIDATE, table), sql.Identifier(PUBLISHED, table)
     day = sql.Identifier(DAY_COLUMN)
-    conn.execute(sql.SQL("create table if not exists {} (like {} including defaults)").format(published, candidate))
+    exists = conn.execute("select to_regclass(%s) is not null", (f"{PUBLISHED}.{table}",)).fetchone()[0]
+    if not exists:  # its key, column comments and the table's comment too (LIKE does not copy the last)
+        conn.execute(sql.SQL("create table {} (like {} including all)").format(published, candidate))
+        comment = conn.execute("select obj_description(%s::regclass, 'pg_class')", (f"{CANDIDATE}.{table}",))
+        conn.execute(sql.SQL("comment on table {} is {}").format(published, sql.Literal(comment.fetchone()[0])))
     conn.execute(sql.SQL("delete from {} where {} = %s").format(published, day), (ds,))
     conn.execute(sql.SQL("insert into {} select * from {} where {} = %s").format(published, candidate, day), (ds,))
     area_columns = [
