@@ -4,8 +4,6 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Numba's cache of the loader's kernels, compiled once per checkout here, never by tasks at once.
-KERNELS := plugins/grassroots/loading/__pycache__/.kernels-warm
 
 .PHONY: setup demo test test-fast lint bench bench-city airflow clean stop
 
@@ -16,11 +14,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-$(KERNELS): $(STAMP) plugins/grassroots/loading/kernels.py plugins/grassroots/loading/columnar.py plugins/grassroots/loading/column_types.py
-	$(BIN)/python -m grassroots.loading.kernel_cache
-	touch $(KERNELS)
-
-setup: $(STAMP) $(KERNELS)
+setup: $(STAMP)
 
 demo: setup
 	$(BIN)/python -m grassroots demo

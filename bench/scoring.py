@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/scoring.py --residents 1000000
 
-Generates `--residents` residents with the columns of warehouse.fct_resident_features (ages,
-pensions, assistance, attention levels, disability grades, recent incidents and complaints drawn
-from a seeded RNG; a few percent vulnerable) into a scratch database on the warehouse server
+Generates `--residents` residents with the features of warehouse.fct_resident_risk_features (ages,
+pension shortfalls, assistance, attention levels, disability severities, recent incidents and
+complaints drawn from a seeded RNG; a few percent vulnerable) into a scratch database on the warehouse server
 (WAREHOUSE_DSN, else the embedded one) and scores two days the way the scoring DAG does: day 1
 from scratch (k-means++), day 2 warm-started from day 1 with a little churn in the features.
 For each day it prints the end-to-end wall time of `score_day` and its stages: fetch
@@ -39,16 +39,12 @@ from grassroots.warehouse import db  # noqa: E402
 from grassroots.warehouse.bootstrap import bootstrap  # noqa: E402
 
 DAYS = (dt.date(2026, 11, 24), dt.date(2026, 11, 25))
-TABLE_DDL = """create table warehouse.fct_resident_features (
-    as_of_date date not null, person_key text not null, registry_snapshot_date date, age integer,
-    community_code text, grid_code text, attention_level integer, lives_alone boolean, on_assistance boolean,
-    assistance_amount numeric(14,2), pension_monthly numeric(14,2), has_chronic_disease boolean,
-    has_disability boolean, disability_grade integer, recent_incidents integer, recent_complaints integer)"""
-COLUMNS = (
-    "as_of_date", "person_key", "registry_snapshot_date", "age", "community_code", "grid_code", "attention_level",
-    "lives_alone", "on_assistance", "assistance_amount", "pension_monthly", "has_chronic_disease",
-    "has_disability", "disability_grade", "recent_incidents", "recent_complaints",
-)  # fmt: skip
+# A table in the shape of the dbt view warehouse.fct_resident_risk_features (the features as numbers).
+TABLE = "warehouse.fct_resident_risk_features"
+TABLE_DDL = f"""create table {TABLE} (
+    as_of_date date not null, person_key text not null, community_code text, grid_code text,
+    {", ".join(f"{name} float8 not null" for name in features.FEATURES)})"""
+COLUMNS = ("as_of_date", "person_key", "community_code", "grid_code", *features.FEATURES)
 STAGES = (
     ("fetch", features, "load"),
     ("model", model, "fit"),
@@ -70,23 +66,23 @@ def residents(n: int, day: dt.date, rng: np.random.Generator) -> dict[str, np.nd
     grid = np.char.add(community.astype(str), np.char.zfill(rng.integers(1, 5, n).astype(str), 2)).astype(object)
     grid[rng.random(n) < 0.01] = None
     keys = np.array([f"{i:064x}" for i in range(n)])
+    pension = np.where(old & ~vulnerable & (rng.random(n) < 0.9), rng.integers(800, 6000, n), 0.0)
+    reference = features.PENSION_REFERENCE_YUAN
     return {
         "as_of_date": np.full(n, day.isoformat()),
         "person_key": keys,
-        "registry_snapshot_date": np.full(n, day.isoformat()),
-        "age": age,
         "community_code": community,
         "grid_code": grid,
-        "attention_level": np.where(vulnerable | (rng.random(n) < 0.08), rng.integers(1, 4, n), 0),
-        "lives_alone": vulnerable | (rng.random(n) < np.where(old, 0.2, 0.05)),
-        "on_assistance": assistance,
+        "age": age.astype(float),
+        "on_assistance": assistance.astype(float),
         "assistance_amount": np.where(assistance, rng.integers(500, 1500, n), 0).astype(float),
-        "pension_monthly": np.where(old & ~vulnerable & (rng.random(n) < 0.9), rng.integers(800, 6000, n), 0.0),
-        "has_chronic_disease": (rng.random(n) < np.where(old, 0.33, 0.05)),
-        "has_disability": disabled,
-        "disability_grade": np.where(disabled, rng.integers(1, 5, n), 0),
-        "recent_incidents": rng.poisson(0.1, n),
-        "recent_complaints": rng.poisson(0.05, n),
+        "pension_shortfall": np.where(age >= 65, np.maximum(0, reference - pension), 0.0),
+        "attention_level": np.where(vulnerable | (rng.random(n) < 0.08), rng.integers(1, 4, n), 0).astype(float),
+        "lives_alone": (vulnerable | (rng.random(n) < np.where(old, 0.2, 0.05))).astype(float),
+        "has_chronic_disease": (rng.random(n) < np.where(old, 0.33, 0.05)).astype(float),
+        "disability_severity": np.where(disabled, rng.integers(1, 5, n), 0).astype(float),
+        "recent_incidents": rng.poisson(0.1, n).astype(float),
+        "recent_complaints": rng.poisson(0.05, n).astype(float),
     }
 
 
@@ -98,12 +94,11 @@ def fill(dsn: str, n: int, seed: int) -> None:
         conn.execute(TABLE_DDL)
         for offset, day in enumerate(DAYS):
             frame = pd.DataFrame(residents(n, day, np.random.default_rng(seed + offset)))
-            frame["disability_grade"] = frame["disability_grade"].astype("Int64").where(frame["disability_grade"] > 0)
             buffer = io.StringIO()
             frame.to_csv(buffer, columns=list(COLUMNS), header=False, index=False, na_rep="\\N")
-            with conn.cursor().copy("copy warehouse.fct_resident_features from stdin (format csv, null '\\N')") as copy:
+            with conn.cursor().copy(f"copy {TABLE} from stdin (format csv, null '\\N')") as copy:
                 copy.write(buffer.getvalue())
-        conn.execute("analyze warehouse.fct_resident_features")
+        conn.execute(f"analyze {TABLE}")
 
 
 class StageTimer:

@@ -1,15 +1,12 @@
-"""What an Airflow task pays before its work starts: DAG parse, imports, the compiled kernels' cache.
+"""What an Airflow task pays before its work starts: DAG parse and imports.
 
-    .venv/bin/python bench/task_startup.py [--repeat 3] [--no-cold]
+    .venv/bin/python bench/task_startup.py [--repeat 3]
 
 Under the CeleryExecutor (and the LocalExecutor) every task is a fresh process that parses
 its DAG file and imports what its callable needs. Each figure is measured in a fresh Python
 process (`--repeat` times, the median printed):
   * importing Airflow's Task SDK, then parsing each DAG file (what the task runner does);
-  * importing what each kind of task needs on top of it (loader, dbt, Great Expectations, scikit-learn);
-  * the loader's compiled kernels: loading them from Numba's cache (`make setup` fills it), and,
-    unless --no-cold, compiling them into an empty cache (what each load task of a fresh
-    checkout would pay without that step).
+  * importing what each kind of task needs on top of it (loader, dbt, Great Expectations, scikit-learn).
 Prints figures only; the machine should be otherwise idle (the load average is printed).
 """
 
@@ -49,14 +46,11 @@ started = time.perf_counter()
 print(time.perf_counter() - started)
 """
 IMPORTS = {
-    "load task: grassroots.loading.ingest (loader, Arrow, Numba)": (
-        "import grassroots.loading.ingest, grassroots.loading.kernels"
-    ),
+    "load task: grassroots.loading.ingest (loader, Arrow)": "import grassroots.loading.ingest",
     "dbt task: dbt.cli.main": "import dbt.cli.main, grassroots.warehouse.dbt_runner",
     "validate task: Great Expectations": "import great_expectations, grassroots.quality.checks",
     "scoring task: scikit-learn": "import sklearn.cluster, grassroots.scoring",
 }
-WARM = "from grassroots.loading import kernel_cache\nkernel_cache.warm()"
 
 
 def _seconds(code: str, env: dict[str, str]) -> float:
@@ -76,7 +70,6 @@ def _line(label: str, median: float, runs: list[float]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--no-cold", action="store_true", help="skip compiling the kernels into an empty cache")
     args = parser.parse_args()
     env = {
         **os.environ,
@@ -96,13 +89,6 @@ def main() -> int:
     for path in sorted((ROOT / "dags").glob("*.py")):
         median, runs = _median(PARSE.format(path=str(path)), env, args.repeat)
         _line(path.name, median, runs)
-    print("compiled kernels:")
-    median, runs = _median(TIMER.format(body=WARM), env, args.repeat)
-    _line("load from Numba's cache (after `make setup`)", median, runs)
-    if not args.no_cold:
-        with tempfile.TemporaryDirectory(prefix="grassroots-numba-") as empty:
-            cold = _seconds(TIMER.format(body=WARM), {**env, "NUMBA_CACHE_DIR": empty})
-        _line("compile into an empty cache (a fresh checkout, per task)", cold, [cold])
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0
 

@@ -5,12 +5,16 @@ One run per day partition of the warehouse's marts Asset, which only the warehou
 `announce` task emits, after `publish`, for a day with something published: scoring and the KPI
 pages never read an unpublished day. The partition key is the day (`YYYY-MM-DD`); rerun one
 day by triggering with it as partition key, or with `{"ds": "YYYY-MM-DD"}` as run conf.
-After the `bootstrap` setup task both tasks work
-as the `scorer` role. `score_residents`: features from the warehouse,
-weighted standard scaling, KMeans with a fixed seed (k by silhouette), clusters ranked into
+After the `bootstrap` setup task `score_residents` and
+`build_kpi_report` work as the `scorer` role. `score_residents`: the residents' features as dbt
+computed them for the day (`warehouse.fct_resident_risk_features`), weighted standard scaling,
+KMeans with a fixed seed (k by silhouette), clusters ranked into
 risk tiers by the documented rule in `grassroots.scoring.model`, written to `scoring.*`
 (model registry, clusters, resident tiers with reasons, the grid workers' watchlist).
-`build_kpi_report`: static KPI pages per district from `marts.kpi_*` into
+`build_risk_kpis` (as the `transformer`, which owns what dbt builds): dbt builds the KPI tables
+that use the day's tiers (tag `after_scoring`, e.g. `marts.kpi_top_tier_follow_up_daily`)
+straight into `marts`, under row-level security like the other KPI tables. `build_kpi_report`,
+after it (and even when scoring failed): static KPI pages per district from `marts.kpi_*` into
 `<reports_dir>/kpi/`.
 """
 
@@ -44,6 +48,17 @@ def score_residents(**context) -> dict:
 
 
 @task
+def build_risk_kpis(**context) -> dict:
+    """dbt builds the KPI tables that use the day's risk tiers."""
+    from grassroots.orchestration.runs import partition_date
+    from grassroots.scoring import tier_kpis
+    from grassroots.warehouse.db import role_dsn
+    from grassroots.warehouse.security import TRANSFORMER
+
+    return tier_kpis.build(role_dsn(TRANSFORMER), partition_date(context))
+
+
+@task(trigger_rule="all_done")
 def build_kpi_report(**context) -> dict:
     """Render the KPI pages for the run's day."""
     from grassroots import settings
@@ -67,8 +82,7 @@ def build_kpi_report(**context) -> dict:
 )
 def grassroots_scoring() -> None:
     ready = bootstrap_warehouse()
-    ready >> score_residents()
-    ready >> build_kpi_report()
+    ready >> score_residents() >> build_risk_kpis() >> build_kpi_report()
 
 
 grassroots_scoring()

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import psycopg
 
-from grassroots.loading import kernel_cache
 from grassroots.local import summary
 from grassroots.local.airflow_stack import DAG_IDS, Cluster
 from grassroots.warehouse import db
@@ -121,7 +120,6 @@ def airflow_cluster(
     try:
         if celery:
             _flush(broker_url)
-        kernel_cache.warm()  # before any task: the load tasks only load the cache
         cluster.start()
         cluster.wait_healthy(timeout=timeout, dag_ids=DAG_IDS)
         yield cluster

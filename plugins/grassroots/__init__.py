@@ -7,7 +7,7 @@ One subpackage per concern, in the order data flows:
 - `loading`        feed contracts, readers, field checks, pseudonymisation; files into `staging`
 - `warehouse`      connections, bootstrap, roles and grants, advisory locks, dbt invocation
 - `quality`        delivery checks, GX suites, dbt results, write-audit-publish, the auditor report
-- `scoring`        resident risk clusters, tiers with reasons, the grid workers' watchlist
+- `scoring`        resident risk clusters, tiers with reasons, the grid workers' watchlist, tier KPIs
 - `reports`        KPI pages and the scorecard
 - `orchestration`  Airflow glue for the DAGs in `dags/`
 - `local`          the command line, the embedded PostgreSQL, the demo day, a real local Airflow

@@ -38,7 +38,7 @@ def dbt_project_dir() -> Path:
     return Path(os.environ.get("GRASSROOTS_DBT_DIR", project_root() / "dbt"))
 
 
-def _dbt_var(name: str) -> str:
+def dbt_var(name: str) -> str:
     """A var of the dbt project (dbt_project.yml), for a setting SQL and Python share."""
     import yaml
 
@@ -48,7 +48,7 @@ def _dbt_var(name: str) -> str:
 
 # The city's time zone (e.g. Asia/Shanghai): the days of the DAGs' partitions, of the feeds'
 # deadlines and of every timestamp. Set once, as the dbt var `timezone`, which the SQL reads too.
-TIMEZONE = _dbt_var("timezone")
+TIMEZONE = dbt_var("timezone")
 
 
 def fixed_utc_offset(zone: str = TIMEZONE) -> dt.timedelta:

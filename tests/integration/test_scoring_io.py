@@ -5,16 +5,18 @@ import datetime as dt
 import numpy as np
 import psycopg
 import pytest
+from psycopg import sql
 
 from grassroots.scoring import features, store
 
 DAY = dt.date(2026, 11, 24)
-# Identity columns with NULL, an empty string, the NULL marker as text and COPY's special characters.
+# Identity columns with NULL, an empty string, the NULL marker as text and COPY's special characters;
+# features in the columns' order (features.FEATURES), amounts in cents among them.
 RESIDENTS = (
-    ("a" * 64, "330106001001", "33010600100101", 81, True, 1234.56, 0.0, 3, True, True, 1, 2, 0),
-    ("b" * 64, "330106001001", None, 66, False, None, 2999.99, 0, False, False, None, 0, 1),
-    ("c" * 64, "\\N", "", None, None, 0.01, None, None, None, None, 4, None, None),
-    ("d\\" + "d" * 62, "comm\tunity\\", "grid\nline", 40, False, 0.1, 3000.0, 1, True, False, 2, 7, 3),
+    ("a" * 64, "330106001001", "33010600100101", 81, 1, 1234.56, 0.0, 3, 1, 1, 4, 2, 0),
+    ("b" * 64, "330106001001", None, 66, 0, 0, 0.01, 0, 0, 0, 0, 0, 1),
+    ("c" * 64, "\\N", "", 0, 0, 0.1, 2999.99, 0, 0, 0, 1, 0, 0),
+    ("d\\" + "d" * 62, "comm\tunity\\", "grid\nline", 40, 0, 0.1, 0, 1, 1, 0, 3, 7, 3),
 )
 
 
@@ -23,21 +25,25 @@ def conn(warehouse_dsn: str):
     with psycopg.connect(warehouse_dsn, autocommit=True) as conn:
         conn.execute("create schema warehouse")
         conn.execute("create schema scoring")
+        # The shape of the dbt view warehouse.fct_resident_risk_features.
         conn.execute(
-            "create table warehouse.fct_resident_features (as_of_date date, person_key text, community_code text, "
-            "grid_code text, age integer, on_assistance boolean, assistance_amount numeric(14,2), "
-            "pension_monthly numeric(14,2), attention_level integer, lives_alone boolean, "
-            "has_chronic_disease boolean, disability_grade integer, recent_incidents integer, "
-            "recent_complaints integer)"
+            sql.SQL(
+                "create table {} (as_of_date date, person_key text, community_code text, grid_code text, {})"
+            ).format(
+                sql.Identifier(*features.RESIDENTS),
+                sql.SQL(", ").join(sql.SQL("{} float8").format(sql.Identifier(n)) for n in features.FEATURES),
+            )
         )
-        with conn.cursor().copy("copy warehouse.fct_resident_features from stdin") as copy:
+        with conn.cursor().copy(sql.SQL("copy {} from stdin").format(sql.Identifier(*features.RESIDENTS))) as copy:
             for row in RESIDENTS:
                 copy.write_row((DAY, *row))
         # Many amounts in cents, where a float parser that is not correctly rounded would differ in the last bit.
         conn.execute(
-            "insert into warehouse.fct_resident_features select %s, md5(i::text) || md5(i::text), 'c', 'g', "
-            "60 + i %% 40, true, (i * 7919 %% 400000) / 100.0, (i * 104729 %% 300000) / 100.0, i %% 4, false, "
-            "false, null, i %% 3, i %% 5 from generate_series(1, 5000) as i",
+            sql.SQL(
+                "insert into {} select %s, md5(i::text) || md5(i::text), 'c', 'g', 60 + i %% 40, 1, "
+                "(i * 7919 %% 400000) / 100.0, (i * 104729 %% 300000) / 100.0, i %% 4, 0, 0, 0, i %% 3, i %% 5 "
+                "from generate_series(1, 5000) as i"
+            ).format(sql.Identifier(*features.RESIDENTS)),
             (DAY,),
         )
         store.ensure_schema(conn)
@@ -46,7 +52,7 @@ def conn(warehouse_dsn: str):
 
 def test_features_load_as_a_row_by_row_fetch_gives_them(conn: psycopg.Connection) -> None:
     table = features.load(conn, DAY)
-    rows = conn.execute(features.feature_query(features.FEATURES, psycopg.sql.Literal(DAY))).fetchall()
+    rows = conn.execute(features.feature_query(features.FEATURES, sql.Literal(DAY))).fetchall()
     assert list(table.person_keys) == [r[0] for r in rows]
     assert list(table.communities) == [r[1] for r in rows]
     assert list(table.grids) == [r[2] for r in rows] and None in table.grids and "" in table.grids

@@ -251,4 +251,5 @@ def test_dbt_declares_who_reads_the_warehouse_as_exposures() -> None:
     assert set(exposures) == {"kpi_pages_and_scorecard", "risk_scoring", "grid_worker_watchlist"}
     kpis = {p.stem for p in (settings.dbt_project_dir() / "models" / "marts" / "kpi").glob("kpi_*.sql")}
     assert {f"model.grassroots.{k}" for k in kpis} <= exposures["kpi_pages_and_scorecard"]
+    assert "model.grassroots.kpi_top_tier_follow_up_daily" in exposures["kpi_pages_and_scorecard"]
     assert "model.grassroots.fct_resident_features" in exposures["risk_scoring"]

@@ -1,10 +1,10 @@
 """One registry of column types: every contract type is in it with every facet, and its facets agree.
 
 For random canonical values of each type: the fast path's shape (RE2, as the fast path runs it)
-matches the value's text, the reference parser gives the value back, and the compiled binary COPY
-writer's bytes for the text are those psycopg's binary COPY makes of the parsed value for the
-PostgreSQL type (the library path the row parser takes). A type added to the registry without a
-facet, an encoder or a strategy here fails these tests.
+matches the value's text, the reference parser gives the value back, and the fast path's value for
+the text (Arrow's cast, `columnar.canonical_values`) takes the same bytes in psycopg's binary COPY
+as the parsed value for the PostgreSQL type (what the row parser writes). A type added to the
+registry without a facet, a cast or a strategy here fails these tests.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import datetime as dt
 import unicodedata
 from decimal import Decimal
 
-import numpy as np
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,9 +23,9 @@ from psycopg.adapt import PyFormat, Transformer
 from psycopg.pq import Format
 
 from grassroots import settings as grassroots_settings
-from grassroots.loading import kernels, parsers
+from grassroots.loading import parsers
 from grassroots.loading.column_types import TYPES, ColumnType
-from grassroots.loading.columnar import FastPath
+from grassroots.loading.columnar import FastPath, canonical_values
 from grassroots.loading.contracts import all_contracts, parse_contract
 from grassroots.loading.identity import EARLIEST_BIRTH, PROVINCES, check_digit
 
@@ -70,25 +69,11 @@ CANONICAL = {
 }
 
 
-def _kernel_cell(text: str, column_type: ColumnType, utc_offset: dt.timedelta | None = None) -> bytes:
-    """The binary COPY writer's value bytes for one cell of text."""
-    data = np.frombuffer(text.encode("utf-8"), np.uint8)
-    out = kernels.copy_binary_rows(
-        data,
-        np.array([0, len(data)], np.int32),
-        np.array([kernels.ENCODINGS[column_type.encoding]], np.int64),
-        np.array([column_type.scale], np.int64),
-        grassroots_settings.fixed_utc_offset() if utc_offset is None else utc_offset,
-        np.ones(1, bool),
-        np.zeros((0, 1, 64), np.uint8),
-        np.zeros(0, np.int64),
-        0,
-        dt.date(2026, 11, 24),
-        1,
-        np.array([2], np.int64),
-    ).tobytes()
-    length = int.from_bytes(out[2:6], "big", signed=True)  # after the row's field count
-    return out[6 : 6 + length]
+def _fast_cell(text: str, column_type: ColumnType, utc_offset: dt.timedelta | None = None) -> bytes:
+    """The binary COPY bytes of the fast path's value for one cell of canonical text."""
+    offset = grassroots_settings.fixed_utc_offset() if utc_offset is None else utc_offset
+    (value,) = canonical_values(pa.array([text]), column_type, offset)
+    return _library_cell(value, column_type)
 
 
 def _library_cell(value: object, column_type: ColumnType) -> bytes:
@@ -111,12 +96,11 @@ def test_every_contract_column_type_is_in_the_registry() -> None:
 
 @pytest.mark.parametrize("name", sorted(TYPES))
 def test_every_type_has_every_facet(name: str) -> None:
-    """A PostgreSQL type psycopg knows, whose binary format is the type's kernel encoder; a parser; a
+    """A PostgreSQL type psycopg knows, whose binary format is the type's encoding; a parser; a
     shape RE2 compiles; a strategy of canonical values here."""
     column_type = TYPES[name]
     assert column_type.name == name and callable(column_type.parse) and column_type.shape
     assert psycopg.adapters.types[column_type.pg_name].name == column_type.encoding
-    assert column_type.encoding in kernels.ENCODINGS
     assert column_type.pg_type.startswith(column_type.pg_name)
     assert isinstance(_shaped("", column_type), bool)
     assert name in CANONICAL
@@ -153,7 +137,7 @@ def test_canonical_values_take_the_same_bytes_on_both_paths(name: str) -> None:
                 return
             assert parsers.loadable(text) and column_type.parse(text) == text, text
         assert _shaped(text, column_type), text
-        assert _kernel_cell(text, column_type) == _library_cell(column_type.parse(text), column_type), text
+        assert _fast_cell(text, column_type) == _library_cell(column_type.parse(text), column_type), text
 
     check()
 
@@ -161,10 +145,10 @@ def test_canonical_values_take_the_same_bytes_on_both_paths(name: str) -> None:
 @EXAMPLES
 @given(scale=st.integers(0, 9), data=st.data())
 def test_binary_numerics_equal_the_library_for_any_scale(scale: int, data: st.DataObject) -> None:
-    """The kernels take a numeric's scale as an argument: any numeric(18, scale) is written as psycopg does."""
+    """The fast path casts to the column's scale: any numeric(18, scale) takes the parsed value's bytes."""
     column_type = ColumnType("n", "numeric", Decimal, "", "numeric", key=False, precision=18, scale=scale)
     text = data.draw(_numerics(column_type))
-    assert _kernel_cell(text, column_type) == _library_cell(Decimal(text), column_type)
+    assert _fast_cell(text, column_type) == _library_cell(Decimal(text), column_type)
 
 
 @EXAMPLES
@@ -173,8 +157,8 @@ def test_binary_numerics_equal_the_library_for_any_scale(scale: int, data: st.Da
     local=st.datetimes(dt.datetime(1900, 1, 1), dt.datetime(2100, 12, 31)),
 )
 def test_binary_timestamps_equal_the_library_for_any_offset(minutes: int, local: dt.datetime) -> None:
-    """The kernels take the UTC offset as an argument: local time at any fixed offset is the instant psycopg writes."""
+    """The fast path takes the UTC offset as an argument: local time at any fixed offset is the parsed instant."""
     offset = dt.timedelta(minutes=minutes)
     text = f"{local:%Y-%m-%d %H:%M:%S}"
     value = local.replace(microsecond=0, tzinfo=dt.timezone(offset))
-    assert _kernel_cell(text, TYPES["timestamp"], offset) == _library_cell(value, TYPES["timestamp"])
+    assert _fast_cell(text, TYPES["timestamp"], offset) == _library_cell(value, TYPES["timestamp"])

@@ -3,10 +3,12 @@
 import datetime as dt
 
 import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from grassroots.loading.columnar import FastPath, line_array
 from grassroots.loading.contracts import get_contract
-from grassroots.loading.identity import person_key
+from grassroots.loading.identity import person_key, person_key_digests
 from grassroots.loading.readers import text_lines
 
 
@@ -24,6 +26,18 @@ def test_block_person_keys_equal_the_reference_and_keep_nulls() -> None:
     assert [bytes(k).decode("ascii") for k in keys[[0, 2]]] == [person_key(b"secret", ids[i]) for i in (0, 2)]
     assert not keys[[1, 3]].any(), "no key where the ID is empty"
     assert fast._keys(pa.array([None, None], pa.string())).shape == (2, 64)
+
+
+@settings(max_examples=100, derandomize=True, deadline=None)
+@given(secret=st.binary(max_size=100), ids=st.lists(st.from_regex(r"[0-9]{17}[0-9X]", fullmatch=True), max_size=20))
+def test_block_person_keys_equal_hmac_for_any_secret(secret: bytes, ids: list[str]) -> None:
+    """The fast path's keys (one OpenSSL HMAC per ID, hex by NumPy) are `person_key`'s, for secrets of
+    any length (longer than SHA-256's block too)."""
+    digests = person_key_digests(secret, "".join(ids).encode("ascii"), 18)
+    assert [digests[32 * i : 32 * i + 32].hex() for i in range(len(ids))] == [person_key(secret, i) for i in ids]
+    contract = get_contract("population_registry")
+    keys = FastPath(contract, contract.column_names, secret, dt.date(2026, 11, 24), 1)._keys(pa.array(ids, pa.string()))
+    assert [bytes(k).decode("ascii") for k in keys] == [person_key(secret, i) for i in ids]
 
 
 def test_key_hashes_are_a_function_of_the_key_alone() -> None:

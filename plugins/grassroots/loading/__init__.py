@@ -8,7 +8,6 @@ canonical rows; `parsers`: the reference parser of each field, which also names 
 breaks; `column_types`: each contract column type once, with its PostgreSQL type, parser, canonical
 shape and binary COPY encoding), pseudonymises people (`identity`: GB 11643 ID numbers and keyed
 HMAC person keys) and writes the rows, the quarantine and the ledger in one transaction per
-feed-day. `kernels` holds the compiled byte loops (GB18030 decoding, HMAC-SHA256, binary COPY rows)
-whose Numba cache `kernel_cache` fills once per checkout; `owner_functions` are the narrow
-functions, run as `load_owner`, through which a load changes what is already written.
+feed-day (psycopg's binary COPY). `owner_functions` are the narrow functions, run as `load_owner`,
+through which a load changes what is already written.
 """

@@ -2,10 +2,10 @@
 
 A contract column's `type` names one entry of `TYPES`. Every path reads the entry: the staging
 DDL and binary COPY's type names (`contracts`), the row parser (`parsers`, via `parse`), the fast
-path's canonical shape (`columnar`) and the compiled binary COPY writer (`kernels`, by `encoding`,
-with the numeric scale). tests/unit/test_column_types.py checks that every type has every facet
-and that the fast path's bytes for a canonical value are the bytes psycopg's binary dumper makes
-of the row parser's value.
+path's canonical shape and its cast of canonical text to values (`columnar`, by `encoding`, with
+the numeric precision and scale). tests/unit/test_column_types.py checks that every type has every
+facet and that the fast path's value for a canonical text is the row parser's, as psycopg's binary
+dumper writes it.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ class ColumnType:
     `pg_name`: the PostgreSQL type without modifiers (binary COPY's type name); `precision` and
     `scale` its modifiers, if any. `parse`: the reference parser from a department's text to the
     value loaded (or `parsers.FieldError`). `shape`: an RE2 pattern of the canonical text the fast
-    path loads without the row parser (what the parser leaves as it is and the kernels encode).
-    `encoding`: the binary COPY encoder of `kernels.ENCODINGS` for such text. `key`: whether the
-    loaded text is canonical, so that the column may be part of a primary key.
+    path loads without the row parser (what the parser leaves as it is). `encoding`: the value's
+    binary COPY format (psycopg's name of the base type), which picks the fast path's cast of such
+    text. `key`: whether the loaded text is canonical, so that the column may be part of a primary key.
     """
 
     name: str
@@ -75,7 +75,7 @@ TYPES: dict[str, ColumnType] = {
         ColumnType("id_number", "text", parsers.parse_id_number, r"\d{17}[\dX]", "text", key=True),
         ColumnType("phone", "text", parsers.parse_phone, r"1[3-9]\d{9}", "text", key=True),
         ColumnType("date", "date", parsers.parse_date, r"\d{4}-\d{2}-\d{2}", "date", key=True),
-        # Local time (settings.TIMEZONE); the kernels take its UTC offset as an argument.
+        # Local time (settings.TIMEZONE); the fast path takes its UTC offset from the setting.
         ColumnType(
             "timestamp",
             "timestamptz",
@@ -85,7 +85,7 @@ TYPES: dict[str, ColumnType] = {
             key=True,
         ),
         ColumnType("int", "integer", parsers.parse_int, r"-?[1-9]\d{0,8}|0", "int4", key=True),  # 9 digits fit int4
-        # The spellings the kernels read by their first byte: 1, true, 是 / 0, false, 否.
+        # The canonical spellings the fast path maps: 1, true, 是 / 0, false, 否.
         ColumnType("bool", "boolean", parsers.parse_bool, "1|true|是|0|false|否", "bool", key=False),
         _numeric("numeric", 14, 2),
     )

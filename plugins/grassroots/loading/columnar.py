@@ -3,9 +3,10 @@
 Most rows a department delivers are already canonical: ISO dates, upper-case 18-digit
 ID numbers, plain text. For a block of lines, one RE2 pass picks the lines whose every
 field has its canonical shape; Arrow and NumPy then check what a regular expression
-cannot (check digits, calendar dates, NFKC-stable text) for the whole block at once, and
-compiled kernels (`grassroots.loading.kernels`) compute the person keys and write the accepted
-rows in binary COPY format. Every other line goes to the row parser
+cannot (check digits, calendar dates, NFKC-stable text) for the whole block at once; the
+accepted rows' person keys are OpenSSL's HMAC (`identity.person_key_digests`) and their values
+Arrow's casts of the canonical text, which the loader writes with psycopg's binary COPY.
+Every other line goes to the row parser
 (`loader._FileLoader.parse`), which normalises or quarantines it. The fast path accepts
 a row only when the row parser would load it with the same values;
 `tests/integration/test_fastpath.py` loads dirty feeds both ways and compares the tables.
@@ -23,10 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from grassroots import settings
-from grassroots.loading.column_types import TYPES
+from grassroots.loading.column_types import TYPES, ColumnType
 from grassroots.loading.contracts import Column, Contract
-from grassroots.loading.identity import CHECK_CHARS, EARLIEST_BIRTH, PROVINCES, WEIGHTS
-from grassroots.loading.kernels import ENCODINGS, HmacSha256, copy_binary_rows
+from grassroots.loading.identity import CHECK_CHARS, EARLIEST_BIRTH, PROVINCES, WEIGHTS, person_key_digests
 from grassroots.loading.readers import Span, check_terminated, utf8_chunk
 
 _DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
@@ -95,11 +95,12 @@ _PROVINCES = np.isin(np.arange(100), [int(code) for code in PROVINCES])
 
 @dataclass
 class Block:
-    """One block's outcome: binary COPY rows, how many they are, records for the row parser
-    (first line number, text, quote still open at the end of the file), and the primary keys
-    of the rows written (`key_text`) with their line numbers."""
+    """One block's outcome: the staging rows it accepted (Python values in `copy_columns` order, for
+    psycopg's binary `write_row`), how many they are, records for the row parser (first line
+    number, text, quote still open at the end of the file), and the primary keys of the rows
+    written (`key_text`) with their line numbers."""
 
-    data: memoryview  # COPY sends it in slices without copying
+    values: list[tuple]
     rows: int
     slow: list[tuple[int, str, bool]]
     keys: pa.Array | None = None
@@ -113,17 +114,14 @@ class FastPath:
     def __init__(
         self, contract: Contract, header_columns: list[str], secret: bytes, ds: dt.date, batch_id: int
     ) -> None:
+        self.secret = secret
         by_name = {c.name: c for c in contract.columns}
         self.file_columns = [by_name[name] for name in header_columns]
         self.position = {name: i for i, name in enumerate(header_columns)}
         self.contract = contract
         self.pattern = "^" + ",".join(_fragment(c) for c in self.file_columns) + "$"
-        self.keys = HmacSha256(secret)
         self.copy_columns = copy_columns(contract, header_columns)
         self.ds, self.batch_id = ds, batch_id
-        types = [TYPES[c.type] for c in self.file_columns]
-        self._kinds = np.array([ENCODINGS[t.encoding] for t in types], np.int64)
-        self._scales = np.array([t.scale for t in types], np.int64)
         self.utc_offset = settings.fixed_utc_offset()  # timestamps' local time (settings.TIMEZONE)
         self._key_cells = np.array(
             [self.position[id_column] for id_column, _ in contract.key_columns if id_column in self.position], np.int64
@@ -191,7 +189,7 @@ class FastPath:
         line_numbers = np.arange(first_line_no, first_line_no + len(lines))
         if not len(candidates):
             slow = _slow_records(lines, np.arange(len(lines)), first_line_no, spans, utf8)
-            return Block(memoryview(b""), 0, slow, None, None, None)
+            return Block([], 0, slow, None, None, None)
         fields = pc.split_pattern(candidates, ",")
         values = {p: pc.list_element(fields, p) for p, c in enumerate(self.file_columns) if self._extract(c, stable)}
         ok = self._checks(values, len(candidates))
@@ -200,7 +198,8 @@ class FastPath:
         slow_mask[np.flatnonzero(shaped)[ok]] = False
         slow = _slow_records(lines, np.flatnonzero(slow_mask), first_line_no, spans, utf8)
         keys = self._primary_keys(fields, values, ok)
-        return Block(memoryview(rows), int(ok.sum()), slow, keys, line_numbers[shaped][ok], key_hashes(keys))
+        lines_written = line_numbers[shaped][ok]
+        return Block(rows, len(rows), slow, keys, lines_written, key_hashes(keys))
 
     def _short(self, lines: pa.Array) -> np.ndarray:
         """Lines neither empty nor longer than a field may be: a long line may hold a field over
@@ -224,40 +223,55 @@ class FastPath:
 
     def _rows(
         self, fields: pa.ListArray, values: dict[int, pa.Array], line_nos: np.ndarray, ok: np.ndarray
-    ) -> np.ndarray:
-        """The staging rows of the candidates that passed (`ok`) in binary COPY format, columns in
-        `copy_columns` order: the file's cells (empty ones null), person keys, nulls, loader columns.
-
-        Binary rows spare the server the parsing of text; `kernels.copy_binary_rows` encodes them.
-        """
-        cells = fields.values
-        offsets = np.frombuffer(cells.buffers()[1], dtype=np.int32)[cells.offset : cells.offset + len(cells) + 1]
-        data = np.frombuffer(cells.buffers()[2] or b"", dtype=np.uint8)
-        keys = np.stack([self._keys(values[int(p)]) for p in self._key_cells]) if len(self._key_cells) else _NO_KEYS
-        return copy_binary_rows(
-            data,
-            offsets,
-            self._kinds,
-            self._scales,
-            self.utc_offset,
-            ok,
-            keys,
-            self._key_cells,
-            self._absent,
-            self.ds,
-            self.batch_id,
-            line_nos,
-        )
+    ) -> list[tuple]:
+        """The staging rows of the candidates that passed (`ok`) as Python values in `copy_columns`
+        order: the file's cells (Arrow casts the canonical text; empty cells are null), person keys,
+        nulls for the columns the file lacks, the loader columns."""
+        keep = pa.array(ok)
+        columns = []
+        for position, column in enumerate(self.file_columns):
+            cells = values[position] if position in values else pc.list_element(fields, position)
+            columns.append(canonical_values(pc.filter(cells, keep), TYPES[column.type], self.utc_offset))
+        for position in self._key_cells:
+            hexes = self._keys(values[int(position)])[ok]  # zeros where the ID is empty: null
+            columns.append([key.tobytes().decode("ascii") if key[0] else None for key in hexes])
+        rows = int(ok.sum())
+        columns += [[None] * rows] * self._absent
+        columns += [[self.ds] * rows, [self.batch_id] * rows, line_nos[ok].tolist()]
+        return list(zip(*columns, strict=True))
 
     def _keys(self, ids: pa.Array) -> np.ndarray:
         """Person keys of canonical ID numbers as 64 hex characters per row (zeros where the ID is empty)."""
         blob, present = _fixed_width(ids, 18)
         keys = np.zeros((len(ids), 64), np.uint8)
-        keys[present] = self.keys.hex_digests(np.frombuffer(blob, np.uint8).reshape(-1, 18))
+        keys[present] = _hex(np.frombuffer(person_key_digests(self.secret, blob, 18), np.uint8).reshape(-1, 32))
         return keys
 
 
-_NO_KEYS = np.zeros((0, 0, 64), np.uint8)
+def _hex(digests: np.ndarray) -> np.ndarray:
+    """(n, k) bytes as (n, 2k) lower-case hex digits."""
+    digits = np.frombuffer(b"0123456789abcdef", np.uint8)
+    return np.stack([digits[digests >> 4], digits[digests & 15]], axis=2).reshape(len(digests), 2 * digests.shape[1])
+
+
+def canonical_values(cells: pa.Array, column_type: ColumnType, utc_offset: dt.timedelta) -> list[object]:
+    """Canonical cells of a column type as the Python values psycopg dumps to it; empty cells None."""
+    cells = pc.if_else(pc.equal(cells, ""), pa.scalar(None, pa.string()), cells)
+    encoding = column_type.encoding
+    if encoding == "date":
+        cells = pc.cast(cells, pa.date32())
+    elif encoding == "int4":
+        cells = pc.cast(cells, pa.int32())
+    elif encoding == "numeric":
+        cells = pc.cast(cells, pa.decimal128(column_type.precision, column_type.scale))
+    elif encoding == "bool":
+        truth = pc.is_in(cells, pa.array(["1", "true", "是"]))
+        cells = pc.if_else(pc.is_null(cells), pa.scalar(None, pa.bool_()), truth)
+    elif encoding == "timestamptz":
+        local = pc.strptime(cells, "%Y-%m-%d %H:%M:%S", "s")
+        zone = dt.timezone(utc_offset)
+        return [None if value is None else value.replace(tzinfo=zone) for value in local.to_pylist()]
+    return cells.to_pylist()
 
 
 LOADER_COLUMNS = ("_ds", "_batch_id", "_row_no")
@@ -266,8 +280,8 @@ LOADER_COLUMNS = ("_ds", "_batch_id", "_row_no")
 def copy_columns(contract: Contract, file_columns: list[str]) -> list[str]:
     """The staging columns in the order COPY receives them for a file with these columns.
 
-    The file's own columns first, in its order (so a fast row is its line with tabs for
-    commas), then the person keys of those, then the contract's columns and keys the file
+    The file's own columns first, in its order (so a fast row is its cells in line order), then
+    the person keys of those, then the contract's columns and keys the file
     lacks (always null), then the loader columns; `_loaded_at` is the column's default, and
     the file's name is in the ledger row `_batch_id` points to.
     """

@@ -81,3 +81,13 @@ def person_key(secret: bytes, normalised_id: str) -> str:
     without the secret an HMAC cannot.
     """
     return hmac.new(secret, normalised_id.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def person_key_digests(secret: bytes, normalised_ids: bytes, width: int) -> bytes:
+    """`person_key`'s digests (32 bytes each, not hex) of normalised ID numbers `width` bytes each, back to back.
+
+    One `hmac.digest` call per ID: OpenSSL's one-shot HMAC, the fastest the standard library has.
+    """
+    return b"".join(
+        hmac.digest(secret, normalised_ids[at : at + width], "sha256") for at in range(0, len(normalised_ids), width)
+    )

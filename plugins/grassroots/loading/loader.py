@@ -46,7 +46,6 @@ from grassroots.loading.column_types import TYPES
 from grassroots.loading.columnar import LOADER_COLUMNS, Block, FastPath, copy_columns, key_hashes, key_text
 from grassroots.loading.contracts import Contract
 from grassroots.loading.identity import person_key
-from grassroots.loading.kernels import COPY_SIGNATURE, COPY_TRAILER
 from grassroots.loading.parsers import FieldError, check_field, loadable, parse_id_number
 from grassroots.loading.readers import (
     UNCOUNTED_RULES,
@@ -537,14 +536,13 @@ def _quarantine_duplicates(
 class _Target:
     """Where one file's rows go: the COPY stream, its ledger result, the rejects, the loader columns."""
 
-    out: psycopg.Copy  # binary COPY: rows from the row parser, ready blocks from the fast path
+    out: psycopg.Copy  # binary COPY: rows from the row parser and the fast path
     result: FileResult
     rejects: list[tuple]
     meta: tuple  # (_ds, _batch_id, file name); staging gets _ds and _batch_id, _loaded_at is its default now()
     order: Callable[[tuple], tuple]  # a parsed row (contract columns, keys) in the COPY's column order
     keys: _FileKeys
     columns: set[str]  # contract columns seen (JSON keys; a CSV or xlsx file's are its header's)
-    parsed_rows: int = 0  # rows the row parser wrote (with psycopg's write_row)
 
 
 def _copy_sql(table: sql.Composable, columns: list[str]) -> sql.Composed:
@@ -585,9 +583,8 @@ def _copy_file(
     partition = sql.Identifier("staging", owner_functions.day_partition(conn, contract.feed, loader.ds))
     keys = _FileKeys()
     with conn.cursor() as cur, cur.copy(_copy_sql(partition, columns), writer=_QueuedWriter(cur)) as copy:
-        types = contract.copy_types()  # the row parser's rows are dumped to them
+        types = contract.copy_types()  # every row, the fast path's and the row parser's, is dumped to them
         copy.set_types([types[name] for name in columns])
-        copy.write(COPY_SIGNATURE)
         target = _Target(
             copy, result, rejects, (loader.ds, batch.batch_id, batch.name), _reorder(contract, columns), keys, present
         )
@@ -595,8 +592,6 @@ def _copy_file(
             _copy_csv(loader, header, chunks, fast, target)
         else:
             _copy_records(loader, records, target)
-        if not target.parsed_rows:  # psycopg ends the stream itself once rows were written with write_row
-            copy.write(COPY_TRAILER)
     if contract.format in ("csv", "xlsx") and result.rows_received == 0 and contract.load_mode == "snapshot":
         raise FileRejected("empty_file", 1, "a snapshot with a header and no rows")
     result.columns_present = [c for c in contract.column_names if c in target.columns]
@@ -610,8 +605,8 @@ def _copy_csv(
     """CSV in chunks of whole records: canonical rows through the fast path, every other record through
     the row parser.
 
-    Chunks are decoded and validated by two threads (the compiled decoder and HMAC and Arrow's
-    kernels run without the GIL) and written in file order, so errors surface in file order too.
+    Chunks are decoded and validated by two threads (Arrow's kernels, the codec and OpenSSL's HMAC
+    run in C, Arrow's without the GIL) and written in file order, so errors surface in file order too.
     """
     encoding = loader.contract.encoding
     if fast is None:
@@ -631,8 +626,8 @@ def _copy_csv(
 
 
 def _copy_block(loader: _FileLoader, header: list[str], block: Block, target: _Target) -> None:
-    if block.data:
-        target.out.write(block.data)
+    for row in block.values:
+        target.out.write_row(row)
     target.result.rows_received += block.rows
     target.result.rows_loaded += block.rows
     target.keys.add_block(block)
@@ -663,7 +658,6 @@ def _copy_records(loader: _FileLoader, records: Iterator[Record], target: _Targe
         target.keys.slow_keys.append(loader.key_of(row))
         target.keys.slow_lines.append(record.line_no)
         target.result.rows_loaded += 1
-        target.parsed_rows += 1
 
 
 def _write_rejects(

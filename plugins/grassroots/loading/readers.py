@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 
 from grassroots.loading.contracts import Limits
-from grassroots.loading.kernels import utf8_of_gb18030
 
 CHUNK = 1 << 20
 MAX_RAW_CHARS = 8192  # quarantine.rows.raw_line keeps at most this much of a record
@@ -221,16 +220,11 @@ def _after_start(encoding: str) -> str:
 
 
 def utf8_chunk(data: bytes, encoding: str, first_line_no: int) -> tuple[bytes, bool]:
-    """Whole lines from after a file's start as UTF-8, and whether they are NFKC-normalised for sure.
+    """Whole lines from after a file's start as UTF-8, and whether they are NFKC-normalised.
 
-    GB18030 goes through the compiled decoder (built from Python's codec); UTF-8 is checked
-    and kept as it is; where the decoder gives up, Python's codec decodes or names the error.
+    Python's codec decodes (or names the error); UTF-8 is kept as it is once checked.
     """
     name = codecs.lookup(encoding).name
-    if name == "gb18030":
-        decoded = utf8_of_gb18030(data)
-        if decoded is not None:
-            return decoded
     text = decode_chunk(data, encoding, first_line_no)
     stable = unicodedata.is_normalized("NFKC", text)
     return (data if name in ("utf-8", "utf-8-sig") else text.encode("utf-8")), stable

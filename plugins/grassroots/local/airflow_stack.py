@@ -569,7 +569,6 @@ def run(args: argparse.Namespace) -> int:
     project_env.configure()
     from_env = bool(os.environ.get("WAREHOUSE_DSN") or os.environ.get("WAREHOUSE_DSN_FILE"))
     from grassroots.generator import feed_server
-    from grassroots.loading import kernel_cache
     from grassroots.warehouse import db
 
     warehouse = db.warehouse_dsn()  # starts the embedded server when WAREHOUSE_DSN is unset
@@ -577,8 +576,6 @@ def run(args: argparse.Namespace) -> int:
     server = None
     if not os.environ.get("GRASSROOTS_API_URL"):  # the departments' APIs: serve generated pages locally
         server, os.environ["GRASSROOTS_API_URL"] = feed_server.serve(settings.landing_dir())
-    seconds = kernel_cache.warm()  # once here, never by several load tasks at once
-    log.info("compiled kernels ready in %.1f s", seconds)
     env = {
         key: os.environ[key]
         for key in os.environ

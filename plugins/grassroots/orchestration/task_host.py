@@ -6,8 +6,8 @@
 Under the LocalExecutor and the CeleryExecutor every task instance is a process forked from a
 long-lived one (the scheduler's executor workers, a Celery worker's pool), which then parses its
 DAG file and imports what its callable needs: Great Expectations (~2.7 s on this project's kind
-of machine), dbt (~2 s), scikit-learn (~1.6 s), the loader's compiled kernels from Numba's cache
-(~1.6 s). A day of the three DAGs is ~50 tasks, so a day paid ~60 CPU-seconds of imports
+of machine), dbt (~2 s), scikit-learn (~1.6 s), the loader. A day of the three DAGs is ~50
+tasks, so a day paid ~60 CPU-seconds of imports
 (`bench/task_startup.py` prints the figures). The component started here imports them once,
 before Airflow starts: the forked tasks inherit them, the way a pre-forking web server preloads
 its application. Nothing else changes: the same Airflow command line runs, with the same
@@ -35,12 +35,11 @@ TASK_MODULES = (
     "grassroots.scoring",
     "grassroots.reports.kpi_pages",
     "grassroots.loading.ingest",
-    "grassroots.loading.kernels",
 )
 
 
 def preload() -> list[str]:
-    """Import TASK_MODULES and load the compiled kernels from Numba's cache; return the modules imported.
+    """Import TASK_MODULES; return the modules imported.
 
     Raises RuntimeError if importing left a thread running: a fork would copy the process
     without it (a lock it held stays held forever in the child)."""
@@ -48,9 +47,6 @@ def preload() -> list[str]:
     logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
     for name in TASK_MODULES:
         importlib.import_module(name)
-    from grassroots.loading import kernel_cache
-
-    kernel_cache.warm()
     running = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
     if running:
         raise RuntimeError(f"preloading the task modules started threads {running}: a forked task would inherit them")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import psycopg
 
+from grassroots.warehouse.dbt_runner import AFTER_SCORING_TAG
+
 log = logging.getLogger(__name__)
 
 
@@ -61,6 +63,8 @@ def lineage(manifest: dict, schema: str) -> list[tuple[str, str, list[str], list
     out = []
     for node_id, node in manifest["nodes"].items():
         if node.get("resource_type") != "model" or node.get("schema") != schema:
+            continue
+        if AFTER_SCORING_TAG in node.get("tags", []):  # built and published by the scoring DAG (scoring.tier_kpis)
             continue
         ancestors: set[str] = set()
         pending = list(parents.get(node_id, []))

@@ -413,6 +413,8 @@ def publish_day(dsn: str, ds: dt.date, run_id: str) -> dict:
     with psycopg.connect(dsn) as conn:
         locks.xact(conn, locks.WAREHOUSE)
         inputs = _inputs(conn)
+        # The tables of the judged build: the risk KPIs (scoring.tier_kpis) share the candidate schema
+        # but are built and published by the scoring DAG after the tiers, outside this build.
         relations = [
             row[0]
             for row in conn.execute(
@@ -420,6 +422,7 @@ def publish_day(dsn: str, ds: dt.date, run_id: str) -> dict:
                 "and table_type = 'BASE TABLE' order by 1",
                 (CANDIDATE_SCHEMA,),
             )
+            if inputs.build is None or row[0] in inputs.lineage
         ]
         decisions = [decide(conn, inputs, relation) for relation in relations]
         decisions += [

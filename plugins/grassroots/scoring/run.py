@@ -8,6 +8,7 @@ import logging
 import numpy as np
 import psycopg
 
+from grassroots import settings
 from grassroots.scoring import access, features, model, store
 
 log = logging.getLogger(__name__)
@@ -24,8 +25,7 @@ def _feature_spec(names: tuple[str, ...]) -> list[dict]:
                 "label_zh": feature.label_zh,
                 "label_en": feature.label_en,
                 "weight": feature.weight,
-                "source": ".".join(feature.relation) + ":" + ",".join(feature.columns),
-                "expression": feature.expression,
+                "source": ".".join((*features.RESIDENTS, name)),
             }
         )
     return spec
@@ -107,8 +107,8 @@ def score_day(dsn: str, ds: dt.date) -> dict[str, object]:
                            "reason_min": model.REASON_MIN, "max_reasons": model.MAX_REASONS,
                            "tier_hysteresis": model.TIER_HYSTERESIS,
                            "silhouette_sample": model.SILHOUETTE_SAMPLE, "minibatch_from": model.MINIBATCH_FROM,
-                           "pension_reference_yuan": features.PENSION_REFERENCE_YUAN,
-                           "recent_days": features.RECENT_DAYS},
+                           "dbt_vars": {name: int(settings.dbt_var(name))
+                                        for name in ("recent_days", "pension_reference_yuan", "pension_age")}},
             "tier_rule": model.TIER_RULE,
             "previous_ds": previous.ds if previous else None,
             "profiles": [_profile(table.names, clustering.centroids_z[i], weights) for i in range(clustering.k)],

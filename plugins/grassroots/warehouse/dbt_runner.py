@@ -23,7 +23,11 @@ DS_VARIABLE = "GRASSROOTS_DS"
 # dbt's unit tests check the models' logic on fixed inputs; they say nothing about a day's data.
 # They run in CI (tests/integration/test_warehouse.py runs every one of them), not in every day's
 # build, where they were 13 of ~460 nodes and ~3 s of node time (dbt's advice for production too).
-DAILY_BUILD = ("--exclude-resource-type", "unit_test")
+# The models tagged after_scoring read the scoring DAG's tiers: the scoring DAG builds them
+# (AFTER_SCORING) once it has written the day's tiers, so the warehouse's build leaves them out.
+AFTER_SCORING_TAG = "after_scoring"
+DAILY_BUILD = ("--exclude-resource-type", "unit_test", "--exclude", f"tag:{AFTER_SCORING_TAG}")
+AFTER_SCORING = ("--select", f"tag:{AFTER_SCORING_TAG}", "--exclude-resource-type", "unit_test")
 
 
 def dbt_args(command: str, *extra: str) -> list[str]:

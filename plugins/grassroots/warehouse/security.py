@@ -9,9 +9,10 @@ Group roles (NOLOGIN; people and services get LOGIN roles that are members of th
 |             | change the ledger's status and replace a day's partition (grassroots.loading.owner_functions)  |
 | loader      | insert into staging partitions, quarantine.rows / files and meta.load_batch;    |
 |             | never update, delete or create: status changes call load_owner's functions      |
-| transformer | read staging, quarantine (not raw_line), meta; own and build stg, int, warehouse,|
-|             | marts_candidate, marts (dbt, publication) and dbt_test_failures (dbt's failing   |
-|             | rows of tests, readable by no other role); append to audit (quality checks)      |
+| transformer | read staging, quarantine (not raw_line), meta, scoring (risk tiers for KPIs); own|
+|             | and build stg, int, warehouse, marts_candidate, marts (dbt, publication) and     |
+|             | dbt_test_failures (dbt's failing rows of tests, readable by no other role);      |
+|             | append to audit (quality checks)                                                 |
 | scorer      | read warehouse and marts; write scoring (the scoring DAG)                        |
 | bi_reader   | read marts, nothing else (BI tools; `bi_login` is its login, see ensure_bi_login) |
 | auditor     | read audit and the load ledger (counts, rules, file names); no raw rows          |
@@ -54,7 +55,19 @@ ROLES = (LOAD_OWNER, LOADER, TRANSFORMER, SCORER, BI_READER, AUDITOR, AREA_USER)
 PROJECT_SCHEMAS = schemas.names()
 READ = {
     LOADER: ("meta",),
-    TRANSFORMER: ("staging", "quarantine", "meta", "stg", "int", "warehouse", "marts", "marts_candidate", "audit"),
+    # scoring: the day's risk tiers, for the KPIs dbt builds after scoring (dbt_runner.AFTER_SCORING).
+    TRANSFORMER: (
+        "staging",
+        "quarantine",
+        "meta",
+        "stg",
+        "int",
+        "warehouse",
+        "marts",
+        "marts_candidate",
+        "scoring",
+        "audit",
+    ),  # fmt: skip
     SCORER: ("warehouse", "marts", "scoring"),
     BI_READER: ("marts",),
     AUDITOR: ("audit",),

@@ -1,7 +1,7 @@
 {# Residents as of the latest usable registry day: the golden record (int_residents_daily) with
    their recent incidents and complaints up to that day. Pseudonymous: keyed person_key, no
-   names, phones, addresses or ID numbers. The scoring features as of any day are
-   fct_resident_features. #}
+   names, phones, addresses or ID numbers. The residents as of any day are fct_resident_features,
+   their scoring features fct_resident_risk_features. #}
 with
 
 daily as (

@@ -1,9 +1,10 @@
 {# Residents as the warehouse knew them on the run day (var ds), one row per resident and
    as_of_date: the golden record of the latest usable registry day on or before it, with the
    incidents reported and complaints made in the var('recent_days') days up to it that had been
-   delivered by then. The scoring DAG reads one as_of_date, so rerunning scoring for an earlier
-   day reproduces that day's tiers whatever was loaded since. Incremental: a run replaces its
-   own as_of_date only (strategy day_window with no look-back). #}
+   delivered by then. fct_resident_risk_features derives the scoring features from it and the
+   scoring DAG reads one as_of_date, so rerunning scoring for an earlier day reproduces that
+   day's tiers whatever was loaded since. Incremental: a run replaces its own as_of_date only
+   (strategy day_window with no look-back). #}
 {{ config(materialized='incremental', incremental_strategy='day_window', day_column='as_of_date',
           lookback_days=0, on_schema_change='fail') }}
 with

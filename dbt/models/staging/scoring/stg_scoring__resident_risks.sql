@@ -1,0 +1,23 @@
+{# Each scored day's risk tier per resident. Renames only; the reasons stay in scoring. #}
+with
+
+source as (
+
+    select * from {{ source('scoring', 'resident_risk') }}
+
+),
+
+renamed as (
+
+    select
+        ds as scored_date,
+        person_key,
+        community_code,
+        grid_code,
+        risk_tier,
+        tier_rank
+    from source
+
+)
+
+select * from renamed
