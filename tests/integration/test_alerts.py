@@ -104,11 +104,15 @@ def two_days(
     try:
         with pytest.MonkeyPatch.context() as patch:
             for key, value in {
-                "WAREHOUSE_DSN": db.with_database(server_dsn, name), "GRASSROOTS_LANDING_DIR": str(landing),
-                "GRASSROOTS_REPORTS_DIR": str(reports), "GRASSROOTS_API_URL": api_url,
-                "GRASSROOTS_ALERT_WEBHOOK": web_url, "GRASSROOTS_ALERT_SMTP": smtp_address,
-                "GRASSROOTS_ALERT_TO": "duty@example.org", "GRASSROOTS_ALERT_FROM": "grassroots@example.org",
-            }.items():  # fmt: skip
+                "WAREHOUSE_DSN": db.with_database(server_dsn, name),
+                "GRASSROOTS_LANDING_DIR": str(landing),
+                "GRASSROOTS_REPORTS_DIR": str(reports),
+                "GRASSROOTS_API_URL": api_url,
+                "GRASSROOTS_ALERT_WEBHOOK": web_url,
+                "GRASSROOTS_ALERT_SMTP": smtp_address,
+                "GRASSROOTS_ALERT_TO": "duty@example.org",
+                "GRASSROOTS_ALERT_FROM": "grassroots@example.org",
+            }.items():
                 patch.setenv(key, value)
             first = pipeline.run_day(D1, DAGS)
             clean = (list(sinks.posts), list(sinks.mails))

@@ -26,8 +26,19 @@ from tests.conftest import DEMO_DAY, DemoRun
 
 CHROMIUM = "/usr/bin/chromium"
 # Tags whose URL attribute the browser fetches on its own (an <a href> is only followed when clicked).
-FETCHED = {"link": "href", "script": "src", "img": "src", "iframe": "src", "source": "src", "embed": "src",
-           "object": "data", "video": "src", "audio": "src", "image": "href", "use": "href"}  # fmt: skip
+FETCHED = {
+    "link": "href",
+    "script": "src",
+    "img": "src",
+    "iframe": "src",
+    "source": "src",
+    "embed": "src",
+    "object": "data",
+    "video": "src",
+    "audio": "src",
+    "image": "href",
+    "use": "href",
+}
 EXTERNAL = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)
 
 
@@ -104,9 +115,17 @@ def _chromium(*args: str) -> str:
     assert Path(CHROMIUM).exists(), "headless Chromium is required: apt-get install -y chromium"
     profile = tempfile.mkdtemp(prefix="chromium-")
     # No network: every host name fails to resolve, so only what the pages carry can show.
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", "--host-resolver-rules=MAP * ~NOTFOUND",
-             f"--user-data-dir={profile}"]  # fmt: skip
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        f"--user-data-dir={profile}",
+    ]
     return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=120, check=True).stdout
 
 
@@ -233,15 +252,63 @@ def audit_history(warehouse_dsn: str) -> str:
             run,
         ).fetchone()[0]
         checks = [
-            (feed, "quarantine_share", "load", "quarantine_share_at_most", None, "fail", False, share_text(9, 103),
-             103, 9, round(100 * 9 / 103, 3), f"9 of 103 records quarantined ({share_text(9, 103)}; at most 5%)"),
-            (feed, "id_validity.id_number", "load", "id_validity_rate_at_least", "id_number", "warn", False, "0.9700",
-             110, 3, 2.727, None),
-            (feed, "schema", "gx", "expect_table_columns_to_match_set", None, "fail", True, None, None, None, None,
-             None),
-            (mart, "range.satisfied_share", "gx", "expect_column_values_to_be_between", "satisfied_share", "fail", True,
-             None, 40, 0, 0.0, None),
-        ]  # fmt: skip
+            (
+                feed,
+                "quarantine_share",
+                "load",
+                "quarantine_share_at_most",
+                None,
+                "fail",
+                False,
+                share_text(9, 103),
+                103,
+                9,
+                round(100 * 9 / 103, 3),
+                f"9 of 103 records quarantined ({share_text(9, 103)}; at most 5%)",
+            ),
+            (
+                feed,
+                "id_validity.id_number",
+                "load",
+                "id_validity_rate_at_least",
+                "id_number",
+                "warn",
+                False,
+                "0.9700",
+                110,
+                3,
+                2.727,
+                None,
+            ),
+            (
+                feed,
+                "schema",
+                "gx",
+                "expect_table_columns_to_match_set",
+                None,
+                "fail",
+                True,
+                None,
+                None,
+                None,
+                None,
+                None,
+            ),
+            (
+                mart,
+                "range.satisfied_share",
+                "gx",
+                "expect_column_values_to_be_between",
+                "satisfied_share",
+                "fail",
+                True,
+                None,
+                40,
+                0,
+                0.0,
+                None,
+            ),
+        ]
         conn.cursor().executemany(
             "insert into audit.check_result values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", checks
         )
@@ -263,11 +330,19 @@ def audit_history(warehouse_dsn: str) -> str:
                 "failures, stored_failures, generated_at, recorded_at) values "
                 "(%s, %s, 'build', %s, %s, %s, %s, %s, now(), now() - %s * interval '1 hour')",
                 [
-                    ("old" if earlier else "new", DAY, uid, uid.split(".")[0],
-                     "warn" if earlier and uid.startswith("test.") else status, failures, stored, 2 if earlier else 0)
+                    (
+                        "old" if earlier else "new",
+                        DAY,
+                        uid,
+                        uid.split(".")[0],
+                        "warn" if earlier and uid.startswith("test.") else status,
+                        failures,
+                        stored,
+                        2 if earlier else 0,
+                    )
                     for uid, status, failures, stored in tests
                 ],
-            )  # fmt: skip
+            )
         conn.execute(
             "insert into audit.publication (ds, run_id, status, failed_fail, failed_warn) "
             "values (%s, 'run-1', 'published', 0, 3)",

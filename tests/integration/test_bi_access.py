@@ -321,9 +321,13 @@ def _bi_tool_dsn(session_dsn: str) -> str:
         assert address is not None, "the embedded server listens on TCP"
         host, port = address[0], str(address[1])
     return make_conninfo(
-        host=host, port=port, dbname=session["dbname"], user=readme["user"],
-        password=os.environ["GRASSROOTS_BI_PASSWORD"], connect_timeout=10,
-    )  # fmt: skip
+        host=host,
+        port=port,
+        dbname=session["dbname"],
+        user=readme["user"],
+        password=os.environ["GRASSROOTS_BI_PASSWORD"],
+        connect_timeout=10,
+    )
 
 
 def test_a_bi_tool_logs_in_over_tcp_with_its_password_and_runs_the_readme_queries(built: str) -> None:

@@ -24,14 +24,24 @@ LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d|\b(DEBUG|INFO|WARNING|
 def test_the_demo_prints_one_line_per_stage_and_sends_airflow_logs_to_a_file(
     warehouse_dsn: str, airflow_db: None, tmp_path: Path
 ) -> None:
-    env = dict(os.environ, WAREHOUSE_DSN=warehouse_dsn, GRASSROOTS_STATE_DIR=str(tmp_path / "state"),
-               PYTHONPATH=str(ROOT / "plugins"), PYTHONWARNINGS="default")  # fmt: skip
+    env = dict(
+        os.environ,
+        WAREHOUSE_DSN=warehouse_dsn,
+        GRASSROOTS_STATE_DIR=str(tmp_path / "state"),
+        PYTHONPATH=str(ROOT / "plugins"),
+        PYTHONWARNINGS="default",
+    )
     for key in ("GRASSROOTS_LANDING_DIR", "GRASSROOTS_REPORTS_DIR", "GRASSROOTS_API_URL"):
         env.pop(key, None)
     done = subprocess.run(
         [sys.executable, "-m", "grassroots", "demo", "--residents", "300", "--date", DEMO_DAY.isoformat()],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False,
-    )  # fmt: skip
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
     lines = done.stdout.splitlines()
     assert done.returncode == 0, done.stdout
 

@@ -188,11 +188,16 @@ def in_order(world: World) -> dict:
     run("corrected D23", D23)
     week = runs[len(DAYS) - 1]
     return {
-        "dsn": dsn, "runs": runs, "snapshots": {r[0]: r[2] for r in runs},
-        "after_week": {"marts": week[2], "status": week[3]}, "states": {r[0]: r[1] for r in runs},
-        "marts": marts_rows(dsn), "warehouse": warehouse_rows(dsn), "status": period_status(dsn),
+        "dsn": dsn,
+        "runs": runs,
+        "snapshots": {r[0]: r[2] for r in runs},
+        "after_week": {"marts": week[2], "status": week[3]},
+        "states": {r[0]: r[1] for r in runs},
+        "marts": marts_rows(dsn),
+        "warehouse": warehouse_rows(dsn),
+        "status": period_status(dsn),
         "lineage": lineage(dsn),
-    }  # fmt: skip
+    }
 
 
 def usable(feed: str, day: dt.date) -> bool:

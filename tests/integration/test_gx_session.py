@@ -15,10 +15,11 @@ from grassroots.quality.suites import Check
 DAY1, DAY2 = dt.date(2026, 11, 24), dt.date(2026, 11, 25)
 CHECKS = [
     Check("not_null.area_code", "expect_column_values_to_not_be_null", {"column": "area_code"}),
-    Check("accepted_values.kind", "expect_column_values_to_be_in_set", {"column": "kind", "value_set": ["a", "b"]},
-          "warn"),
+    Check(
+        "accepted_values.kind", "expect_column_values_to_be_in_set", {"column": "kind", "value_set": ["a", "b"]}, "warn"
+    ),
     Check("row_count.min", "expect_table_row_count_to_be_between", {"min_value": 3}),
-]  # fmt: skip
+]
 
 
 @pytest.fixture

@@ -14,8 +14,15 @@ from grassroots.reports import kpi_pages
 from tests.conftest import DEMO_DAY, DemoRun
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run")  # fmt: skip
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
 
 
 @pytest.fixture
@@ -29,8 +36,11 @@ def _chromium(tmp_path: Path, *args: str) -> str:
     assert binary, "chromium is not installed (scripts/system-deps installs it; `make test` runs that)"
     done = subprocess.run(
         [binary, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}", *args],
-        capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return done.stdout
 
 

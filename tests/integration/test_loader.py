@@ -133,10 +133,13 @@ def test_whole_file_defects_are_quarantined_and_counted(dsn: str, tmp_path: Path
     utf8_declared_gbk = tmp_path / "g" / "incidents_gbk.csv"
     write(
         utf8_declared_gbk,
-        ["事件编号,来源,类别,社区编码,上报时间", "GI1,grid_patrol,垃圾堆积,330106001001,2026-11-24 08:00:00",
-         "GI2,ai_camera,井盖缺失,330106001001,2026-11-24 09:00:00"],
+        [
+            "事件编号,来源,类别,社区编码,上报时间",
+            "GI1,grid_patrol,垃圾堆积,330106001001,2026-11-24 08:00:00",
+            "GI2,ai_camera,井盖缺失,330106001001,2026-11-24 09:00:00",
+        ],
         encoding="gb18030",
-    )  # fmt: skip
+    )
     empty = tmp_path / "e" / "p_empty.csv"
     empty.parent.mkdir()
     empty.write_bytes(b"")

@@ -255,9 +255,16 @@ def test_the_auditor_role_reads_audit_and_no_personal_data(three_days) -> None:
 def _chromium(*args: str) -> subprocess.CompletedProcess:
     assert Path(CHROMIUM).exists(), "headless Chromium is required: apt-get install -y chromium"
     profile = tempfile.mkdtemp(prefix="chromium-")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run",
-             f"--user-data-dir={profile}"]  # fmt: skip
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+    ]
     return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=120, check=True)
 
 

@@ -56,11 +56,16 @@ def _published(dsn: str, kpi: scorecard.Kpi, grain: str, period: dt.date) -> dic
         group = sql.SQL("")
         if kpi.age_group:
             slot, group = sql.Identifier("age_group"), sql.SQL(" and age_group = {}").format(kpi.age_group)
-        query = sql.SQL("select {slot}, {value} from {table} where area_level = 'district' and area_code = %s "
-                        "and {period} = %s and {value} is not null{group}").format(
-            slot=slot, value=sql.Identifier(kpi.column), table=sql.Identifier("marts", table),
-            period=sql.Identifier(column), group=group,
-        )  # fmt: skip
+        query = sql.SQL(
+            "select {slot}, {value} from {table} where area_level = 'district' and area_code = %s "
+            "and {period} = %s and {value} is not null{group}"
+        ).format(
+            slot=slot,
+            value=sql.Identifier(kpi.column),
+            table=sql.Identifier("marts", table),
+            period=sql.Identifier(column),
+            group=group,
+        )
         return {stype: float(value) for stype, value in conn.execute(query, (DISTRICT, period))}
 
 
@@ -178,11 +183,15 @@ def test_published_elderly_breakdown_equals_the_truth(demo_run: DemoRun, demo_la
             # Street and district rows are computed from the same events: their counts add up.
             count = next(iter(columns.values()))
             for level in ("street", "district"):
-                totals = dict(conn.execute(
-                    sql.SQL("select age_group, sum({c}) from marts.{t} where area_level = %s and kpi_date = %s "
-                            "group by 1").format(c=sql.Identifier(count), t=sql.Identifier(mart)),
-                    (level, DEMO_DAY),
-                ).fetchall())  # fmt: skip
+                totals = dict(
+                    conn.execute(
+                        sql.SQL(
+                            "select age_group, sum({c}) from marts.{t} where area_level = %s and kpi_date = %s "
+                            "group by 1"
+                        ).format(c=sql.Identifier(count), t=sql.Identifier(mart)),
+                        (level, DEMO_DAY),
+                    ).fetchall()
+                )
                 assert totals == {g: sum(v[count] for (_, gg), v in got.items() if gg == g) for g in totals}, level
         # The `all` rows repeat the plain KPI tables at every level.
         for mart, plain, column in (

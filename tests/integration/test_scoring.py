@@ -88,9 +88,12 @@ def scored(server_dsn: str, airflow_db: None, tmp_path_factory: pytest.TempPathF
     try:
         states = [pipeline.run_day(day, DAGS) for day in (DAY_1, DAY_2)]
         yield {
-            "dsn": dsn, "states": states, "truth": {DAY_1: truth_1, DAY_2: truth_2}, "changed": changed,
+            "dsn": dsn,
+            "states": states,
+            "truth": {DAY_1: truth_1, DAY_2: truth_2},
+            "changed": changed,
             "source": source,
-        }  # fmt: skip
+        }
     finally:
         server.shutdown()
         for key, value in saved.items():

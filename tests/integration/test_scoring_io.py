@@ -68,10 +68,13 @@ def test_resident_tiers_are_written_as_psycopg_copies_rows(conn: psycopg.Connect
         person_keys=np.array([r[0] for r in RESIDENTS], dtype=object),
         communities=np.array([r[1] for r in RESIDENTS], dtype=object),
         grids=np.array([r[2] for r in RESIDENTS], dtype=object),
-        cluster_of=np.array([0, 1, 1, 0]), cluster_labels=[7, 2], tiers=["high", "low"],
+        cluster_of=np.array([0, 1, 1, 0]),
+        cluster_labels=[7, 2],
+        tiers=["high", "low"],
         scores=np.array([1.23455, -0.00005, 0.30000000000000004, 2.4404999999999997]),
-        reason_set=np.array([0, 1, 0, 1]), reasons=reasons,
-    )  # fmt: skip
+        reason_set=np.array([0, 1, 0, 1]),
+        reasons=reasons,
+    )
     store.write_residents(conn, DAY, residents)
     conn.execute("create table reference (like scoring.resident_risk)")
     with conn.cursor().copy("copy reference from stdin") as copy:

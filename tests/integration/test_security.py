@@ -38,9 +38,15 @@ def _as(dsn: str, role: str, query: str) -> list[tuple]:
 
 @pytest.mark.parametrize(
     "table",
-    ["staging.population_registry", "quarantine.rows", "meta.load_batch", "int.residents_matched",
-     "warehouse.dim_people", "audit.failing_rows"],
-)  # fmt: skip
+    [
+        "staging.population_registry",
+        "quarantine.rows",
+        "meta.load_batch",
+        "int.residents_matched",
+        "warehouse.dim_people",
+        "audit.failing_rows",
+    ],
+)
 def test_bi_reader_is_denied_everything_outside_marts(secured: str, table: str) -> None:
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         _as(secured, security.BI_READER, f"select * from {table}")  # noqa: S608 (fixed names)

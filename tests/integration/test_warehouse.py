@@ -78,10 +78,15 @@ def two_days(server_dsn: str, airflow_db: None, tmp_path_factory: pytest.TempPat
                     "select status from audit.publication where ds = %s order by publication_id", (DAYS[-1],)
                 ).fetchall()
             yield {
-                "dsn": dsn, "landing": landing, "truths": truths, "after": after, "rerun": rerun,
-                "marts_before_rerun": marts_before_rerun, "marts_after_rerun": _marts(dsn),
+                "dsn": dsn,
+                "landing": landing,
+                "truths": truths,
+                "after": after,
+                "rerun": rerun,
+                "marts_before_rerun": marts_before_rerun,
+                "marts_after_rerun": _marts(dsn),
                 "decisions": decisions,
-            }  # fmt: skip
+            }
         finally:
             server.shutdown()
             db.drop_database(server_dsn, name)
@@ -139,8 +144,11 @@ def test_identity_resolution_of_the_feed_without_id_numbers(two_days: dict) -> N
     secret = settings.hmac_secret()
     day = DAYS[-1]
     with (two_days["landing"] / "_truth" / f"{day}.identity.csv").open(encoding="utf-8") as handle:
-        truth = {(r["file"], int(r["line"])): r["person_id"] for r in csv.DictReader(handle)
-                 if r["feed"] == "community_participation"}  # fmt: skip
+        truth = {
+            (r["file"], int(r["line"])): r["person_id"]
+            for r in csv.DictReader(handle)
+            if r["feed"] == "community_participation"
+        }
     links = [link for link in two_days["after"][day]["links"] if link[0] == "community_participation"]
     outcome = Counter(
         "unmatched" if key is None else ("right" if key == identity.person_key(secret, truth[(f, n)]) else "wrong")
@@ -160,10 +168,13 @@ def test_two_reruns_of_a_day_at_once_both_succeed_and_leave_every_mart_identical
 def test_late_rows_for_an_earlier_day_change_its_kpis_on_the_next_run(two_days: dict) -> None:
     """Service cases of day 1 delivered on day 2 (inside the look-back window) count for day 1 after day 2."""
     late = [
-        d for d in two_days["truths"][1]["defects"]
-        if d["feed"] == "service_applications" and d["kind"] == "late_row" and d["rule"] is None
+        d
+        for d in two_days["truths"][1]["defects"]
+        if d["feed"] == "service_applications"
+        and d["kind"] == "late_row"
+        and d["rule"] is None
         and d["event_date"] == FIRST_DAY.isoformat()
-    ]  # fmt: skip
+    ]
     assert late, "the generator planted no late service case for the first day"
     with psycopg.connect(two_days["dsn"]) as conn:
         late_per_community = dict(

@@ -56,8 +56,13 @@ def test_with_no_destination_the_alert_is_only_logged(monkeypatch, caplog, dags:
     monkeypatch.setattr(alerts, "send_webhook", lambda *a: pytest.fail("webhook called"))
     monkeypatch.setattr(alerts, "send_mail", lambda *a: pytest.fail("mail sent"))
     task = dags["grassroots_warehouse"].get_task("circuit_breaker")
-    context = {"task": task, "dag": task.dag, "run_id": "manual__x", "params": {"ds": "2026-11-24"},
-               "exception": PublicationHeld("marts for 2026-11-24 held: reasons")}  # fmt: skip
+    context = {
+        "task": task,
+        "dag": task.dag,
+        "run_id": "manual__x",
+        "params": {"ds": "2026-11-24"},
+        "exception": PublicationHeld("marts for 2026-11-24 held: reasons"),
+    }
     with caplog.at_level("ERROR", logger=alerts.__name__):
         alerts.DayAlert()(context)
     assert "grassroots_warehouse failed for 2026-11-24 at circuit_breaker: marts for 2026-11-24 held" in caplog.text

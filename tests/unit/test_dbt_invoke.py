@@ -16,8 +16,12 @@ def test_dbt_reads_the_day_while_the_process_environment_stays_as_it_was() -> No
     """Checked at every event dbt fires during the call, not only after it."""
     before = dict(os.environ)
     unchanged: list[bool] = []
-    result = invoke("parse", DAY, dsn="host=localhost dbname=unused",
-                    callbacks=[lambda _event: unchanged.append(dict(os.environ) == before)])  # fmt: skip
+    result = invoke(
+        "parse",
+        DAY,
+        dsn="host=localhost dbname=unused",
+        callbacks=[lambda _event: unchanged.append(dict(os.environ) == before)],
+    )
     assert result.success, result.exception
     assert result.result.env_vars[DS_VARIABLE] == DAY.isoformat()  # what the run_day macro read
     assert unchanged and all(unchanged)
@@ -28,8 +32,12 @@ def test_a_new_day_does_not_reparse_the_whole_project() -> None:
     """dbt parses the whole project again when --vars change; the day is not one of them."""
     assert invoke("parse", DAY, dsn="host=localhost dbname=unused").success
     events: list[str] = []
-    result = invoke("parse", DAY + dt.timedelta(days=1), dsn="host=localhost dbname=unused",
-                    callbacks=[lambda event: events.append(event.info.name)])  # fmt: skip
+    result = invoke(
+        "parse",
+        DAY + dt.timedelta(days=1),
+        dsn="host=localhost dbname=unused",
+        callbacks=[lambda event: events.append(event.info.name)],
+    )
     assert result.success, result.exception
     assert events and "UnableToPartialParse" not in events  # what dbt says when --vars changed
 

@@ -52,10 +52,15 @@ def test_geography_seed_equals_the_generator() -> None:
     with SEED_CSV.open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     expected = [
-        {"community_code": c.code, "community_name": c.name, "street_code": c.street, "district_code": c.district,
-         "grid_count": str(len(c.grids))}
+        {
+            "community_code": c.code,
+            "community_name": c.name,
+            "street_code": c.street,
+            "district_code": c.district,
+            "grid_count": str(len(c.grids)),
+        }
         for c in geography()
-    ]  # fmt: skip
+    ]
     assert [{k: v for k, v in r.items() if k not in ("district_name", "street_name")} for r in rows] == expected
     # A street's name is the head of its communities' names, one name per street code.
     assert all(r["community_name"].startswith(r["street_name"]) and r["street_name"].endswith("街道") for r in rows)
@@ -134,9 +139,13 @@ def test_every_dirt_plants_each_kind_where_the_pipeline_keeps_data(tmp_path: Pat
     by_kind: dict[str, list[dict]] = {}
     for defect in truth["defects"]:
         by_kind.setdefault(defect["kind"], []).append(defect)
-    for kind, rule in [("truncated_file", "truncated_file"), ("wrong_encoding", "encoding"),
-                       ("empty_file", "empty_file"), ("drifted_column", "unknown_column"),
-                       ("duplicate_delivery", "duplicate_delivery")]:  # fmt: skip
+    for kind, rule in [
+        ("truncated_file", "truncated_file"),
+        ("wrong_encoding", "encoding"),
+        ("empty_file", "empty_file"),
+        ("drifted_column", "unknown_column"),
+        ("duplicate_delivery", "duplicate_delivery"),
+    ]:
         (defect,) = by_kind[kind]
         assert defect["rule"] == rule and defect["level"] == "file"
         assert defect["feed"] != "population_registry"

@@ -40,15 +40,23 @@ def _inputs(**changes: object) -> Inputs:
     base = {
         "build": "b1",
         "statuses": {"model.p.kpi_a": "success", "test.p.unique_x.abc": "pass", "model.p.fct_x": "success"},
-        "lineage": {"kpi_a": (["grid_incidents", "population_registry"], ["model.p.fct_x", "test.p.unique_x.abc"],
-                              "model.p.kpi_a")},
-        "usable": {("grid_incidents", dt.date(2026, 11, 21)), ("population_registry", dt.date(2026, 11, 21)),
-                   ("population_registry", dt.date(2026, 11, 22))},
+        "lineage": {
+            "kpi_a": (
+                ["grid_incidents", "population_registry"],
+                ["model.p.fct_x", "test.p.unique_x.abc"],
+                "model.p.kpi_a",
+            )
+        },
+        "usable": {
+            ("grid_incidents", dt.date(2026, 11, 21)),
+            ("population_registry", dt.date(2026, 11, 21)),
+            ("population_registry", dt.date(2026, 11, 22)),
+        },
         "not_usable": {("grid_incidents", dt.date(2026, 11, 22)): "missing: no delivery recorded"},
         "first_day": dt.date(2026, 11, 21),
         "last_day": dt.date(2026, 11, 22),
         "failed_suites": {},
-    }  # fmt: skip
+    }
     return Inputs(**{**base, **changes})
 
 

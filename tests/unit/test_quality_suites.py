@@ -38,15 +38,21 @@ def test_suite_files_name_real_feeds_and_real_expectation_types() -> None:
 
 
 def test_a_new_contract_gets_a_default_suite_and_files_override_by_id(tmp_path: Path) -> None:
-    contract = parse_contract({
-        "feed": "canteen_meals", "department": "民政 civil affairs", "description": "Meals.",
-        "format": "csv", "load_mode": "delta", "primary_key": ["meal_id", "id_number"],
-        "columns": [
-            {"name": "meal_id", "type": "text", "required": True},
-            {"name": "id_number", "type": "id_number", "required": True, "key_column": "person_key"},
-            {"name": "dish", "type": "text", "accepted": ["面", "饭"]},
-        ],
-    })  # fmt: skip
+    contract = parse_contract(
+        {
+            "feed": "canteen_meals",
+            "department": "民政 civil affairs",
+            "description": "Meals.",
+            "format": "csv",
+            "load_mode": "delta",
+            "primary_key": ["meal_id", "id_number"],
+            "columns": [
+                {"name": "meal_id", "type": "text", "required": True},
+                {"name": "id_number", "type": "id_number", "required": True, "key_column": "person_key"},
+                {"name": "dish", "type": "text", "accepted": ["面", "饭"]},
+            ],
+        }
+    )
     default = {c.id: c for c in suites.feed_suite(contract, tmp_path).checks}
     assert default["unique.meal_id+person_key"].kwargs == {"column_list": ["meal_id", "person_key"]}
     assert default["id_validity.id_number"].severity == "warn"
@@ -80,8 +86,11 @@ def test_gx_reaches_the_warehouse_over_tcp_and_over_the_embedded_servers_socket(
 
     socket = make_url(sqlalchemy_url("host=/tmp/pg/socket port=5433 user=postgres dbname=grassroots"))
     assert (socket.host, socket.database, socket.query["host"], socket.query["port"]) == (
-        None, "grassroots", "/tmp/pg/socket", "5433",
-    )  # fmt: skip
+        None,
+        "grassroots",
+        "/tmp/pg/socket",
+        "5433",
+    )
     tcp = make_url(sqlalchemy_url("postgresql://auditor:p%40ss@db.example:6432/grassroots"))
     assert (tcp.host, tcp.port, tcp.password, tcp.drivername) == ("db.example", 6432, "p@ss", "postgresql+psycopg2")
 

@@ -43,11 +43,20 @@ def scored() -> tuple[features.FeatureTable, model.Clustering]:
     the top one holding residents near the mean so that some get their cluster's reasons."""
     rng = np.random.default_rng(5)
     n, k = 4000, 6
-    values = np.column_stack([
-        rng.integers(0, 100, n), rng.random(n) < 0.1, rng.choice([0.0, 850.5, 1200.25, 1900.0], n),
-        rng.choice([0.0, 0.0, 1500.75, 3000.0], n), rng.integers(0, 4, n), rng.random(n) < 0.2,
-        rng.random(n) < 0.3, rng.integers(0, 5, n), rng.poisson(0.3, n), rng.poisson(0.2, n),
-    ]).astype(float)  # fmt: skip
+    values = np.column_stack(
+        [
+            rng.integers(0, 100, n),
+            rng.random(n) < 0.1,
+            rng.choice([0.0, 850.5, 1200.25, 1900.0], n),
+            rng.choice([0.0, 0.0, 1500.75, 3000.0], n),
+            rng.integers(0, 4, n),
+            rng.random(n) < 0.2,
+            rng.random(n) < 0.3,
+            rng.integers(0, 5, n),
+            rng.poisson(0.3, n),
+            rng.poisson(0.2, n),
+        ]
+    ).astype(float)
     values[:40] = values.mean(axis=0).round()  # ordinary residents …
     weights = np.array([features.BY_NAME[name].weight for name in NAMES])
     scale = values.std(axis=0)
@@ -56,11 +65,23 @@ def scored() -> tuple[features.FeatureTable, model.Clustering]:
     cluster_of = rng.integers(0, k, n)
     cluster_of[:40] = 0  # … in the top tier's cluster
     clustering = model.Clustering(
-        k=k, k_selection={}, algorithm="KMeans", init="k-means++", mean=values.mean(axis=0), scale=scale,
-        weights=weights, cluster_of=cluster_of, labels=[3, 1, 4, 0, 5, 2], centroids=centroids_z * scale,
-        centroids_z=centroids_z, scores=np.zeros(k), tiers=["high", "elevated", "moderate", "low", "high", "low"],
-        sizes=np.bincount(cluster_of, minlength=k).tolist(), silhouette=0.0, silhouette_sample=0,
-    )  # fmt: skip
+        k=k,
+        k_selection={},
+        algorithm="KMeans",
+        init="k-means++",
+        mean=values.mean(axis=0),
+        scale=scale,
+        weights=weights,
+        cluster_of=cluster_of,
+        labels=[3, 1, 4, 0, 5, 2],
+        centroids=centroids_z * scale,
+        centroids_z=centroids_z,
+        scores=np.zeros(k),
+        tiers=["high", "elevated", "moderate", "low", "high", "low"],
+        sizes=np.bincount(cluster_of, minlength=k).tolist(),
+        silhouette=0.0,
+        silhouette_sample=0,
+    )
     keys = np.array([f"{i:064x}" for i in range(n)], dtype=object)
     table = features.FeatureTable(NAMES, keys, np.full(n, "c", dtype=object), np.full(n, None, dtype=object), values)
     return table, clustering

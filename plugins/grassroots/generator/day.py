@@ -79,9 +79,13 @@ def _note_header_defects(ctx: DayContext, contract: Contract, name: str, headers
 
 
 def _rows(
-    ctx: DayContext, contract: Contract, entry: dict, records: Iterable[tuple[Record, dt.date | None]], first_line: int,
+    ctx: DayContext,
+    contract: Contract,
+    entry: dict,
+    records: Iterable[tuple[Record, dt.date | None]],
+    first_line: int,
     row_dirt: RowDirt,
-) -> Iterator[dict[str, object]]:  # fmt: skip
+) -> Iterator[dict[str, object]]:
     """Cells per record, accounting each one in the truth."""
     feed = contract.feed
     for offset, ((person, key, values), event_day) in enumerate(records):
@@ -131,9 +135,14 @@ def deliver(
 
 
 def _write_csv(
-    ctx: DayContext, contract: Contract, entry: dict, path: Path, headers: list[str], rows: Iterator[list[object]],
+    ctx: DayContext,
+    contract: Contract,
+    entry: dict,
+    path: Path,
+    headers: list[str],
+    rows: Iterator[list[object]],
     file_defect: str | None,
-) -> None:  # fmt: skip
+) -> None:
     if file_defect == "truncated_file":
         text = writers.truncate_text(writers.csv_text(headers, rows))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -224,8 +233,12 @@ def generate_day(
     shutil.rmtree(out_dir / ds.isoformat(), ignore_errors=True)
     try:
         for feed in ("population_registry", "social_assistance", "health_records", "disability_registry"):
-            deliver(ctx, feed, f"{feed}_{ctx.stamp}{'.xlsx' if feed == 'social_assistance' else '.csv'}",
-                    _snapshot_records(residents, feed, ds))  # fmt: skip
+            deliver(
+                ctx,
+                feed,
+                f"{feed}_{ctx.stamp}{'.xlsx' if feed == 'social_assistance' else '.csv'}",
+                _snapshot_records(residents, feed, ds),
+            )
         deliver_api(ctx, "pension_insurance", _snapshot_records(residents, "pension_insurance", ds))
         resources = resource_records(groups, seed, ds)
         deliver(ctx, "community_resources", f"community_resources_{ctx.stamp}.csv", _undated(resources))

@@ -221,13 +221,29 @@ def _participation(rng: random.Random, events: DayEvents, code: str, people: lis
             rows.append((person, {**row, "volunteer_hours": None, "time_bank_points": None}))
     for _ in range(_count(rng, max(2.0, len(people) * 0.002))):
         hours = rng.choice((1, 1.5, 2, 3, 4))
-        rows.append((rng.choice(adults), {"activity_type": "志愿服务", "meeting_id": None, "item_id": None,
-                                          "item_resolved": None, "volunteer_hours": hours,
-                                          "time_bank_points": int(hours * 10)}))  # fmt: skip
+        rows.append(
+            (
+                rng.choice(adults),
+                {
+                    "activity_type": "志愿服务",
+                    "meeting_id": None,
+                    "item_id": None,
+                    "item_resolved": None,
+                    "volunteer_hours": hours,
+                    "time_bank_points": int(hours * 10),
+                },
+            )
+        )
     for n, (person, row) in enumerate(rows):
-        record = {"record_id": f"CP{events.day:%Y%m%d}{code}{n:04d}", "community_code": code,
-                  "activity_date": events.day, **row, "name": person.name, "birth_date": person.birth_date,
-                  "phone": person.phone}  # fmt: skip
+        record = {
+            "record_id": f"CP{events.day:%Y%m%d}{code}{n:04d}",
+            "community_code": code,
+            "activity_date": events.day,
+            **row,
+            "name": person.name,
+            "birth_date": person.birth_date,
+            "phone": person.phone,
+        }
         events.participation.append(record)
         events.person[record["record_id"]] = person
 
@@ -266,11 +282,26 @@ def resources(groups: dict[str, list[Resident]], seed: int, day: dt.date) -> lis
             allocated = rng.randrange(20, 200) * 1000
             pace = rng.uniform(0.5, 1.1)
             spent = round(allocated * min(1.0, elapsed * pace), 2)
-            rows.append({"record_type": "经费", "community_code": community.code, "period_month": month,
-                         "project_name": project, "allocated_amount": allocated, "spent_amount": spent})  # fmt: skip
+            rows.append(
+                {
+                    "record_type": "经费",
+                    "community_code": community.code,
+                    "period_month": month,
+                    "project_name": project,
+                    "allocated_amount": allocated,
+                    "spent_amount": spent,
+                }
+            )
         for n in range(max(2, round(people / rng.uniform(280, 420)))):
-            rows.append({"record_type": "人员", "community_code": community.code, "period_month": month,
-                         "staff_id": f"ST{community.code}{n:04d}", "staff_role": STAFF_ROLES[min(n, 4)],
-                         "monthly_salary": rng.randrange(4500, 9000),
-                         "training_hours": round(rng.uniform(0, 8) * elapsed, 1)})  # fmt: skip
+            rows.append(
+                {
+                    "record_type": "人员",
+                    "community_code": community.code,
+                    "period_month": month,
+                    "staff_id": f"ST{community.code}{n:04d}",
+                    "staff_role": STAFF_ROLES[min(n, 4)],
+                    "monthly_salary": rng.randrange(4500, 9000),
+                    "training_hours": round(rng.uniform(0, 8) * elapsed, 1),
+                }
+            )
     return rows

@@ -50,55 +50,100 @@ COMMUNITY_NAMES = {c.code: c.name for c in geography()}
 def _population(residents: list[Resident], ds: dt.date) -> Iterator[Record]:
     for r in residents:
         building = int(r.household_id[-6:])
-        yield r, None, {
-            "id_number": r.id_number, "name": r.name, "gender": r.gender, "birth_date": r.birth_date,
-            "phone": r.phone, "address": f"{COMMUNITY_NAMES[r.community]}{building % 40 + 1}幢{building % 700 + 101}室",
-            "community_code": r.community, "grid_code": r.grid, "household_id": r.household_id,
-            "residence_type": r.residence_type, "attention_level": r.attention_level, "lives_alone": r.lives_alone,
-            "extract_date": ds,
-        }  # fmt: skip
+        yield (
+            r,
+            None,
+            {
+                "id_number": r.id_number,
+                "name": r.name,
+                "gender": r.gender,
+                "birth_date": r.birth_date,
+                "phone": r.phone,
+                "address": f"{COMMUNITY_NAMES[r.community]}{building % 40 + 1}幢{building % 700 + 101}室",
+                "community_code": r.community,
+                "grid_code": r.grid,
+                "household_id": r.household_id,
+                "residence_type": r.residence_type,
+                "attention_level": r.attention_level,
+                "lives_alone": r.lives_alone,
+                "extract_date": ds,
+            },
+        )
 
 
 def _assistance(residents: list[Resident], ds: dt.date) -> Iterator[Record]:
     for r in residents:
         if r.on_assistance:
-            yield r, None, {
-                "assistance_id": f"SA{r.index:08d}", "id_number": r.id_number, "name": r.name,
-                "assistance_type": r.assistance_type, "status": "在保", "monthly_amount": r.assistance_amount,
-                "household_size": 1 if r.lives_alone else 2 + r.index % 4, "start_date": r.assistance_start,
-                "end_date": None, "extract_date": ds,
-            }  # fmt: skip
+            yield (
+                r,
+                None,
+                {
+                    "assistance_id": f"SA{r.index:08d}",
+                    "id_number": r.id_number,
+                    "name": r.name,
+                    "assistance_type": r.assistance_type,
+                    "status": "在保",
+                    "monthly_amount": r.assistance_amount,
+                    "household_size": 1 if r.lives_alone else 2 + r.index % 4,
+                    "start_date": r.assistance_start,
+                    "end_date": None,
+                    "extract_date": ds,
+                },
+            )
 
 
 def _pension(residents: list[Resident], ds: dt.date) -> Iterator[Record]:
     for r in residents:
         if r.pension_monthly is not None:
-            yield r, None, {
-                "id_number": r.id_number, "pension_monthly": r.pension_monthly,
-                "medical_insurance_status": r.medical_insurance_status,
-                "certification_date": r.certification_date, "extract_date": ds,
-            }  # fmt: skip
+            yield (
+                r,
+                None,
+                {
+                    "id_number": r.id_number,
+                    "pension_monthly": r.pension_monthly,
+                    "medical_insurance_status": r.medical_insurance_status,
+                    "certification_date": r.certification_date,
+                    "extract_date": ds,
+                },
+            )
 
 
 def _health(residents: list[Resident], ds: dt.date) -> Iterator[Record]:
     for r in residents:
         if r.age >= 65 or r.chronic_disease or r.birth_registration_date:
-            yield r, None, {
-                "id_number": r.id_number, "name": r.name, "community_code": r.community,
-                "chronic_disease": r.chronic_disease, "elderly_checkup_date": r.checkup_date,
-                "family_doctor_signed": r.family_doctor, "birth_registration_date": r.birth_registration_date,
-                "extract_date": ds,
-            }  # fmt: skip
+            yield (
+                r,
+                None,
+                {
+                    "id_number": r.id_number,
+                    "name": r.name,
+                    "community_code": r.community,
+                    "chronic_disease": r.chronic_disease,
+                    "elderly_checkup_date": r.checkup_date,
+                    "family_doctor_signed": r.family_doctor,
+                    "birth_registration_date": r.birth_registration_date,
+                    "extract_date": ds,
+                },
+            )
 
 
 def _disability(residents: list[Resident], ds: dt.date) -> Iterator[Record]:
     for r in residents:
         if r.disability_type:
-            yield r, None, {
-                "disability_card_no": f"DC{r.index:09d}", "id_number": r.id_number, "name": r.name,
-                "community_code": r.community, "disability_type": r.disability_type,
-                "disability_grade": r.disability_grade, "issued_date": r.disability_issued, "extract_date": ds,
-            }  # fmt: skip
+            yield (
+                r,
+                None,
+                {
+                    "disability_card_no": f"DC{r.index:09d}",
+                    "id_number": r.id_number,
+                    "name": r.name,
+                    "community_code": r.community,
+                    "disability_type": r.disability_type,
+                    "disability_grade": r.disability_grade,
+                    "issued_date": r.disability_issued,
+                    "extract_date": ds,
+                },
+            )
 
 
 SNAPSHOT_SOURCES = {

@@ -60,8 +60,11 @@ def _read_csv(path: Path, encoding: str) -> tuple[list[str], list[list[str]]]:
 
 def _write_csv(path: Path, header: list[str], rows: Iterable[list[str]], encoding: str, **dialect: object) -> None:
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator=str(dialect.get("lineterminator", "\n")),
-                        quoting=int(dialect.get("quoting", csv.QUOTE_MINIMAL)))  # fmt: skip
+    writer = csv.writer(
+        buffer,
+        lineterminator=str(dialect.get("lineterminator", "\n")),
+        quoting=int(dialect.get("quoting", csv.QUOTE_MINIMAL)),
+    )
     writer.writerow(header)
     writer.writerows(rows)
     path.write_bytes(buffer.getvalue().encode(encoding))
@@ -149,8 +152,12 @@ def unit_suffix(landing: Path, feed: str, day: dt.date, column: str, unit: str =
     path = main_file(landing, feed, day)
     header, rows = _read_csv(path, contract.encoding)
     index = _header_of(feed, column, header)
-    _write_csv(path, header, ([*r[:index], f"{r[index]}{unit}" if r[index] else "", *r[index + 1 :]] for r in rows),
-               contract.encoding)  # fmt: skip
+    _write_csv(
+        path,
+        header,
+        ([*r[:index], f"{r[index]}{unit}" if r[index] else "", *r[index + 1 :]] for r in rows),
+        contract.encoding,
+    )
     return Fault("unit_suffix", feed, day, "quarantine_share")
 
 

@@ -53,8 +53,19 @@ class Tracker:
         level: row (quarantine.rows or a staging row), header (the file loads) or file (quarantine.files).
         """
         level = "row" if line > 1 and kind not in FILE_KINDS else ("file" if kind in FILE_KINDS else "header")
-        self.defects.append({"feed": feed, "file": file, "line": line, "column": column, "kind": kind, "level": level,
-                             "expected": "quarantined" if rule else "loaded", "rule": rule, **extra})  # fmt: skip
+        self.defects.append(
+            {
+                "feed": feed,
+                "file": file,
+                "line": line,
+                "column": column,
+                "kind": kind,
+                "level": level,
+                "expected": "quarantined" if rule else "loaded",
+                "rule": rule,
+                **extra,
+            }
+        )
 
     def row(
         self, feed: str, entry: dict, line: int, person: Resident | None, key: str | None, rule: str | None
@@ -106,10 +117,13 @@ def proactive_discovery(incidents: list[dict]) -> dict[str, dict]:
         counts[incident["community_code"]]["incidents"] += 1
         counts[incident["community_code"]]["proactive"] += incident["source"] in PROACTIVE_SOURCES
     return {
-        code: {"incidents": c["incidents"], "proactive_incidents": c["proactive"],
-               "proactive_discovery_rate": round(c["proactive"] / c["incidents"], 4)}
+        code: {
+            "incidents": c["incidents"],
+            "proactive_incidents": c["proactive"],
+            "proactive_discovery_rate": round(c["proactive"] / c["incidents"], 4),
+        }
         for code, c in sorted(counts.items())
-    }  # fmt: skip
+    }
 
 
 def handling_efficiency(incidents: list[dict]) -> dict[str, dict]:
@@ -120,11 +134,19 @@ def handling_efficiency(incidents: list[dict]) -> dict[str, dict]:
     result = {}
     for code, items in sorted(groups.items()):
         hours = [_hours(i["reported_at"], i["resolved_at"]) for i in items if i["resolved_at"]]
-        within = sum(h <= INCIDENT_SLA_HOURS[i["category"]] for i in items if i["resolved_at"]
-                     for h in [_hours(i["reported_at"], i["resolved_at"])])  # fmt: skip
-        result[code] = {"incidents": len(items), "resolved": len(hours),
-                        "median_hours_to_resolve": round(statistics.median(hours), 4) if hours else None,
-                        "resolved_within_sla": within, "within_sla_share": _ratio(within, len(items))}  # fmt: skip
+        within = sum(
+            h <= INCIDENT_SLA_HOURS[i["category"]]
+            for i in items
+            if i["resolved_at"]
+            for h in [_hours(i["reported_at"], i["resolved_at"])]
+        )
+        result[code] = {
+            "incidents": len(items),
+            "resolved": len(hours),
+            "median_hours_to_resolve": round(statistics.median(hours), 4) if hours else None,
+            "resolved_within_sla": within,
+            "within_sla_share": _ratio(within, len(items)),
+        }
     return result
 
 
@@ -134,10 +156,13 @@ def satisfaction(surveys: list[dict]) -> dict[str, dict]:
     for survey in surveys:
         groups[survey["community_code"]].append(survey["score"])
     return {
-        code: {"responses": len(s), "mean_score": round(sum(s) / len(s), 4),
-               "share_4_5": round(sum(v >= 4 for v in s) / len(s), 4)}
+        code: {
+            "responses": len(s),
+            "mean_score": round(sum(s) / len(s), 4),
+            "share_4_5": round(sum(v >= 4 for v in s) / len(s), 4),
+        }
         for code, s in sorted(groups.items())
-    }  # fmt: skip
+    }
 
 
 def age_on(birth: dt.date, day: dt.date) -> int:
@@ -158,10 +183,16 @@ def satisfaction_by_age(surveys: list[dict], person: dict[str, Resident | None])
         for name in ("all", group):
             groups[survey["community_code"]][name].append(survey["score"])
     return {
-        code: {name: {"responses": len(s), "mean_score": round(sum(s) / len(s), 4),
-                      "share_4_5": round(sum(v >= 4 for v in s) / len(s), 4)} for name, s in sorted(by_age.items())}
+        code: {
+            name: {
+                "responses": len(s),
+                "mean_score": round(sum(s) / len(s), 4),
+                "share_4_5": round(sum(v >= 4 for v in s) / len(s), 4),
+            }
+            for name, s in sorted(by_age.items())
+        }
         for code, by_age in sorted(groups.items())
-    }  # fmt: skip
+    }
 
 
 def digital_channel_by_age(cases: list[dict], person: dict[str, Resident | None]) -> dict[str, dict]:
@@ -173,11 +204,16 @@ def digital_channel_by_age(cases: list[dict], person: dict[str, Resident | None]
             counts[case["community_code"]][name]["cases"] += 1
             counts[case["community_code"]][name]["app_cases"] += case["channel"] == "app"
     return {
-        code: {name: {"cases": c["cases"], "app_cases": c["app_cases"],
-                      "digital_channel_share": _ratio(c["app_cases"], c["cases"])}
-               for name, c in sorted(by_age.items())}
+        code: {
+            name: {
+                "cases": c["cases"],
+                "app_cases": c["app_cases"],
+                "digital_channel_share": _ratio(c["app_cases"], c["cases"]),
+            }
+            for name, c in sorted(by_age.items())
+        }
         for code, by_age in sorted(counts.items())
-    }  # fmt: skip
+    }
 
 
 def service_duration(cases: list[dict]) -> dict[str, dict]:
@@ -189,10 +225,16 @@ def service_duration(cases: list[dict]) -> dict[str, dict]:
                 _hours(case["submitted_at"], case["completed_at"])
             )
     return {
-        code: {kind: {"completed": len(h), "median_hours": round(percentile(h, 0.5), 4),
-                      "p90_hours": round(percentile(h, 0.9), 4)} for kind, h in sorted(types.items())}
+        code: {
+            kind: {
+                "completed": len(h),
+                "median_hours": round(percentile(h, 0.5), 4),
+                "p90_hours": round(percentile(h, 0.9), 4),
+            }
+            for kind, h in sorted(types.items())
+        }
         for code, types in sorted(groups.items())
-    }  # fmt: skip
+    }
 
 
 def case_shares(cases: list[dict], complaints: list[dict], population: dict[str, int]) -> dict[str, dict]:
@@ -205,12 +247,17 @@ def case_shares(cases: list[dict], complaints: list[dict], population: dict[str,
         app = sum(c["channel"] == "app" for c in mine)
         complained = sum(c["community_code"] == code for c in complaints)
         result[code] = {
-            "cases": len(mine), "completed": len(done), "one_visit_completed": one_visit,
-            "one_visit_completion_rate": _ratio(one_visit, len(done)), "app_cases": app,
-            "digital_channel_share": _ratio(app, len(mine)), "complaints": complained, "residents": residents,
+            "cases": len(mine),
+            "completed": len(done),
+            "one_visit_completed": one_visit,
+            "one_visit_completion_rate": _ratio(one_visit, len(done)),
+            "app_cases": app,
+            "digital_channel_share": _ratio(app, len(mine)),
+            "complaints": complained,
+            "residents": residents,
             "complaints_per_1000_residents": _ratio(complained, residents, 1000),
             "complaints_per_100_cases": _ratio(complained, len(mine), 100),
-        }  # fmt: skip
+        }
     return result
 
 
@@ -241,9 +288,13 @@ def resources_kpis(rows: list[dict], population: dict[str, int]) -> dict[str, di
         allocated = sum(r["allocated_amount"] for r in funds)
         spent = round(sum(r["spent_amount"] for r in funds), 2)
         result[code] = {
-            "allocated": allocated, "spent": spent, "fund_utilisation": _ratio(spent, allocated),
-            "staff": staff, "residents": residents, "residents_per_staff": _ratio(residents, staff),
-        }  # fmt: skip
+            "allocated": allocated,
+            "spent": spent,
+            "fund_utilisation": _ratio(spent, allocated),
+            "staff": staff,
+            "residents": residents,
+            "residents_per_staff": _ratio(residents, staff),
+        }
     return result
 
 

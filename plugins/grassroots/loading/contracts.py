@@ -202,9 +202,20 @@ def _column(raw: dict) -> Column:
 def parse_contract(data: dict, source: str = "<contract>") -> Contract:
     """Validate a contract mapping and build the Contract."""
     known = {
-        "feed", "department", "description", "delivery", "format", "encoding",
-        "load_mode", "columns", "primary_key", "freshness_hours", "api_path", "limits", "deliver_by",
-    }  # fmt: skip
+        "feed",
+        "department",
+        "description",
+        "delivery",
+        "format",
+        "encoding",
+        "load_mode",
+        "columns",
+        "primary_key",
+        "freshness_hours",
+        "api_path",
+        "limits",
+        "deliver_by",
+    }
     try:
         feed = str(data["feed"])
         columns = tuple(_column(c) for c in data["columns"])

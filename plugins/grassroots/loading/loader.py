@@ -391,8 +391,13 @@ def _reject_file(
     )
     log.warning(
         "feed %s file %s line %d: rule %s: %s; file quarantined (%d rows)",
-        contract.feed, printable(batch.path.name), error.line, error.rule, error.detail, received,
-    )  # fmt: skip
+        contract.feed,
+        printable(batch.path.name),
+        error.line,
+        error.rule,
+        error.detail,
+        received,
+    )
     return result
 
 
@@ -682,7 +687,11 @@ def _write_rejects(
     for line_no, column, rule, _ in rejects[:SAMPLE_ERRORS]:
         log.warning(
             "feed %s file %s line %d column %s: rule %s; row quarantined",
-            contract.feed, shown, line_no, column if column in loader.header_map.values() else "-", rule,
-        )  # fmt: skip
+            contract.feed,
+            shown,
+            line_no,
+            column if column in loader.header_map.values() else "-",
+            rule,
+        )
     if len(rejects) > SAMPLE_ERRORS:
         log.warning("feed %s file %s: %d more rows quarantined", contract.feed, shown, len(rejects) - SAMPLE_ERRORS)

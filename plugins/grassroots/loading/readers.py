@@ -41,8 +41,12 @@ UNCOUNTED_RULES = frozenset(
 _SURROGATES = re.compile("[\ud800-\udfff]")
 MAX_HEADER_CELLS = 1024  # an xlsx header row wider than this is not a contract's header
 _MAGIC = {
-    b"\x1f\x8b": "gzip", b"PK\x03\x04": "zip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd",
-}  # fmt: skip
+    b"\x1f\x8b": "gzip",
+    b"PK\x03\x04": "zip",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+}
 
 
 class FileRejected(Exception):

@@ -234,23 +234,42 @@ def record_validation(
         "failed_fail, failed_warn, data_docs) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
         "returning validation_id",
         (
-            run.run_id, run.dag_id, run.task_id, run.ds, kind, target, suite,
+            run.run_id,
+            run.dag_id,
+            run.task_id,
+            run.ds,
+            kind,
+            target,
+            suite,
             not any(r.severity == "fail" for r in failed),
-            sum(r.severity == "fail" for r in failed), sum(r.severity == "warn" for r in failed), data_docs,
+            sum(r.severity == "fail" for r in failed),
+            sum(r.severity == "warn" for r in failed),
+            data_docs,
         ),
-    ).fetchone()[0]  # fmt: skip
+    ).fetchone()[0]
     with conn.cursor() as cur:
         cur.executemany(
             "insert into audit.check_result (validation_id, check_id, engine, expectation_type, column_name, "
             "severity, success, observed_value, element_count, unexpected_count, unexpected_percent, detail) "
             "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             [
-                (validation_id, r.check_id, r.engine, r.expectation_type, r.column_name, r.severity, r.success,
-                 r.observed_value, r.element_count, r.unexpected_count,
-                 None if r.unexpected_percent is None else round(r.unexpected_percent, 3), r.detail)
+                (
+                    validation_id,
+                    r.check_id,
+                    r.engine,
+                    r.expectation_type,
+                    r.column_name,
+                    r.severity,
+                    r.success,
+                    r.observed_value,
+                    r.element_count,
+                    r.unexpected_count,
+                    None if r.unexpected_percent is None else round(r.unexpected_percent, 3),
+                    r.detail,
+                )
                 for r in results
             ],
-        )  # fmt: skip
+        )
     return validation_id
 
 

@@ -75,9 +75,18 @@ def load_check(conn: psycopg.Connection, feed: str, ds: dt.date, check: Check) -
             detail = f"{check.type} {observed} (limit {check.kwargs})"
     percent = None if unexpected is None else (0.0 if received == 0 else 100.0 * unexpected / received)
     return audit.CheckResult(
-        check.id, "load", check.type, check.kwargs.get("column"), check.severity, success, observed, received,
-        unexpected, percent, detail,
-    )  # fmt: skip
+        check.id,
+        "load",
+        check.type,
+        check.kwargs.get("column"),
+        check.severity,
+        success,
+        observed,
+        received,
+        unexpected,
+        percent,
+        detail,
+    )
 
 
 def validate_feed(dsn: str, run: audit.RunInfo, feed: str, session: gx_runner.Session | None = None) -> dict:

@@ -25,11 +25,20 @@ def parse_run_results(path: Path, command: str) -> list[tuple]:
         resource_type = unique_id.split(".", 1)[0]
         stored = node.get("relation_name") if resource_type == "test" else None
         message = node.get("message")
-        rows.append((
-            invocation, command, unique_id, resource_type, str(node.get("status")), node.get("failures"),
-            round(float(node.get("execution_time") or 0), 3), str(message)[:1000] if message else None,
-            stored.replace('"', "") if stored else None, generated,
-        ))  # fmt: skip
+        rows.append(
+            (
+                invocation,
+                command,
+                unique_id,
+                resource_type,
+                str(node.get("status")),
+                node.get("failures"),
+                round(float(node.get("execution_time") or 0), 3),
+                str(message)[:1000] if message else None,
+                stored.replace('"', "") if stored else None,
+                generated,
+            )
+        )
     return rows
 
 
@@ -73,10 +82,13 @@ def lineage(manifest: dict, schema: str) -> list[tuple[str, str, list[str], list
             if parent not in ancestors:
                 ancestors.add(parent)
                 pending.extend(parents.get(parent, []))
-        feeds = sorted({
-            manifest["sources"][a]["source_name"] for a in ancestors
-            if a.startswith("source.") and manifest["sources"][a]["source_name"] not in IGNORED_SOURCES
-        })  # fmt: skip
+        feeds = sorted(
+            {
+                manifest["sources"][a]["source_name"]
+                for a in ancestors
+                if a.startswith("source.") and manifest["sources"][a]["source_name"] not in IGNORED_SOURCES
+            }
+        )
         built = {a for a in ancestors if a.startswith(("model.", "seed."))} | {node_id}
         tests = {child for b in built for child in children.get(b, []) if child.startswith("test.")}
         out.append((node.get("alias") or node["name"], node_id, feeds, sorted((built - {node_id}) | tests)))

@@ -200,11 +200,14 @@ def delta_volume_plausible(conn: psycopg.Connection, feed: str, ds: dt.date, kwa
     than a Poisson count with the mean of the last `days` loaded days gives with chance below
     CHANCE (a file cut short, a department that sent a tenth of its day) is a fail."""
     days = int(kwargs.get("days", 7))
-    history = [int(r[1]) for r in conn.execute(
-        "select ds, sum(rows_received) from meta.load_batch where feed = %s and ds < %s and status = 'loaded' "
-        "group by ds order by ds desc limit %s",
-        (feed, ds, days),
-    ).fetchall()]  # fmt: skip
+    history = [
+        int(r[1])
+        for r in conn.execute(
+            "select ds, sum(rows_received) from meta.load_batch where feed = %s and ds < %s and status = 'loaded' "
+            "group by ds order by ds desc limit %s",
+            (feed, ds, days),
+        ).fetchall()
+    ]
     today = conn.execute(
         "select coalesce(sum(rows_received), 0), count(*) from meta.load_batch "
         "where feed = %s and ds = %s and status = 'loaded'",

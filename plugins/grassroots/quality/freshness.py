@@ -58,12 +58,18 @@ def parse_sources_json(path: Path, ds: dt.date) -> list[tuple]:
         days_behind = round(age / 86400) if age is not None else None
         last = ds - dt.timedelta(days=days_behind) if days_behind is not None and days_behind < 36500 else None
         criteria = result.get("criteria") or {}
-        rows.append((
-            invocation, feed, str(result.get("status")), last,
-            None if age is None else round(age / 3600, 1),
-            _hours(criteria.get("warn_after")), _hours(criteria.get("error_after")),
-            (result.get("error") or None) and str(result["error"])[:500],
-        ))  # fmt: skip
+        rows.append(
+            (
+                invocation,
+                feed,
+                str(result.get("status")),
+                last,
+                None if age is None else round(age / 3600, 1),
+                _hours(criteria.get("warn_after")),
+                _hours(criteria.get("error_after")),
+                (result.get("error") or None) and str(result["error"])[:500],
+            )
+        )
     return rows
 
 

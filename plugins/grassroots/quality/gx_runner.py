@@ -137,8 +137,14 @@ class Session:
         for key, result in outcome.run_results.items():
             data_docs.keep_result(site_day, context, suite, key, result)
         results = [_result(r) for run in outcome.run_results.values() for r in run.results]
-        log.info("suite %s on %s.%s: %d checks, %d failed", suite_name, schema, table, len(results),
-                 sum(not r.success for r in results))  # fmt: skip
+        log.info(
+            "suite %s on %s.%s: %d checks, %d failed",
+            suite_name,
+            schema,
+            table,
+            len(results),
+            sum(not r.success for r in results),
+        )
         return results
 
 

@@ -125,9 +125,15 @@ def _inputs(conn: psycopg.Connection) -> Inputs:
             else:
                 not_usable[(feed, day)] = f"{status}: {reason}" if reason else status
     return Inputs(
-        invocation, statuses, lineage, usable, not_usable, min(days, default=None), max(days, default=None),
+        invocation,
+        statuses,
+        lineage,
+        usable,
+        not_usable,
+        min(days, default=None),
+        max(days, default=None),
         _failed_suites(conn, invocation),
-    )  # fmt: skip
+    )
 
 
 def _failed_suites(conn: psycopg.Connection, build: str | None) -> dict[str, list[str]]:
@@ -282,8 +288,11 @@ def _rebuild(conn: psycopg.Connection, relation: str, column: str | None, keep: 
         (f"{PUBLISHED_SCHEMA}.{relation}", f"{relation}\\_\\_publishing%"),
     ).fetchall():
         renamed = relation + name.removeprefix(f"{relation}__publishing")
-        conn.execute(sql.SQL("alter table {} rename constraint {} to {}").format(
-            target, sql.Identifier(name), sql.Identifier(renamed)))  # fmt: skip
+        conn.execute(
+            sql.SQL("alter table {} rename constraint {} to {}").format(
+                target, sql.Identifier(name), sql.Identifier(renamed)
+            )
+        )
     comment = conn.execute("select obj_description(%s::regclass, 'pg_class')", (f"{CANDIDATE_SCHEMA}.{relation}",))
     conn.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(comment.fetchone()[0])))
     area_columns = [name for name, _ in _columns(conn, PUBLISHED_SCHEMA, relation) if name in security.AREA_COLUMNS]

@@ -133,10 +133,14 @@ def collect(dsn: str, ds: dt.date) -> dict:
         data = {
             name: conn.execute(query, params).fetchall()
             for name, query in (
-                ("feeds", FEEDS_SQL), ("reasons", REASONS_SQL), ("checks", CHECKS_SQL),
-                ("dbt", DBT_SQL), ("holds", HOLDS_SQL), ("trends", TRENDS_SQL),
+                ("feeds", FEEDS_SQL),
+                ("reasons", REASONS_SQL),
+                ("checks", CHECKS_SQL),
+                ("dbt", DBT_SQL),
+                ("holds", HOLDS_SQL),
+                ("trends", TRENDS_SQL),
             )
-        }  # fmt: skip
+        }
         data["publication"] = conn.execute(PUBLICATION_SQL, params).fetchone()
         data["freshness"] = freshness.latest(conn, ds)
     for feed in data["feeds"]:
@@ -185,11 +189,18 @@ def _dbt_check(row: dict) -> dict:
     severity, success = DBT_SEVERITY[row["status"]]
     name = row["unique_id"].split(".")[2] if row["unique_id"].count(".") >= 2 else row["unique_id"]
     return {
-        "kind": "dbt", "target": row["unique_id"], "check_id": name, "expectation_type": "dbt test",
-        "severity": severity, "success": success, "observed_value": row["message"], "element_count": None,
-        "unexpected_count": row["failures"], "unexpected_percent": None,
+        "kind": "dbt",
+        "target": row["unique_id"],
+        "check_id": name,
+        "expectation_type": "dbt test",
+        "severity": severity,
+        "success": success,
+        "observed_value": row["message"],
+        "element_count": None,
+        "unexpected_count": row["failures"],
+        "unexpected_percent": None,
         "detail": f"failing rows kept in {row['stored_failures']}" if row["stored_failures"] else None,
-    }  # fmt: skip
+    }
 
 
 def _unexpected_share(check: dict) -> str:

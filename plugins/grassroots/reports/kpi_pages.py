@@ -134,10 +134,17 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
 WIDTH, HEIGHT, PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 468, 250, 52, 12, 26, 58
 INNER_WIDTH, INNER_HEIGHT = WIDTH - PAD_LEFT - PAD_RIGHT, HEIGHT - PAD_TOP - PAD_BOTTOM
 SVG = {  # the fixed geometry of every chart, for the template
-    "width": WIDTH, "height": HEIGHT, "middle_x": f"{WIDTH / 2:.0f}", "middle_y": f"{HEIGHT / 2:.0f}",
-    "pad_left": PAD_LEFT, "pad_top": PAD_TOP, "inner_width": INNER_WIDTH, "inner_height": INNER_HEIGHT,
-    "y_label_x": PAD_LEFT - 4, "x_label_y": HEIGHT - PAD_BOTTOM + 12,
-}  # fmt: skip
+    "width": WIDTH,
+    "height": HEIGHT,
+    "middle_x": f"{WIDTH / 2:.0f}",
+    "middle_y": f"{HEIGHT / 2:.0f}",
+    "pad_left": PAD_LEFT,
+    "pad_top": PAD_TOP,
+    "inner_width": INNER_WIDTH,
+    "inner_height": INNER_HEIGHT,
+    "y_label_x": PAD_LEFT - 4,
+    "x_label_y": HEIGHT - PAD_BOTTOM + 12,
+}
 
 
 @dataclass

@@ -57,32 +57,80 @@ ELDERLY_EN = "elderly residents (60+)"
 
 KPIS = (
     Kpi("proactive_discovery", "proactive_discovery_rate", "问题发现率", "proactive discovery rate", "share", 1),
-    Kpi("incident_handling", "median_hours_to_resolve", "处理效率·处置时长中位数(小时)",
-        "handling: median hours report→resolved", "hours", -1),
-    Kpi("incident_handling", "within_sla_share", "处理效率·按时处置率", "handling: share resolved within SLA",
-        "share", 1),
+    Kpi(
+        "incident_handling",
+        "median_hours_to_resolve",
+        "处理效率·处置时长中位数(小时)",
+        "handling: median hours report→resolved",
+        "hours",
+        -1,
+    ),
+    Kpi(
+        "incident_handling",
+        "within_sla_share",
+        "处理效率·按时处置率",
+        "handling: share resolved within SLA",
+        "share",
+        1,
+    ),
     Kpi("satisfaction", "mean_score", "群众满意度·平均分", "satisfaction: mean score (1–5)", "score", 1),
-    Kpi("satisfaction_by_age", "mean_score", f"群众满意度·平均分·{ELDERLY_ZH}",
-        f"satisfaction: mean score, {ELDERLY_EN}", "score", 1, age_group="elderly"),
+    Kpi(
+        "satisfaction_by_age",
+        "mean_score",
+        f"群众满意度·平均分·{ELDERLY_ZH}",
+        f"satisfaction: mean score, {ELDERLY_EN}",
+        "score",
+        1,
+        age_group="elderly",
+    ),
     Kpi("satisfaction", "satisfied_share", "群众满意度·满意率(4–5分)", "satisfaction: share scoring 4–5", "share", 1),
-    Kpi("satisfaction_by_age", "satisfied_share", f"群众满意度·满意率(4–5分)·{ELDERLY_ZH}",
-        f"satisfaction: share scoring 4–5, {ELDERLY_EN}", "share", 1, age_group="elderly"),
-    Kpi("service_duration", "median_hours_to_complete", "办事时长中位数(小时)",
-        "service duration: median hours submitted→completed", "hours", -1, per_service_type=True),
+    Kpi(
+        "satisfaction_by_age",
+        "satisfied_share",
+        f"群众满意度·满意率(4–5分)·{ELDERLY_ZH}",
+        f"satisfaction: share scoring 4–5, {ELDERLY_EN}",
+        "share",
+        1,
+        age_group="elderly",
+    ),
+    Kpi(
+        "service_duration",
+        "median_hours_to_complete",
+        "办事时长中位数(小时)",
+        "service duration: median hours submitted→completed",
+        "hours",
+        -1,
+        per_service_type=True,
+    ),
     Kpi("service_cases", "one_visit_completion_rate", "一次办结率", "one-visit completion", "share", 1),
-    Kpi("service_cases", "complaints_per_1000_residents", "投诉率(每千人)", "complaints per 1,000 residents",
-        "rate", -1),
+    Kpi(
+        "service_cases", "complaints_per_1000_residents", "投诉率(每千人)", "complaints per 1,000 residents", "rate", -1
+    ),
     Kpi("service_cases", "complaints_per_100_cases", "投诉率(每百件)", "complaints per 100 cases", "rate", -1),
     Kpi("community_resources", "fund_utilisation", "资金使用效率", "fund utilisation (spent / allocated)", "share", 1),
-    Kpi("community_resources", "residents_per_staff", "人员配置合理性(居民/工作人员)", "residents per staff member",
-        "ratio", 0),
+    Kpi(
+        "community_resources",
+        "residents_per_staff",
+        "人员配置合理性(居民/工作人员)",
+        "residents per staff member",
+        "ratio",
+        0,
+    ),
     Kpi("community_engagement", "participation_rate", "参与率", "participation rate", "share", 1),
-    Kpi("community_engagement", "deliberation_resolution_rate", "协商事项解决率", "deliberation resolution",
-        "share", 1),
+    Kpi(
+        "community_engagement", "deliberation_resolution_rate", "协商事项解决率", "deliberation resolution", "share", 1
+    ),
     Kpi("service_cases", "digital_channel_share", "平台使用率", "digital channel share (app)", "share", 1),
-    Kpi("digital_channel_by_age", "digital_channel_share", f"平台使用率·{ELDERLY_ZH}",
-        f"digital channel share (app), {ELDERLY_EN}", "share", 1, age_group="elderly"),
-)  # fmt: skip
+    Kpi(
+        "digital_channel_by_age",
+        "digital_channel_share",
+        f"平台使用率·{ELDERLY_ZH}",
+        f"digital channel share (app), {ELDERLY_EN}",
+        "share",
+        1,
+        age_group="elderly",
+    ),
+)
 GRAINS = {"day": ("daily", "kpi_date"), "month": ("monthly", "kpi_month")}
 CSS = """body{font-family:"GrassrootsSC","Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;margin:24px;color:#222}
 nav a,.children a{margin-right:12px}table{border-collapse:collapse;margin:8px 0 20px}
@@ -187,8 +235,17 @@ def read(conn: psycopg.Connection, ds: dt.date) -> Data:
             if name not in existing:
                 log.warning("scorecard: marts.%s does not exist; its KPIs show no data", name)
                 continue
-            _read_table(conn, data, grain, name, period, sorted(wanted), since[grain],
-                        table == "service_duration", sorted(groups.get(table, ())))  # fmt: skip
+            _read_table(
+                conn,
+                data,
+                grain,
+                name,
+                period,
+                sorted(wanted),
+                since[grain],
+                table == "service_duration",
+                sorted(groups.get(table, ())),
+            )
     if "kpi_period_status" in existing:
         for rel, grain, start, status, reason in conn.execute(
             "select relation, period_grain, period_start, status, reason from marts.kpi_period_status "
@@ -199,8 +256,17 @@ def read(conn: psycopg.Connection, ds: dt.date) -> Data:
     return data
 
 
-def _read_table(conn: psycopg.Connection, data: Data, grain: str, name: str, period: str, wanted: list[str],
-                since: dt.date, by_type: bool, age_groups: list[str]) -> None:  # fmt: skip
+def _read_table(
+    conn: psycopg.Connection,
+    data: Data,
+    grain: str,
+    name: str,
+    period: str,
+    wanted: list[str],
+    since: dt.date,
+    by_type: bool,
+    age_groups: list[str],
+) -> None:
     """Rows of one table into data.rows; the key's last slot is the service type, or the age group
     (only `age_groups` are read from a table broken down by age)."""
     slot = sql.Identifier("service_type") if by_type else sql.SQL("null::text")
@@ -411,16 +477,31 @@ def _trail(data: Data, area: Area) -> list[Area]:
 
 def _common(data: Data) -> dict[str, object]:
     """What every scorecard template reads beside its own page's values."""
-    return {"ds": data.ds, "month": f"{_period('month', data.ds):%Y-%m}", "areas": data.areas, "title": _title,
-            "trend_days": TREND_DAYS, "spark": SPARK, "elderly_zh": ELDERLY_ZH, "elderly_en": ELDERLY_EN}  # fmt: skip
+    return {
+        "ds": data.ds,
+        "month": f"{_period('month', data.ds):%Y-%m}",
+        "areas": data.areas,
+        "title": _title,
+        "trend_days": TREND_DAYS,
+        "spark": SPARK,
+        "elderly_zh": ELDERLY_ZH,
+        "elderly_en": ELDERLY_EN,
+    }
 
 
 def page(data: Data, area: Area) -> str:
     """The scorecard page of one area (font slot not yet filled)."""
-    body = templating.environment().get_template("scorecard_area.html.j2").render(
-        area=area, trail=_trail(data, area), rows=_kpi_rows(data, area), rankings=_rankings(data, area),
-        **_common(data),
-    )  # fmt: skip
+    body = (
+        templating.environment()
+        .get_template("scorecard_area.html.j2")
+        .render(
+            area=area,
+            trail=_trail(data, area),
+            rows=_kpi_rows(data, area),
+            rankings=_rankings(data, area),
+            **_common(data),
+        )
+    )
     return templating.page(f"{_title(area)} KPI {data.ds}", FONT_SLOT + CSS, body, script=JS)
 
 

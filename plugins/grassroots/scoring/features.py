@@ -57,27 +57,57 @@ def _pension_reason(shortfall: float) -> tuple[str, str]:
 
 SPEC = (
     Feature("age", 1.0, "年龄", "age", lambda v: (f"高龄（{v:.0f}岁）", f"aged {v:.0f}")),
-    Feature("on_assistance", 1.0, "领取社会救助", "receives social assistance",
-            lambda _: ("领取低保/特困/临时救助", "receives social assistance (低保/特困/临时救助)")),
+    Feature(
+        "on_assistance",
+        1.0,
+        "领取社会救助",
+        "receives social assistance",
+        lambda _: ("领取低保/特困/临时救助", "receives social assistance (低保/特困/临时救助)"),
+    ),
     # Collinear with on_assistance: half weight so that assistance is not counted twice.
-    Feature("assistance_amount", 0.5, "救助金额", "assistance amount",
-            lambda v: (f"救助金额较高（{_yuan(v)}元/月）", f"high assistance amount ({_yuan(v)} yuan a month)")),
+    Feature(
+        "assistance_amount",
+        0.5,
+        "救助金额",
+        "assistance amount",
+        lambda v: (f"救助金额较高（{_yuan(v)}元/月）", f"high assistance amount ({_yuan(v)} yuan a month)"),
+    ),
     Feature("pension_shortfall", 1.0, "养老金缺口", "pension shortfall", _pension_reason),
-    Feature("attention_level", 1.0, "关注等级", "attention level",
-            lambda v: (f"重点关注人员（关注等级{v:.0f}）", f"on the attention list (level {v:.0f})")),
+    Feature(
+        "attention_level",
+        1.0,
+        "关注等级",
+        "attention level",
+        lambda v: (f"重点关注人员（关注等级{v:.0f}）", f"on the attention list (level {v:.0f})"),
+    ),
     Feature("lives_alone", 1.0, "独居", "lives alone", lambda _: ("独居", "lives alone")),
     # Half weight: chronic disease is common among all older residents (about a third of those over
     # 60), so on its own it says less about need; the same for a disability certificate.
     Feature("has_chronic_disease", 0.5, "慢性病", "chronic disease", lambda _: ("患有慢性病", "has a chronic disease")),
     # Grade 1 is the most severe disability, 4 the mildest: the feature is 5 - grade, none scores 0.
-    Feature("disability_severity", 0.5, "残疾", "disability",
-            lambda v: (f"持残疾证（{5 - v:.0f}级）", f"disability certificate, grade {5 - v:.0f}")),
+    Feature(
+        "disability_severity",
+        0.5,
+        "残疾",
+        "disability",
+        lambda v: (f"持残疾证（{5 - v:.0f}级）", f"disability certificate, grade {5 - v:.0f}"),
+    ),
     # Quarter weight: reports and complaints show contact with services more than need.
-    Feature("recent_incidents", 0.25, "近期上报事件", "recent incident reports",
-            lambda v: (f"近{RECENT_DAYS}天上报事件{v:.0f}次", f"reported {v:.0f} incidents in {RECENT_DAYS} days")),
-    Feature("recent_complaints", 0.25, "近期投诉", "recent complaints",
-            lambda v: (f"近{RECENT_DAYS}天12345投诉{v:.0f}次", f"{v:.0f} hotline complaints in {RECENT_DAYS} days")),
-)  # fmt: skip
+    Feature(
+        "recent_incidents",
+        0.25,
+        "近期上报事件",
+        "recent incident reports",
+        lambda v: (f"近{RECENT_DAYS}天上报事件{v:.0f}次", f"reported {v:.0f} incidents in {RECENT_DAYS} days"),
+    ),
+    Feature(
+        "recent_complaints",
+        0.25,
+        "近期投诉",
+        "recent complaints",
+        lambda v: (f"近{RECENT_DAYS}天12345投诉{v:.0f}次", f"{v:.0f} hotline complaints in {RECENT_DAYS} days"),
+    ),
+)
 BY_NAME = {feature.name: feature for feature in SPEC}
 
 # The features the model uses. A feature listed here whose column is missing fails the run

@@ -181,18 +181,35 @@ def fit(values: np.ndarray, weights: np.ndarray, features: tuple[str, ...], prev
         for i, (c, _) in pairs.items():
             previous_tiers[i] = previous.tiers[c]
         for i, (c, distance) in sorted(pairs.items()):
-            matching.append({"cluster": labels[i], "previous_cluster": previous.labels[c],
-                             "distance": round(distance, 4), "previous_tier": previous.tiers[c]})  # fmt: skip
+            matching.append(
+                {
+                    "cluster": labels[i],
+                    "previous_cluster": previous.labels[c],
+                    "distance": round(distance, 4),
+                    "previous_tier": previous.tiers[c],
+                }
+            )
     scores = centroids_z @ weights / weights.sum()
     silhouette, sample = _silhouette(x, cluster_of) if k > 1 else (0.0, 0)
     return Clustering(
-        k=k, k_selection=selection, algorithm=type(model).__name__, init="previous centroids" if warm else "k-means++",
-        mean=mean, scale=scale, weights=weights, cluster_of=cluster_of, labels=labels, centroids=centroids,
-        centroids_z=centroids_z, scores=scores,
+        k=k,
+        k_selection=selection,
+        algorithm=type(model).__name__,
+        init="previous centroids" if warm else "k-means++",
+        mean=mean,
+        scale=scale,
+        weights=weights,
+        cluster_of=cluster_of,
+        labels=labels,
+        centroids=centroids,
+        centroids_z=centroids_z,
+        scores=scores,
         tiers=[tier_with_hysteresis(float(s), t) for s, t in zip(scores, previous_tiers, strict=True)],
-        sizes=np.bincount(cluster_of, minlength=k).tolist(), silhouette=silhouette, silhouette_sample=sample,
+        sizes=np.bincount(cluster_of, minlength=k).tolist(),
+        silhouette=silhouette,
+        silhouette_sample=sample,
         matching=matching,
-    )  # fmt: skip
+    )
 
 
 def contributions(values: np.ndarray, clustering: Clustering) -> np.ndarray:

@@ -85,10 +85,16 @@ def _resident_tiers(table: features.FeatureTable, clustering: model.Clustering) 
     indices, group = model.reason_indices(pulls, clustering.cluster_of, profiles, top_clusters)
     reason_set, reasons = _reason_sets(table.names, table.values, indices, group)
     return store.ResidentTiers(
-        person_keys=table.person_keys, communities=table.communities, grids=table.grids,
-        cluster_of=clustering.cluster_of, cluster_labels=clustering.labels, tiers=clustering.tiers,
-        scores=pulls.sum(axis=1) / clustering.weights.sum(), reason_set=reason_set, reasons=reasons,
-    )  # fmt: skip
+        person_keys=table.person_keys,
+        communities=table.communities,
+        grids=table.grids,
+        cluster_of=clustering.cluster_of,
+        cluster_labels=clustering.labels,
+        tiers=clustering.tiers,
+        scores=pulls.sum(axis=1) / clustering.weights.sum(),
+        reason_set=reason_set,
+        reasons=reasons,
+    )
 
 
 def score_day(dsn: str, ds: dt.date) -> dict[str, object]:
@@ -103,16 +109,23 @@ def score_day(dsn: str, ds: dt.date) -> dict[str, object]:
         clustering = model.fit(table.values, weights, table.names, previous)
         meta = {
             "seed": model.SEED,
-            "parameters": {"k_candidates": list(model.K_CANDIDATES), "tiers": dict(model.TIERS[:-1]),
-                           "reason_min": model.REASON_MIN, "max_reasons": model.MAX_REASONS,
-                           "tier_hysteresis": model.TIER_HYSTERESIS,
-                           "silhouette_sample": model.SILHOUETTE_SAMPLE, "minibatch_from": model.MINIBATCH_FROM,
-                           "dbt_vars": {name: int(settings.dbt_var(name))
-                                        for name in ("recent_days", "pension_reference_yuan", "pension_age")}},
+            "parameters": {
+                "k_candidates": list(model.K_CANDIDATES),
+                "tiers": dict(model.TIERS[:-1]),
+                "reason_min": model.REASON_MIN,
+                "max_reasons": model.MAX_REASONS,
+                "tier_hysteresis": model.TIER_HYSTERESIS,
+                "silhouette_sample": model.SILHOUETTE_SAMPLE,
+                "minibatch_from": model.MINIBATCH_FROM,
+                "dbt_vars": {
+                    name: int(settings.dbt_var(name))
+                    for name in ("recent_days", "pension_reference_yuan", "pension_age")
+                },
+            },
             "tier_rule": model.TIER_RULE,
             "previous_ds": previous.ds if previous else None,
             "profiles": [_profile(table.names, clustering.centroids_z[i], weights) for i in range(clustering.k)],
-        }  # fmt: skip
+        }
         store.write_run(conn, ds, clustering, _feature_spec(table.names), meta)
         store.write_residents(conn, ds, _resident_tiers(table, clustering))
         watchlist = access.refresh_watchlist(conn, ds)

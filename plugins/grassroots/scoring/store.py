@@ -18,27 +18,51 @@ log = logging.getLogger(__name__)
 
 COLUMNS = {
     "model_run": (
-        ("ds", "date not null"), ("run_id", "text not null"), ("algorithm", "text not null"),
-        ("init", "text not null"), ("seed", "integer not null"), ("features", "jsonb not null"),
-        ("parameters", "jsonb not null"), ("k", "integer not null"),
-        ("k_selection", "jsonb not null"), ("residents", "integer not null"),
-        ("silhouette", "numeric(6,4) not null"), ("silhouette_sample", "integer not null"),
-        ("scaler", "jsonb not null"), ("tier_rule", "text not null"), ("tier_sizes", "jsonb not null"),
-        ("previous_ds", "date"), ("tier_changes", "integer not null"),
+        ("ds", "date not null"),
+        ("run_id", "text not null"),
+        ("algorithm", "text not null"),
+        ("init", "text not null"),
+        ("seed", "integer not null"),
+        ("features", "jsonb not null"),
+        ("parameters", "jsonb not null"),
+        ("k", "integer not null"),
+        ("k_selection", "jsonb not null"),
+        ("residents", "integer not null"),
+        ("silhouette", "numeric(6,4) not null"),
+        ("silhouette_sample", "integer not null"),
+        ("scaler", "jsonb not null"),
+        ("tier_rule", "text not null"),
+        ("tier_sizes", "jsonb not null"),
+        ("previous_ds", "date"),
+        ("tier_changes", "integer not null"),
     ),
     "model_cluster": (
-        ("ds", "date not null"), ("cluster_label", "integer not null"), ("size", "integer not null"),
-        ("centroid", "jsonb not null"), ("centroid_z", "jsonb not null"), ("risk_score", "numeric(8,4) not null"),
-        ("risk_tier", "text not null"), ("tier_rank", "integer not null"), ("previous_cluster_label", "integer"),
-        ("previous_tier", "text"), ("match_distance", "numeric(10,4)"), ("profile", "text not null"),
+        ("ds", "date not null"),
+        ("cluster_label", "integer not null"),
+        ("size", "integer not null"),
+        ("centroid", "jsonb not null"),
+        ("centroid_z", "jsonb not null"),
+        ("risk_score", "numeric(8,4) not null"),
+        ("risk_tier", "text not null"),
+        ("tier_rank", "integer not null"),
+        ("previous_cluster_label", "integer"),
+        ("previous_tier", "text"),
+        ("match_distance", "numeric(10,4)"),
+        ("profile", "text not null"),
     ),
     "resident_risk": (
-        ("ds", "date not null"), ("person_key", "char(64) not null"), ("community_code", "text not null"),
-        ("grid_code", "text"), ("cluster_label", "integer not null"), ("risk_tier", "text not null"),
-        ("tier_rank", "integer not null"), ("risk_score", "numeric(8,4) not null"),
-        ("reasons", "text[] not null"), ("reasons_en", "text[] not null"),
+        ("ds", "date not null"),
+        ("person_key", "char(64) not null"),
+        ("community_code", "text not null"),
+        ("grid_code", "text"),
+        ("cluster_label", "integer not null"),
+        ("risk_tier", "text not null"),
+        ("tier_rank", "integer not null"),
+        ("risk_score", "numeric(8,4) not null"),
+        ("reasons", "text[] not null"),
+        ("reasons_en", "text[] not null"),
     ),
-}  # fmt: skip
+}
 PRIMARY_KEYS = {"model_run": ("ds",), "model_cluster": ("ds", "cluster_label"), "resident_risk": ("ds", "person_key")}
 
 
@@ -103,35 +127,59 @@ def write_run(
     for tier, size in zip(clustering.tiers, clustering.sizes, strict=True):
         tier_sizes[tier] = tier_sizes.get(tier, 0) + size
     matched = {m["cluster"]: m for m in clustering.matching}
-    changes = sum(1 for i, label in enumerate(clustering.labels)
-                  if label in matched and matched[label]["previous_tier"] != clustering.tiers[i])  # fmt: skip
+    changes = sum(
+        1
+        for i, label in enumerate(clustering.labels)
+        if label in matched and matched[label]["previous_tier"] != clustering.tiers[i]
+    )
     conn.execute("delete from scoring.model_cluster where ds = %s", (ds,))
     conn.execute("delete from scoring.model_run where ds = %s", (ds,))
     conn.execute(
         "insert into scoring.model_run values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (
-            ds, f"risk-{ds.isoformat()}", clustering.algorithm, clustering.init, meta["seed"],
+            ds,
+            f"risk-{ds.isoformat()}",
+            clustering.algorithm,
+            clustering.init,
+            meta["seed"],
             json.dumps(feature_spec, ensure_ascii=False),
-            json.dumps(meta["parameters"]), clustering.k, json.dumps(clustering.k_selection),
-            int(clustering.cluster_of.size), round(clustering.silhouette, 4), clustering.silhouette_sample,
-            json.dumps({"mean": dict(zip(names, _round(clustering.mean), strict=True)),
-                        "scale": dict(zip(names, _round(clustering.scale), strict=True))}),
-            meta["tier_rule"], json.dumps(dict(sorted(tier_sizes.items()))), meta["previous_ds"], changes,
+            json.dumps(meta["parameters"]),
+            clustering.k,
+            json.dumps(clustering.k_selection),
+            int(clustering.cluster_of.size),
+            round(clustering.silhouette, 4),
+            clustering.silhouette_sample,
+            json.dumps(
+                {
+                    "mean": dict(zip(names, _round(clustering.mean), strict=True)),
+                    "scale": dict(zip(names, _round(clustering.scale), strict=True)),
+                }
+            ),
+            meta["tier_rule"],
+            json.dumps(dict(sorted(tier_sizes.items()))),
+            meta["previous_ds"],
+            changes,
         ),
-    )  # fmt: skip
+    )
     for i, label in enumerate(clustering.labels):
         match = matched.get(label, {})
         conn.execute(
             "insert into scoring.model_cluster values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
-                ds, label, clustering.sizes[i],
+                ds,
+                label,
+                clustering.sizes[i],
                 json.dumps(dict(zip(names, _round(clustering.centroids[i]), strict=True))),
                 json.dumps(dict(zip(names, _round(clustering.centroids_z[i]), strict=True))),
-                round(float(clustering.scores[i]), 4), clustering.tiers[i], tier_rank(clustering.tiers[i]),
-                match.get("previous_cluster"), match.get("previous_tier"), match.get("distance"),
+                round(float(clustering.scores[i]), 4),
+                clustering.tiers[i],
+                tier_rank(clustering.tiers[i]),
+                match.get("previous_cluster"),
+                match.get("previous_tier"),
+                match.get("distance"),
                 meta["profiles"][i],
             ),
-        )  # fmt: skip
+        )
 
 
 @dataclass

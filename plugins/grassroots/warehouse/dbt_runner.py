@@ -36,17 +36,22 @@ def dbt_args(command: str, *extra: str) -> list[str]:
     target_path = settings.state_dir() / "dbt-target"
     return [
         *command.split(),
-        "--project-dir", str(project),
-        "--profiles-dir", str(project),
-        "--target-path", str(target_path),
-        "--log-path", str(settings.state_dir() / "dbt-logs"),
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--target-path",
+        str(target_path),
+        "--log-path",
+        str(settings.state_dir() / "dbt-logs"),
         # The file log at info: node starts and results. At dbt's default (debug) it also took every
         # query's text and timing, ~5% of a build's time; the compiled SQL stays in the target folder.
-        "--log-level-file", "info",
+        "--log-level-file",
+        "info",
         # A flag, not DBT_SEND_ANONYMOUS_USAGE_STATS: dbt reads its flags from os.environ.
         "--no-send-anonymous-usage-stats",
         *extra,
-    ]  # fmt: skip
+    ]
 
 
 def dbt_environment(dsn: str, ds: dt.date) -> dict[str, str]:
@@ -134,8 +139,13 @@ def run_dbt(command: str, ds: dt.date, *extra: str, dsn: str | None = None, stri
     if result.exception is not None or result.result is None or (strict and not result.success):
         raise DbtFailed(f"dbt {command} for {ds} failed: {failed or result.exception}")
     if failed:
-        log.error("dbt %s for %s: %d node(s) failed; publication holds what depends on them: %s",
-                  command, ds, len(failed), ", ".join(failed))  # fmt: skip
+        log.error(
+            "dbt %s for %s: %d node(s) failed; publication holds what depends on them: %s",
+            command,
+            ds,
+            len(failed),
+            ", ".join(failed),
+        )
     return nodes
 
 

@@ -67,7 +67,7 @@ READ = {
         "marts_candidate",
         "scoring",
         "audit",
-    ),  # fmt: skip
+    ),
     SCORER: ("warehouse", "marts", "scoring"),
     BI_READER: ("marts",),
     AUDITOR: ("audit",),
