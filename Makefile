@@ -39,6 +39,7 @@ test-fast: setup
 lint: setup
 	$(BIN)/ruff check plugins dags tests bench
 	$(BIN)/ruff format --check plugins dags tests bench
+	@! grep -rnE "fmt: (skip|off)" plugins dags tests bench --include=*.py || (echo "the formatter lays out every line: no fmt: skip/off" && false)
 	$(BIN)/sqlfluff lint dbt
 
 bench: setup
