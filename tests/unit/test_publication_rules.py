@@ -116,6 +116,9 @@ def test_lineage_follows_every_ancestor_to_its_feeds_and_tests() -> None:
     ((relation, node, feeds, upstream),) = lineage(manifest, "marts_candidate")
     assert (relation, node, feeds) == ("kpi_a", "model.p.kpi_a", ["grid_incidents"])
     assert upstream == ["model.p.fct_x", "model.p.stg_grid", "seed.p.geography", "test.p.unique_x.abc"]
+    # A model the build did not run (the scoring DAG's risk KPIs) is not the build's to publish.
+    assert lineage(manifest, "marts_candidate", ran={"model.p.fct_x", "model.p.stg_grid"}) == []
+    assert [row[0] for row in lineage(manifest, "marts_candidate", ran={"model.p.kpi_a"})] == ["kpi_a"]
 
 
 def test_every_day_and_month_the_warehouse_ran_gets_a_decision() -> None:

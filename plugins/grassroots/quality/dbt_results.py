@@ -9,8 +9,6 @@ from pathlib import Path
 
 import psycopg
 
-from grassroots.warehouse.dbt_runner import AFTER_SCORING_TAG
-
 log = logging.getLogger(__name__)
 
 
@@ -61,8 +59,9 @@ def record_run_results(dsn: str, ds: dt.date, command: str, path: Path, since: f
 IGNORED_SOURCES = ("meta", "audit")  # the pipeline's own tables, not department feeds
 
 
-def lineage(manifest: dict, schema: str) -> list[tuple[str, str, list[str], list[str]]]:
-    """(relation, node, feeds, upstream) for every model built into `schema`.
+def lineage(manifest: dict, schema: str, ran: set[str] | None = None) -> list[tuple[str, str, list[str], list[str]]]:
+    """(relation, node, feeds, upstream) for every model built into `schema` (of those in `ran`, the
+    invocation's nodes, when given: a model the build did not select is not the build's).
 
     feeds: the department feeds (dbt source names) the model reads, directly or through any
     ancestor; upstream: every ancestor model and seed and every test on them or on the model
@@ -73,7 +72,7 @@ def lineage(manifest: dict, schema: str) -> list[tuple[str, str, list[str], list
     for node_id, node in manifest["nodes"].items():
         if node.get("resource_type") != "model" or node.get("schema") != schema:
             continue
-        if AFTER_SCORING_TAG in node.get("tags", []):  # built and published by the scoring DAG (scoring.tier_kpis)
+        if ran is not None and node_id not in ran:  # e.g. the risk KPIs, which the scoring DAG builds
             continue
         ancestors: set[str] = set()
         pending = list(parents.get(node_id, []))
@@ -95,11 +94,12 @@ def lineage(manifest: dict, schema: str) -> list[tuple[str, str, list[str], list
     return sorted(out)
 
 
-def record_lineage(dsn: str, ds: dt.date, manifest_path: Path, schema: str) -> int:
-    """Append the lineage of the models built into `schema` under the last invocation's id; return rows."""
+def record_lineage(dsn: str, ds: dt.date, manifest_path: Path, run_results_path: Path, schema: str) -> int:
+    """Append the lineage of the models the last invocation built into `schema`, under its id; return rows."""
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     invocation = manifest.get("metadata", {}).get("invocation_id", "")
-    rows = lineage(manifest, schema)
+    ran = {r["unique_id"] for r in json.loads(run_results_path.read_text(encoding="utf-8")).get("results", [])}
+    rows = lineage(manifest, schema, ran)
     with psycopg.connect(dsn) as conn, conn.cursor() as cur:
         cur.executemany(
             "insert into audit.build_lineage (invocation_id, ds, relation, node, feeds, upstream) "

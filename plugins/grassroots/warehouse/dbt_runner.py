@@ -25,9 +25,8 @@ DS_VARIABLE = "GRASSROOTS_DS"
 # build, where they were 13 of ~460 nodes and ~3 s of node time (dbt's advice for production too).
 # The models tagged after_scoring read the scoring DAG's tiers: the scoring DAG builds them
 # (AFTER_SCORING) once it has written the day's tiers, so the warehouse's build leaves them out.
-AFTER_SCORING_TAG = "after_scoring"
-DAILY_BUILD = ("--exclude-resource-type", "unit_test", "--exclude", f"tag:{AFTER_SCORING_TAG}")
-AFTER_SCORING = ("--select", f"tag:{AFTER_SCORING_TAG}", "--exclude-resource-type", "unit_test")
+DAILY_BUILD = ("--exclude-resource-type", "unit_test", "--exclude", "tag:after_scoring")
+AFTER_SCORING = ("--select", "tag:after_scoring", "--exclude-resource-type", "unit_test")
 
 
 def dbt_args(command: str, *extra: str) -> list[str]:
@@ -156,7 +155,7 @@ def _record_results(dsn: str, command: str, ds: dt.date, started: float) -> None
 
     if command in ("build", "run", "test", "seed", "snapshot"):
         if record_run_results(dsn, ds, command, run_results_path(), started) and command == "build":
-            record_lineage(dsn, ds, manifest_path(), CANDIDATE_SCHEMA)
+            record_lineage(dsn, ds, manifest_path(), run_results_path(), CANDIDATE_SCHEMA)
 
 
 def run_results_path() -> Path:
