@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from grassroots.quality import publish
 from grassroots.scoring import tier_kpis
 from grassroots.warehouse import dbt_runner
 from grassroots.warehouse.bootstrap import bootstrap
@@ -23,7 +24,7 @@ TABLE = "kpi_tier_demo"
 
 
 def _node(unique_id: str, kind: str, status: str) -> SimpleNamespace:
-    node = SimpleNamespace(unique_id=unique_id, resource_type=kind, alias=TABLE, schema=tier_kpis.CANDIDATE)
+    node = SimpleNamespace(unique_id=unique_id, resource_type=kind, alias=TABLE, schema=publish.CANDIDATE_SCHEMA)
     return SimpleNamespace(node=node, status=status)
 
 
