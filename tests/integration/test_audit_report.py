@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import subprocess
-import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -23,9 +21,9 @@ from grassroots.quality import report
 from grassroots.quality.audit import create_audit_tables
 from grassroots.quality.delivery import share_text
 from grassroots.quality.suites import mart_suites
+from tests.chromium import chromium
 from tests.conftest import DEMO_DAY, DemoRun
 
-CHROMIUM = "/usr/bin/chromium"
 # Tags whose URL attribute the browser fetches on its own (an <a href> is only followed when clicked).
 FETCHED = {
     "link": "href",
@@ -112,24 +110,6 @@ def parse(path: Path) -> Page:
     return page
 
 
-def _chromium(*args: str) -> str:
-    assert Path(CHROMIUM).exists(), "headless Chromium is required: apt-get install -y chromium"
-    profile = tempfile.mkdtemp(prefix="chromium-")
-    # No network: every host name fails to resolve, so only what the pages carry can show.
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        f"--user-data-dir={profile}",
-    ]
-    return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=120, check=True).stdout
-
-
 @pytest.fixture(scope="module")
 def site(demo_run: DemoRun) -> Path:
     return demo_run.reports / "gx-data-docs" / DEMO_DAY.isoformat()
@@ -181,10 +161,10 @@ def test_no_data_docs_page_loads_anything_from_the_network(site: Path, demo_run:
     assert kept and demo_run.dsn not in kept and "password" not in kept.lower()
 
 
-def test_data_docs_show_their_styled_results_offline_in_chromium(site: Path, tmp_path: Path) -> None:
+def test_data_docs_show_their_styled_results_offline_inchromium(site: Path, tmp_path: Path) -> None:
     from PIL import Image
 
-    dom = _chromium("--dump-dom", (site / "index.html").as_uri())
+    dom = chromium("--dump-dom", (site / "index.html").as_uri())
     index = Page()
     index.feed(dom)
     rows = [row for rows in index.tables.values() for row in rows if any("feed." in cell for cell in row)]
@@ -193,10 +173,10 @@ def test_data_docs_show_their_styled_results_offline_in_chromium(site: Path, tmp
     )
     page = next((site / "validations" / "feed" / "grid_incidents").rglob("*.html"))
     shown = Page()
-    shown.feed(_chromium("--dump-dom", page.as_uri()))
+    shown.feed(chromium("--dump-dom", page.as_uri()))
     assert any(row and row[0] == "Status" for rows in shown.tables.values() for row in rows)
     shot = tmp_path / "validation.png"
-    _chromium(f"--screenshot={shot}", "--window-size=1280,1200", page.as_uri())
+    chromium(f"--screenshot={shot}", "--window-size=1280,1200", page.as_uri())
     image = Image.open(shot).convert("RGB")
     colours = dict((colour, n) for n, colour in image.getcolors(maxcolors=1 << 22))
     # The site's own stylesheet (no CDN): header and card backgrounds #eef2f7, links #0b5cad.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import psycopg
@@ -11,37 +9,16 @@ import pytest
 from psycopg import sql
 
 from grassroots.reports import kpi_pages
+from tests.chromium import chromium
 from tests.conftest import DEMO_DAY, DemoRun
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-)
 
 
 @pytest.fixture
 def report_dir(demo_run: DemoRun) -> Path:
     """The KPI pages the scoring DAG wrote for the session's demo day (tests/conftest.py)."""
     return demo_run.reports / "kpi"
-
-
-def _chromium(tmp_path: Path, *args: str) -> str:
-    binary = shutil.which("chromium")
-    assert binary, "chromium is not installed (scripts/system-deps installs it; `make test` runs that)"
-    done = subprocess.run(
-        [binary, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return done.stdout
 
 
 def _latest_values(dsn: str, district: str) -> list[str]:
@@ -70,7 +47,7 @@ def test_kpi_report_renders_with_charts_and_latest_values(report_dir: Path, demo
     assert text.count("<circle") >= charts and "<polyline" in text
     assert "@font-face" in text and "data:font/woff2;base64," in text, "Chinese needs the embedded font offline"
 
-    dom = _chromium(tmp_path, "--dump-dom", page.as_uri())
+    dom = chromium("--dump-dom", page.as_uri())
     assert "问题发现率" in dom and str(DEMO_DAY) in dom
     latest = _latest_values(demo_run.dsn, district)
     assert latest and all(value in dom for value in latest), "latest values are not on the page"
@@ -78,7 +55,7 @@ def test_kpi_report_renders_with_charts_and_latest_values(report_dir: Path, demo
     assert 'id="s330102001"' in dom and 'id="c330102001001"' in dom, "street/community drill-down missing"
 
     shot = tmp_path / "kpi.png"
-    _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,1800", page.as_uri())
+    chromium(f"--screenshot={shot}", "--window-size=1280,1800", page.as_uri())
     from PIL import Image
 
     image = Image.open(shot).convert("RGB")

@@ -15,8 +15,6 @@ import csv
 import datetime as dt
 import io
 import json
-import subprocess
-import tempfile
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -29,11 +27,11 @@ from grassroots.generator import feed_server, generate, scenarios
 from grassroots.loading.contracts import get_contract
 from grassroots.local import pipeline
 from grassroots.warehouse import db
+from tests.chromium import chromium
 from tests.conftest import DEMO_DAY, TEST_RESIDENTS, TEST_SEED
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DAY1, DAY2, DAY3 = DEMO_DAY - dt.timedelta(days=2), DEMO_DAY - dt.timedelta(days=1), DEMO_DAY
-CHROMIUM = "/usr/bin/chromium"
 
 
 def _rewrite_csv(landing: Path, ds: dt.date, feed: str, change) -> dict:
@@ -252,29 +250,13 @@ def test_the_auditor_role_reads_audit_and_no_personal_data(three_days) -> None:
     assert raw == 0
 
 
-def _chromium(*args: str) -> subprocess.CompletedProcess:
-    assert Path(CHROMIUM).exists(), "headless Chromium is required: apt-get install -y chromium"
-    profile = tempfile.mkdtemp(prefix="chromium-")
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-    ]
-    return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=120, check=True)
-
-
 def test_the_report_renders_in_chromium_with_the_days_feed_table(three_days, tmp_path: Path) -> None:
     from html.parser import HTMLParser
 
     from PIL import Image
 
     page = three_days.reports / "audit" / DAY3.isoformat() / "latest.html"
-    dom = _chromium("--dump-dom", page.as_uri()).stdout
+    dom = chromium("--dump-dom", page.as_uri())
 
     class Cells(HTMLParser):
         def __init__(self) -> None:
@@ -312,7 +294,7 @@ def test_the_report_renders_in_chromium_with_the_days_feed_table(three_days, tmp
     assert [r[0] for r in cells.rows["trends"][1:]] == [DAY1.isoformat(), DAY2.isoformat(), DAY3.isoformat()]
 
     shot = tmp_path / "report.png"
-    _chromium(f"--screenshot={shot}", "--window-size=1280,1600", page.as_uri())
+    chromium(f"--screenshot={shot}", "--window-size=1280,1600", page.as_uri())
     image = Image.open(shot).convert("RGB")
     assert image.size == (1280, 1600)
     colours = image.getcolors(maxcolors=1 << 20)

@@ -14,8 +14,8 @@ import pytest
 from psycopg import sql
 
 from grassroots.reports import kpi_pages, scorecard, webfont
+from tests.chromium import chromium
 from tests.conftest import DEMO_DAY, DemoRun
-from tests.integration.test_kpi_report import _chromium
 from tests.kpi_truth import BY_AGE, age_rows, kpi_mismatches
 
 DISTRICT = "330102"
@@ -73,7 +73,7 @@ def test_scorecard_shows_every_kpi_label_and_value_in_chromium(pages: Path, demo
     names = {p.name for p in pages.glob("*.html")}
     assert len(names) == 1 + 3 + 6 + 18, sorted(names)  # index, districts, streets, communities
     page = pages / f"{DISTRICT}.html"
-    dom = _chromium(tmp_path, "--dump-dom", page.as_uri())
+    dom = chromium("--dump-dom", page.as_uri())
     rows = _rows(dom)
     checked = 0
     for kpi in scorecard.KPIS:
@@ -104,7 +104,7 @@ def test_scorecard_shows_every_kpi_label_and_value_in_chromium(pages: Path, demo
 def test_embedded_font_draws_the_chinese_and_the_page_is_not_blank(pages: Path, tmp_path: Path) -> None:
     page = pages / f"{DISTRICT}.html"
     shot = tmp_path / "scorecard.png"
-    _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,1400", page.as_uri())
+    chromium(f"--screenshot={shot}", "--window-size=1280,1400", page.as_uri())
     # The same page without its embedded font: on a machine without a CJK font, the Chinese is
     # boxes there; either way the embedded font must change what is drawn.
     bare = tmp_path / "bare.html"
@@ -113,7 +113,7 @@ def test_embedded_font_draws_the_chinese_and_the_page_is_not_blank(pages: Path, 
         encoding="utf-8",
     )
     bare_shot = tmp_path / "bare.png"
-    _chromium(tmp_path, f"--screenshot={bare_shot}", "--window-size=1280,1400", bare.as_uri())
+    chromium(f"--screenshot={bare_shot}", "--window-size=1280,1400", bare.as_uri())
     from PIL import Image, ImageChops
 
     image = Image.open(shot).convert("RGB")
@@ -133,7 +133,7 @@ def test_held_period_shows_held_with_its_reason_in_chromium(demo_run: DemoRun, t
     reason = "feed grid_incidents 2026-11-24: rows_complete failed <script>alert(1)</script>"
     data.status[(scorecard.relation(kpi, "day"), "day", DEMO_DAY)] = ("held", reason)
     scorecard.write(data, tmp_path / "held")
-    dom = _chromium(tmp_path, "--dump-dom", (tmp_path / "held" / f"{DISTRICT}.html").as_uri())
+    dom = chromium("--dump-dom", (tmp_path / "held" / f"{DISTRICT}.html").as_uri())
     cells = _rows(dom)[kpi.column]
     assert cells[1].startswith("暂停发布 held") and reason in cells[1], cells
     assert scorecard.format_value(kpi, day_value) not in cells[1] and cells[2] == "–", "a held day shows a number"
