@@ -312,32 +312,3 @@ def test_each_load_day_is_a_partition_and_a_reload_replaces_only_its_day(dsn: st
     load(dsn, "population_registry", [replacement])
     by_day = sorted((row["_ds"], row["id_number"]) for row in staged(dsn))
     assert by_day == [(day_before, make_id("19500304", 1)), (DAY, make_id("19500304", 3))]
-
-
-def test_an_unpartitioned_staging_table_from_an_earlier_version_keeps_its_rows(dsn: str) -> None:
-    contract = get_contract("population_registry")
-    columns = ", ".join(f"{name} {pg_type}" for name, pg_type in contract.staging_columns())
-    rows = [(make_id("19500304", n), DAY - dt.timedelta(days=n % 2), n) for n in range(1, 5)]
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("drop table staging.population_registry")
-        conn.execute(f"create table staging.population_registry ({columns}, _file_name text)")
-        conn.execute("create index population_registry__ds_brin on staging.population_registry using brin (_ds)")
-        conn.execute("create view public.old_view as select * from staging.population_registry")
-        for id_number, ds, row_no in rows:
-            conn.execute(
-                "insert into staging.population_registry (id_number, _ds, _batch_id, _row_no, _file_name) "
-                "values (%s, %s, 1, %s, 'old.csv')",
-                (id_number, ds, row_no),
-            )
-    bootstrap(dsn)
-    with psycopg.connect(dsn) as conn:
-        kept = conn.execute("select id_number, _ds, _row_no from staging.population_registry order by _row_no")
-        assert [tuple(r) for r in kept] == rows
-        assert (
-            conn.execute("select relkind from pg_class where oid = 'staging.population_registry'::regclass").fetchone()[
-                0
-            ]
-            == "p"
-        )
-        assert conn.execute("select to_regclass('public.old_view')").fetchone()[0] is None
-    assert [name for name, _ in _partitions(dsn)] == ["population_registry__20261123", "population_registry__20261124"]

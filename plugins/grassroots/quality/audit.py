@@ -56,13 +56,13 @@ AUDIT_DDL = (
         rows_received     bigint not null,
         rows_loaded       bigint not null,
         rows_quarantined  bigint not null,
+        -- the quarantine share's two counts (grassroots.quality.delivery.quarantine_share),
+        -- recorded with the load so the report shows the share the check judged
+        records_checked     bigint not null,
+        records_quarantined bigint not null,
         primary key (validation_id)
     )
     """,
-    # The quarantine share's two counts (grassroots.quality.delivery.quarantine_share), recorded
-    # with the load so the report shows the share the check judged; null on rows from before them.
-    "alter table audit.load_summary add column if not exists records_checked bigint",
-    "alter table audit.load_summary add column if not exists records_quarantined bigint",
     """
     create table if not exists audit.quarantine_reason (
         validation_id     bigint not null references audit.validation_run (validation_id),
@@ -99,17 +99,13 @@ AUDIT_DDL = (
         publication_id    bigserial primary key,
         ds                date not null,
         run_id            text not null,
-        status            text not null check (status in ('published', 'held')),
+        status            text not null check (status in ('published', 'partial', 'held')),
         failed_fail       integer not null,
         failed_warn       integer not null,
         reason            text,
         decided_at        timestamptz not null default now()
     )
     """,
-    # Older deployments knew only published and held.
-    "alter table audit.publication drop constraint if exists publication_status_check",
-    "alter table audit.publication add constraint publication_status_check "
-    "check (status in ('published', 'partial', 'held'))",
     """
     create table if not exists audit.publication_hold (
         publication_id    bigint not null references audit.publication (publication_id),
@@ -117,13 +113,12 @@ AUDIT_DDL = (
         period_grain      text not null check (period_grain in ('day', 'month', 'table')),
         period_start      date,
         reason            text not null,
-        own               boolean
+        -- the hold counts in the run's status (one of its day's periods, held for the whole table
+        -- or for a delivery of that day or earlier); false for other days' periods and for a
+        -- period of the day held only for later days' deliveries
+        own               boolean not null
     )
     """,
-    # own: the hold counts in the run's status (one of its day's periods, held for the whole table or
-    # for a delivery of that day or earlier); false for other days' periods and for a period of the
-    # day held only for later days' deliveries. Null on holds recorded before the column existed.
-    "alter table audit.publication_hold add column if not exists own boolean",
     "create index if not exists publication_hold_id on audit.publication_hold (publication_id)",
     """
     create table if not exists audit.build_lineage (

@@ -8,7 +8,6 @@ not create schemas or roles.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 
 import psycopg
 from psycopg import sql
@@ -19,18 +18,19 @@ from grassroots.quality.audit import HISTORY, create_audit_tables
 from grassroots.scoring import access
 from grassroots.warehouse import locks, schemas, security
 
-log = logging.getLogger(__name__)
 # Created here as the login; the transformer's (security.BUILD_SCHEMAS) by security.ensure_build_schemas.
 SCHEMAS = schemas.except_roles(*schemas.TRANSFORMER_OWNED)
 
 LEDGER_DDL = (
+    # Feed-day outcomes without a file (grassroots.loading.loader.record_outcome): `missing` and
+    # `failed` rows have no file name or sha256, and say why in `reason`.
     """
     create table if not exists meta.load_batch (
         batch_id          bigserial primary key,
         feed              text not null,
         ds                date not null,
-        file_name         text not null,
-        sha256            char(64) not null,
+        file_name         text,
+        sha256            char(64),
         bytes             bigint not null,
         rows_received     integer not null,
         rows_loaded       integer not null,
@@ -39,36 +39,17 @@ LEDGER_DDL = (
             check (status in ('loaded', 'rejected', 'duplicate', 'superseded', 'missing', 'failed')),
         rule              text,
         loaded_at         timestamptz not null,
+        -- which person-key secret keyed the batch (settings.hmac_key_version), for rotation
+        key_version       integer not null default 1,
+        -- the role that loaded the batch (`loader` when the ingest DAG ran it)
+        loaded_by         text not null default current_user,
+        reason            text,
+        -- the contract columns a file carried
+        columns_present   text[],
         check (rows_received = rows_loaded + rows_quarantined)
     )
     """,
     "create index if not exists load_batch_feed_ds on meta.load_batch (feed, ds)",
-    # Which person-key secret keyed the batch (settings.hmac_key_version), for rotation.
-    "alter table meta.load_batch add column if not exists key_version integer not null default 1",
-    # The role that loaded the batch (`loader` when the ingest DAG ran it).
-    "alter table meta.load_batch add column if not exists loaded_by text not null default current_user",
-    # Feed-day outcomes without a file (grassroots.loading.loader.record_outcome): `missing` and `failed`
-    # rows have no file name or sha256, and say why in `reason`; `columns_present` lists the
-    # contract columns a file carried. Applied once to a ledger of an earlier version.
-    """
-    do $$
-    begin
-        if not exists (
-            select 1 from information_schema.columns
-            where table_schema = 'meta' and table_name = 'load_batch' and column_name = 'columns_present'
-        ) then
-            alter table meta.load_batch
-                alter column file_name drop not null,
-                alter column sha256 drop not null,
-                add column reason text,
-                add column columns_present text[],
-                drop constraint if exists load_batch_status_check,
-                add constraint load_batch_status_check
-                    check (status in ('loaded', 'rejected', 'duplicate', 'superseded', 'missing', 'failed'));
-        end if;
-    end
-    $$
-    """,
     """
     create table if not exists quarantine.rows (
         feed            text not null,
@@ -99,58 +80,13 @@ LEDGER_DDL = (
 
 
 def create_staging_table(conn: psycopg.Connection, contract: Contract) -> None:
-    """Create staging.<feed> from its contract, partitioned by load day.
+    """Create staging.<feed> from its contract unless it exists, partitioned by load day.
 
     The loader creates each day's partition with the day's first load and replaces a day by
     truncating its partition: no index to maintain during COPY, no dead rows after a reload,
     and a query for one day reads one partition.
-
-    A table from an earlier version (not partitioned) is rebuilt as a partitioned one with
-    its rows; views on it (dbt's staging models) go with the old table and come back with
-    the next dbt build. The catalog is read first, so a repeated bootstrap takes no lock.
     """
-    kind = conn.execute(
-        "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-        "where n.nspname = 'staging' and c.relname = %s",
-        (contract.feed,),
-    ).fetchone()
-    if kind is None:
-        conn.execute(contract.staging_ddl())
-    elif kind[0] == "r":
-        _partition_by_day(conn, contract)
-
-
-def _partition_by_day(conn: psycopg.Connection, contract: Contract) -> None:
-    """Rebuild an unpartitioned staging.<feed> as one partition per load day, rows kept."""
-    feed = contract.feed
-    old = sql.Identifier("staging", f"{feed}__unpartitioned")
-    with conn.transaction():
-        conn.execute(
-            sql.SQL("alter table {} rename to {}").format(
-                sql.Identifier("staging", feed), sql.Identifier(f"{feed}__unpartitioned")
-            )
-        )
-        conn.execute(contract.staging_ddl())
-        days = [row[0] for row in conn.execute(sql.SQL("select distinct _ds from {} order by 1").format(old))]
-        for ds in days:
-            create_day_partition(conn, contract, ds)
-        kept = {
-            row[0]
-            for row in conn.execute(
-                "select column_name from information_schema.columns where table_schema = 'staging' and table_name = %s",
-                (f"{feed}__unpartitioned",),
-            )
-        }
-        columns = sql.SQL(", ").join(sql.Identifier(name) for name, _ in contract.staging_columns() if name in kept)
-        conn.execute(
-            sql.SQL("insert into {} ({}) select {} from {}").format(
-                sql.Identifier("staging", feed), columns, columns, old
-            )
-        )
-        conn.execute(sql.SQL("drop table {} cascade").format(old))
-    log.warning(
-        "staging.%s now has a partition per load day (%d days); dbt's next build remakes its views", feed, len(days)
-    )
+    conn.execute(contract.staging_ddl())
 
 
 def create_day_partition(conn: psycopg.Connection, contract: Contract, ds: dt.date) -> sql.Composable:
