@@ -112,24 +112,26 @@ def test_the_transformer_reads_quarantine_but_not_the_raw_line(secured: str) -> 
     assert _as(secured, security.LOADER, "select count(raw_line) from quarantine.rows") == [(0,)]
 
 
-def test_dbt_failures_of_an_earlier_version_leave_audit_and_the_transformer_only_appends_there(secured: str) -> None:
-    """dbt kept its failing rows of tests in `audit` (owned by the transformer) before dbt_test_failures:
-    a bootstrap drops them and keeps the history; the transformer may insert into audit, not create there."""
-    with psycopg.connect(secured, autocommit=True) as conn:
-        conn.execute("create table audit.not_null_fct_old_col (person_key text)")
-        conn.execute("alter table audit.not_null_fct_old_col owner to transformer")
-    bootstrap(secured)
+def test_dbt_failures_have_a_schema_of_their_own_and_the_transformer_only_appends_to_audit(secured: str) -> None:
+    """dbt's failing rows of tests go to dbt_test_failures (the transformer's); in `audit` the transformer
+    may insert, not create, update or delete."""
     with psycopg.connect(secured) as conn:
-        tables = {r[0] for r in conn.execute("select tablename from pg_tables where schemaname = 'audit'")}
         failures_owner = conn.execute(
             "select pg_get_userbyid(nspowner) from pg_namespace where nspname = %s", (security.FAILURES_SCHEMA,)
         ).fetchone()
-    assert "not_null_fct_old_col" not in tables and {"validation_run", "check_result", "failing_rows"} <= tables
     assert failures_owner == (security.TRANSFORMER,)
+    assert _as(
+        secured,
+        security.TRANSFORMER,
+        "insert into audit.validation_run (run_id, dag_id, task_id, ds, kind, target, suite, success, "
+        "failed_fail, failed_warn) values ('r', 'd', 't', '2026-11-24', 'feed', 'f', 's', true, 0, 0) "
+        "returning run_id",
+    ) == [("r",)]
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         _as(secured, security.TRANSFORMER, "create table audit.made_by_transformer (a int)")
-    with pytest.raises(psycopg.errors.InsufficientPrivilege):
-        _as(secured, security.TRANSFORMER, "delete from audit.validation_run")
+    for statement in ("update audit.validation_run set success = false", "delete from audit.validation_run"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            _as(secured, security.TRANSFORMER, statement)
     for role in (security.BI_READER, security.AUDITOR, security.AREA_USER):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             _as(secured, role, f"create table {security.FAILURES_SCHEMA}.x (a int)")  # noqa: S608 (fixed names)

@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 SITE = "grassroots"
 TEMPLATES = Path(__file__).parent / "templates" / "gx"
 RESULTS = "results"
-# Everything a build writes into the day's folder (and what earlier versions wrote: one site per stage).
-SITE_ENTRIES = ("index.html", "validations", "expectations", "static", "feeds", "marts")
+# Everything a build writes into the day's folder (GX's site beside the kept results).
+SITE_ENTRIES = ("index.html", "validations", "expectations", "static")
 
 _EXTERNAL = (
     re.compile(r"<link\b[^>]*\bhref\s*=\s*[\"']?(?:https?:)?//[^>]*>", re.IGNORECASE),

@@ -14,7 +14,7 @@ from psycopg import sql
 
 from grassroots.loading import owner_functions
 from grassroots.loading.contracts import Contract, all_contracts
-from grassroots.quality.audit import HISTORY, create_audit_tables
+from grassroots.quality.audit import create_audit_tables
 from grassroots.scoring import access
 from grassroots.warehouse import locks, schemas, security
 
@@ -122,7 +122,7 @@ def bootstrap(dsn: str, contracts: dict[str, Contract] | None = None) -> None:
                 create_staging_table(conn, contract)
             create_audit_tables(conn)
             security.give_relations(conn, "staging", security.LOAD_OWNER)  # its functions add each day's partition
-            security.ensure_build_schemas(conn, HISTORY)
+            security.ensure_build_schemas(conn)
             access.ensure_grid_worker_access(conn)
             security.give_relations(conn, "scoring", security.SCORER, keep=access.LOGIN_RELATIONS)
             security.grant_load_owner(conn)

@@ -236,13 +236,12 @@ def give_relations(conn: psycopg.Connection, schema: str, owner: str, keep: tupl
     return len(rows)
 
 
-def ensure_build_schemas(conn: psycopg.Connection, audit_relations: tuple[str, ...]) -> None:
+def ensure_build_schemas(conn: psycopg.Connection) -> None:
     """The schemas dbt builds exist and belong to the transformer, and so does everything in them.
 
     Objects made earlier by another role (a deployment from before the roles) are handed over.
-    dbt's stored test failures of an earlier version, kept in `audit`, are dropped (dbt now
-    keeps them in dbt_test_failures and replaces them at every build); the audit history
-    (`audit_relations`) stays with the login, so the transformer can append to it but not rewrite it.
+    dbt's stored test failures go to dbt_test_failures; the audit history stays with the login,
+    so the transformer can append to it but not rewrite it.
     """
     for schema in BUILD_SCHEMAS:
         owner = conn.execute("select pg_get_userbyid(nspowner) from pg_namespace where nspname = %s", (schema,))
@@ -252,23 +251,6 @@ def ensure_build_schemas(conn: psycopg.Connection, audit_relations: tuple[str, .
         elif row[0] != TRANSFORMER:
             conn.execute(sql.SQL("alter schema {} owner to {}").format(_ident(schema), _ident(TRANSFORMER)))
         give_relations(conn, schema, TRANSFORMER)
-    drop_old_failure_tables(conn, audit_relations)
-
-
-def drop_old_failure_tables(conn: psycopg.Connection, audit_relations: tuple[str, ...]) -> int:
-    """Drop the tables the transformer owns in `audit` beside its history: dbt's stored test failures
-    from before dbt_test_failures (it owned nothing else there); return how many were dropped."""
-    rows = conn.execute(
-        "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-        "where n.nspname = 'audit' and c.relkind in ('r', 'p') and pg_get_userbyid(c.relowner) = %s "
-        "and not (c.relname = any(%s)) order by 1",
-        (TRANSFORMER, list(audit_relations)),
-    ).fetchall()
-    for (name,) in rows:
-        conn.execute(sql.SQL("drop table {}").format(_ident("audit", name)))
-    if rows:
-        log.info("dropped %d dbt failure tables of an earlier version from audit", len(rows))
-    return len(rows)
 
 
 def _target(entry: str) -> tuple[str, sql.Composable]:
@@ -312,23 +294,6 @@ def _grant_dml(conn: psycopg.Connection, login: str, role: str, entry: str, dml:
         _default_privileges(conn, login, schema, dml, role)
 
 
-def _revoke_beyond_append(conn: psycopg.Connection, login: str, role: str, entry: str) -> None:
-    """What an APPEND role may have held before (a deployment of an earlier version): CREATE on the
-    schema, UPDATE, DELETE, TRUNCATE on its tables, now and by default."""
-    schema, what = _target(entry)
-    conn.execute(sql.SQL("revoke create on schema {} from {}").format(_ident(schema), _ident(role)))
-    conn.execute(sql.SQL("revoke update, delete, truncate on {} from {}").format(what, _ident(role)))
-    if "." not in entry:
-        for creator in _creators(login, schema):
-            if creator != role:
-                conn.execute(
-                    sql.SQL(
-                        "alter default privileges for role {} in schema {} revoke update, delete, truncate "
-                        "on tables from {}"
-                    ).format(_ident(creator), _ident(schema), _ident(role))
-                )
-
-
 def _hide_columns(conn: psycopg.Connection, role: str, hidden: list[tuple[str, str, tuple[str, ...]]]) -> None:
     """Replace `role`'s SELECT on each (schema, table, columns) by SELECT on the table's other columns."""
     for schema, table, columns in hidden:
@@ -365,8 +330,6 @@ def _grant_schemas(conn: psycopg.Connection, schemas: list[str]) -> None:
     for role, hidden in HIDDEN_COLUMNS.items():
         _hide_columns(conn, role, [h for h in hidden if h[0] in schemas and _table_exists(conn, h[0], h[1])])
     for role, entry, create in _writes(conn, schemas):
-        if not create:
-            _revoke_beyond_append(conn, login, role, entry)
         full = create and entry.partition(".")[0] not in APPEND_ONLY
         _grant_dml(conn, login, role, entry, "select, insert, update, delete" if full else "select, insert", create)
     for schema, table in AUDITOR_TABLES:
