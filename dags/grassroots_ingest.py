@@ -58,7 +58,8 @@ def load_feed(feed: str, **context) -> dict:
     from airflow.sdk.exceptions import AirflowFailException
 
     from grassroots.loading.ingest import FeedMissing, ingest
-    from grassroots.orchestration.runs import announce, partition_date
+    from grassroots.orchestration.days import partition_date
+    from grassroots.orchestration.runs import announce
 
     ds = partition_date(context)
     try:
@@ -72,7 +73,7 @@ def load_feed(feed: str, **context) -> dict:
 @task(retries=1, retry_delay=dt.timedelta(seconds=30), **SETTLED)
 def validate_feed(feed: str, **context) -> dict:
     """Run the feed's suite on the day's delivery; results go to `audit` (fail checks make it unusable)."""
-    from grassroots.orchestration.runs import partition_date
+    from grassroots.orchestration.days import partition_date
     from grassroots.quality.audit import RunInfo
     from grassroots.quality.checks import validate_feed as run_suite
     from grassroots.warehouse.db import role_dsn
@@ -84,7 +85,8 @@ def validate_feed(feed: str, **context) -> dict:
 @task(outlets=[Asset(DELIVERIES_ASSET_URI)], **SETTLED)
 def close_day(**context) -> dict:
     """Announce that the day's deliveries are settled, usable or not: the warehouse builds the day."""
-    from grassroots.orchestration.runs import announce, partition_date
+    from grassroots.orchestration.days import partition_date
+    from grassroots.orchestration.runs import announce
     from grassroots.quality.tasks import delivery_summary
 
     ds = partition_date(context)
@@ -96,7 +98,7 @@ def close_day(**context) -> dict:
 @task(retries=0, **SETTLED)
 def all_feeds_loaded(**context) -> None:
     """Fail the run (and so alert) when a feed of the day is missing, lost a file or failed its checks."""
-    from grassroots.orchestration.runs import partition_date
+    from grassroots.orchestration.days import partition_date
     from grassroots.quality.tasks import check_deliveries
 
     check_deliveries(partition_date(context))

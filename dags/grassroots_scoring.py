@@ -36,7 +36,8 @@ from grassroots.orchestration.runs import (
 @task(outlets=[Asset(SCORING_ASSET_URI)])
 def score_residents(**context) -> dict:
     """Cluster the day's residents into risk tiers; refresh the watchlist."""
-    from grassroots.orchestration.runs import announce, partition_date
+    from grassroots.orchestration.days import partition_date
+    from grassroots.orchestration.runs import announce
     from grassroots.scoring import score_day
     from grassroots.warehouse.db import role_dsn
     from grassroots.warehouse.security import SCORER
@@ -50,7 +51,7 @@ def score_residents(**context) -> dict:
 @task
 def build_risk_kpis(**context) -> dict:
     """dbt builds the KPI tables that use the day's risk tiers."""
-    from grassroots.orchestration.runs import partition_date
+    from grassroots.orchestration.days import partition_date
     from grassroots.scoring import tier_kpis
     from grassroots.warehouse.db import role_dsn
     from grassroots.warehouse.security import TRANSFORMER
@@ -62,7 +63,7 @@ def build_risk_kpis(**context) -> dict:
 def build_kpi_report(**context) -> dict:
     """Render the KPI pages for the run's day."""
     from grassroots import settings
-    from grassroots.orchestration.runs import partition_date
+    from grassroots.orchestration.days import partition_date
     from grassroots.reports import kpi_pages
     from grassroots.warehouse.db import role_dsn
     from grassroots.warehouse.security import SCORER

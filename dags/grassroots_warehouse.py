@@ -52,7 +52,7 @@ def validate_feeds(**context) -> list[dict]:
 @task
 def dbt_build(**context) -> dict:
     """Seed reference data, build and test every model; failed nodes are left to publication to hold."""
-    from grassroots.orchestration.runs import partition_date
+    from grassroots.orchestration.days import partition_date
     from grassroots.warehouse.db import role_dsn
     from grassroots.warehouse.dbt_runner import DAILY_BUILD, run_dbt
     from grassroots.warehouse.security import TRANSFORMER

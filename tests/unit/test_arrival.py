@@ -14,7 +14,7 @@ import pytest
 
 from grassroots.orchestration import arrival
 from grassroots.orchestration.arrival import FeedArrivalSensor, FeedArrivalTrigger
-from grassroots.orchestration.runs import partition_date
+from grassroots.orchestration.days import partition_date
 
 DAY = dt.date(2026, 11, 24)
 FEED = "population_registry"  # a file feed, csv

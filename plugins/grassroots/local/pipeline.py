@@ -133,7 +133,7 @@ def run_day(
     partition key is the day. `on_stage("start", dag, None)` and `on_stage("end", dag, state)` frame
     each run (the demo's console).
     """
-    from grassroots.orchestration.runs import day_key
+    from grassroots.orchestration.days import day_key
 
     dags = load_dags(dags_folder)
     order = [dag_id for dag_id in run_order(dags) if only is None or dag_id in only]

@@ -1,6 +1,6 @@
 """Alerts when a day fails or is held: an Airflow notifier configured by environment.
 
-`DayAlert` is every task's `on_failure_callback` (orchestration.DEFAULT_ARGS). It fires in the
+`DayAlert` is every task's `on_failure_callback` (orchestration.runs.DEFAULT_ARGS). It fires in the
 task's own process after its last try, under the scheduler and under `dag.test` alike, with the
 task's context: the DAG, the partition day and the exception that failed it. (A DAG-level
 callback runs in the DAG processor under the scheduler and knows neither the exception nor the
@@ -38,6 +38,8 @@ from typing import Any
 
 from airflow.sdk.bases.notifier import BaseNotifier
 
+from grassroots.orchestration.days import partition_date
+
 log = logging.getLogger(__name__)
 
 WEBHOOK_ENV = "GRASSROOTS_ALERT_WEBHOOK"
@@ -65,8 +67,6 @@ def reason_of(exception: object) -> str:
 
 
 def _partition_day(context: Mapping[str, Any]) -> str:
-    from grassroots.orchestration.runs import partition_date
-
     try:
         return partition_date(context).isoformat()
     except Exception:  # the alert must go out even when the day cannot be told

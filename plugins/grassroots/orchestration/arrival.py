@@ -37,7 +37,7 @@ from airflow.sdk import BaseSensorOperator
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from grassroots.loading.landing import delivered
-from grassroots.orchestration.runs import TIMEZONE
+from grassroots.settings import TIMEZONE
 
 DELIVER_BY_ENV = "GRASSROOTS_DELIVER_BY"
 POLL_ENV = "GRASSROOTS_ARRIVAL_POLL_SECONDS"
@@ -145,7 +145,7 @@ class FeedArrivalSensor(BaseSensorOperator):
     def _look(self, context: Any) -> tuple[dt.date, Any, list[Path]]:
         from grassroots.loading.contracts import get_contract
         from grassroots.loading.landing import delivery_suffixes, feed_folder
-        from grassroots.orchestration.runs import partition_date
+        from grassroots.orchestration.days import partition_date
 
         ds, contract = partition_date(context), get_contract(self.feed)
         if contract.delivery == "api":
@@ -186,7 +186,7 @@ class FeedArrivalSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Any, event: Mapping[str, Any] | None = None) -> dict:
         """Resume after the trigger fired: report whether the files arrived or the deadline passed."""
-        from grassroots.orchestration.runs import partition_date
+        from grassroots.orchestration.days import partition_date
 
         event = dict(event or {})
         status = event.get("status", "deadline")

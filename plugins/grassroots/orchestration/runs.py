@@ -1,4 +1,4 @@
-"""Airflow glue kept out of DAG files: Asset names, the partition day of a run, the setup task."""
+"""Airflow glue kept out of DAG files: default task arguments, Asset names and timetables, the setup task."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from grassroots.orchestration.alerts import DayAlert
+from grassroots.orchestration.days import day_key
 from grassroots.settings import TIMEZONE
 
 DEFAULT_ARGS = {
@@ -30,18 +31,6 @@ DELIVERIES_ASSET_URI = "grassroots://warehouse/deliveries"
 # A day's marts are published (announced by publication, never by the build): scoring and KPI pages run.
 WAREHOUSE_ASSET_URI = "grassroots://warehouse/marts"
 SCORING_ASSET_URI = "grassroots://warehouse/scoring"
-
-
-def _local_date(value: Any) -> dt.date:
-    """The Asia/Shanghai calendar day of an aware datetime."""
-    from zoneinfo import ZoneInfo
-
-    return value.astimezone(ZoneInfo(TIMEZONE)).date()
-
-
-def day_key(ds: dt.date) -> str:
-    """The partition key of a day: the day itself, `YYYY-MM-DD` (the Shanghai calendar day the feeds describe)."""
-    return ds.isoformat()
 
 
 def daily_partitions() -> Any:
@@ -88,41 +77,6 @@ def partitioned_by(uri: str) -> Any:
     from airflow.sdk import Asset, IdentityMapper, PartitionedAssetTimetable
 
     return PartitionedAssetTimetable(assets=Asset(uri), default_partition_mapper=IdentityMapper())
-
-
-def partition_date(context: Mapping[str, Any]) -> dt.date:
-    """The day a run is for, in order of precedence.
-
-    1. the run's partition key (scheduled runs, Asset-triggered runs, a manual run triggered with
-       a partition key from the UI or the REST API);
-    2. `ds` in the run's conf (a manual rerun of one day, e.g. `airflow dags trigger -c`);
-    3. the latest `ds` carried by the triggering Asset events (runs of a DAG without partitions);
-    4. the start of the data interval, else the logical date, as a Shanghai day.
-    """
-    dag_run = context.get("dag_run")
-    key = context.get("partition_key") or getattr(dag_run, "partition_key", None)
-    if key:
-        try:
-            return dt.date.fromisoformat(str(key))
-        except ValueError:
-            raise ValueError(f"partition key {key!r} is not a day (YYYY-MM-DD)") from None
-    conf = getattr(dag_run, "conf", None) or {}
-    requested = (context.get("params") or {}).get("ds") or conf.get("ds")
-    if requested:
-        return dt.date.fromisoformat(str(requested))
-    events = context.get("triggering_asset_events") or {}
-    days = [
-        dt.date.fromisoformat(str(event.extra["ds"]))
-        for asset_events in events.values()
-        for event in asset_events
-        if (event.extra or {}).get("ds")
-    ]
-    if days:
-        return max(days)
-    start = context.get("data_interval_start") or context.get("logical_date")
-    if start is None:
-        raise ValueError("run has no partition key, no ds in conf, no triggering asset events and no logical date")
-    return _local_date(start)
 
 
 def announce(context: Mapping[str, Any], uri: str, ds: dt.date, **extra: object) -> None:

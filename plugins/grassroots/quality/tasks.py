@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 
 from grassroots.loading.contracts import all_contracts
-from grassroots.orchestration.runs import partition_date
+from grassroots.orchestration.days import partition_date
 from grassroots.quality import checks, publish, report
 from grassroots.quality.audit import RunInfo
 from grassroots.warehouse.db import role_dsn
