@@ -239,7 +239,8 @@ def give_relations(conn: psycopg.Connection, schema: str, owner: str, keep: tupl
 def ensure_build_schemas(conn: psycopg.Connection) -> None:
     """The schemas dbt builds exist and belong to the transformer, and so does everything in them.
 
-    Objects made earlier by another role (a deployment from before the roles) are handed over.
+    Objects another role made there (dbt run as the warehouse login, which `dbt_runner.invoke`
+    does when given no role's DSN, or a DBA) are handed over.
     dbt's stored test failures go to dbt_test_failures; the audit history stays with the login,
     so the transformer can append to it but not rewrite it.
     """
