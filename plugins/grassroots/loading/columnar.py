@@ -2,7 +2,9 @@
 
 Most rows a department delivers are already canonical: ISO dates, upper-case 18-digit
 ID numbers, plain text. For a block of lines, one RE2 pass picks the lines whose every
-field has its canonical shape; Arrow and NumPy then check what a regular expression
+field has its canonical shape or one of the type's other `forms` (dates as 2026/11/1,
+20261101 or 2026年11月1日, a lower-case x in an ID number), which `NORMALISE` rewrites
+column-wise to the canonical text; Arrow and NumPy then check what a regular expression
 cannot (check digits, calendar dates, NFKC-stable text) for the whole block at once; the
 accepted rows' person keys are OpenSSL's HMAC (`identity.person_key_digests`) and their values
 Arrow's casts of the canonical text, which the loader writes with psycopg's binary COPY.
@@ -35,7 +37,10 @@ _WEIGHTS = np.array(WEIGHTS, dtype=np.int64)
 
 
 def _fragment(column: Column) -> str:
-    shape = "|".join(re.escape(v) for v in column.accepted) if column.accepted else TYPES[column.type].shape
+    column_type = TYPES[column.type]
+    shape = (
+        "|".join(re.escape(v) for v in column.accepted) if column.accepted else column_type.forms or column_type.shape
+    )
     return f"(?:{shape})" if column.required else f"(?:{shape})?"
 
 
@@ -93,6 +98,43 @@ _EARLIEST = EARLIEST_BIRTH.year * 10000 + EARLIEST_BIRTH.month * 100 + EARLIEST_
 _PROVINCES = np.isin(np.arange(100), [int(code) for code in PROVINCES])
 
 
+_DATE_PARTS = (
+    r"^(?P<year>\d{4})(?:[-/.年](?P<month>\d{1,2})[-/.月](?P<day>\d{1,2})日?|(?P<month8>\d{2})(?P<day8>\d{2}))$"
+)
+
+
+def _iso_dates(cells: pa.Array) -> pa.Array:
+    """Cells in the date type's `forms` (or empty) as canonical YYYY-MM-DD text: the parts that
+    parsers.parse_date reads, month and day padded to two digits. Whether that is a calendar date is
+    `_valid_stamps`'s check, after; cells already canonical are left as they are."""
+    offsets = np.frombuffer(cells.buffers()[1], np.int32)[cells.offset : cells.offset + len(cells) + 1]
+    data = np.frombuffer(cells.buffers()[2] or b"", np.uint8)
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    iso = lengths == 10
+    iso[iso] = (data[starts[iso] + 4] == ord("-")) & (data[starts[iso] + 7] == ord("-"))
+    other = (lengths > 0) & ~iso
+    if cells.null_count:
+        other &= _bools(cells.is_valid())
+    if not other.any():
+        return cells
+    mask = pa.array(other)
+    parts = pc.extract_regex(pc.filter(cells, mask), _DATE_PARTS)
+    month, day = (
+        pc.if_else(pc.equal(parts.field(f), ""), parts.field(f"{f}8"), parts.field(f)) for f in ("month", "day")
+    )
+    text = pc.binary_join_element_wise(parts.field("year"), pc.utf8_lpad(month, 2, "0"), pc.utf8_lpad(day, 2, "0"), "-")
+    return pc.replace_with_mask(cells, mask, text)
+
+
+def _upper_x(cells: pa.Array) -> pa.Array:
+    """ID numbers in the id_number type's `forms` with a lower-case x made X, as identity.normalise_id_number does."""
+    return pc.ascii_upper(cells)
+
+
+# The fast path's rewrite of a type's other `forms` (column_types) to its canonical text, by type name.
+NORMALISE = {"date": _iso_dates, "id_number": _upper_x}
+
+
 @dataclass
 class Block:
     """One block's outcome: the staging rows it accepted (Python values in `copy_columns` order, for
@@ -143,7 +185,7 @@ class FastPath:
         """Whether a file column's cells are needed on their own: to check them, or for person keys."""
         if column.type == "text":
             return not (stable or column.accepted)
-        return column.type in ("date", "timestamp", "id_number")
+        return column.type in ("date", "timestamp", "id_number") or column.type in NORMALISE
 
     def _checks(self, values: dict[int, pa.Array], rows: int) -> np.ndarray:
         """Per-column checks beyond shape (`values`: cells by file position): which rows pass.
@@ -191,7 +233,11 @@ class FastPath:
             slow = _slow_records(lines, np.arange(len(lines)), first_line_no, spans, utf8)
             return Block([], 0, slow, None, None, None)
         fields = pc.split_pattern(candidates, ",")
-        values = {p: pc.list_element(fields, p) for p, c in enumerate(self.file_columns) if self._extract(c, stable)}
+        values = {
+            p: self._normalised(c, pc.list_element(fields, p))
+            for p, c in enumerate(self.file_columns)
+            if self._extract(c, stable)
+        }
         ok = self._checks(values, len(candidates))
         rows = self._rows(fields, values, line_numbers[shaped], ok)
         slow_mask = np.ones(len(lines), dtype=bool)
@@ -200,6 +246,13 @@ class FastPath:
         keys = self._primary_keys(fields, values, ok)
         lines_written = line_numbers[shaped][ok]
         return Block(rows, len(rows), slow, keys, lines_written, key_hashes(keys))
+
+    @staticmethod
+    def _normalised(column: Column, cells: pa.Array) -> pa.Array:
+        """A column's cells with its type's other forms rewritten to the canonical text (`NORMALISE`)."""
+        if column.accepted or column.type not in NORMALISE:
+            return cells
+        return NORMALISE[column.type](cells)
 
     def _short(self, lines: pa.Array) -> np.ndarray:
         """Lines neither empty nor longer than a field may be: a long line may hold a field over
