@@ -77,9 +77,16 @@ TYPES: dict[str, ColumnType] = {
     for t in (
         ColumnType("text", "text", parsers.parse_text, _TEXT, "text", key=True),
         # Checked by the loader (check digit, birth date); text costs COPY less than char(18).
-        # Lower-case x taken too (upper-cased); the legacy 15-digit form goes to the row parser.
+        # identity.normalise_id_number's forms without spaces: full-width digits and x, a lower-case x,
+        # the legacy 15 digits.
         ColumnType(
-            "id_number", "text", parsers.parse_id_number, r"\d{17}[\dX]", "text", key=True, forms=r"\d{17}[\dXx]"
+            "id_number",
+            "text",
+            parsers.parse_id_number,
+            r"\d{17}[\dX]",
+            "text",
+            key=True,
+            forms=r"[\d０-９]{17}[\dXx０-９Ｘｘ]|[\d０-９]{15}",
         ),
         ColumnType("phone", "text", parsers.parse_phone, r"1[3-9]\d{9}", "text", key=True),
         # parsers.parse_date's forms without spaces or full-width digits: 2026/11/1, 2026.1.01,

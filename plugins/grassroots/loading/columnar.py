@@ -3,7 +3,7 @@
 Most rows a department delivers are already canonical: ISO dates, upper-case 18-digit
 ID numbers, plain text. For a block of lines, one RE2 pass picks the lines whose every
 field has its canonical shape or one of the type's other `forms` (dates as 2026/11/1,
-20261101 or 2026年11月1日, a lower-case x in an ID number), which `NORMALISE` rewrites
+20261101 or 2026年11月1日; ID numbers with a lower-case x, full-width digits or 15 digits), which `NORMALISE` rewrites
 column-wise to the canonical text; Arrow and NumPy then check what a regular expression
 cannot (check digits, calendar dates, NFKC-stable text) for the whole block at once; the
 accepted rows' person keys are OpenSSL's HMAC (`identity.person_key_digests`) and their values
@@ -126,13 +126,29 @@ def _iso_dates(cells: pa.Array) -> pa.Array:
     return pc.replace_with_mask(cells, mask, text)
 
 
-def _upper_x(cells: pa.Array) -> pa.Array:
-    """ID numbers in the id_number type's `forms` with a lower-case x made X, as identity.normalise_id_number does."""
-    return pc.ascii_upper(cells)
+def _canonical_ids(cells: pa.Array) -> pa.Array:
+    """ID numbers in the id_number type's `forms` (or empty) as identity.normalise_id_number makes them:
+    full-width digits and x made ASCII (NFKC maps those characters as its fold does), x made X, the
+    15-digit legacy form widened (century 19, check character computed). The checks come after
+    (`_valid_ids`)."""
+    if not pc.all(pc.string_is_ascii(cells)).as_py():
+        cells = pc.utf8_normalize(cells, "NFKC")
+    cells = pc.ascii_upper(cells)
+    legacy = pc.binary_length(cells).to_numpy(zero_copy_only=False) == 15
+    if not legacy.any():
+        return cells
+    mask = pa.array(legacy)
+    old = np.frombuffer(_fixed_width(pc.filter(cells, mask), 15)[0], np.uint8).reshape(-1, 15)
+    wide = np.empty((len(old), 18), np.uint8)
+    wide[:, :6], wide[:, 6:8], wide[:, 8:17] = old[:, :6], np.frombuffer(b"19", np.uint8), old[:, 6:]
+    wide[:, 17] = _CHECK_CODES[((wide[:, :17].astype(np.int64) - 48) @ _WEIGHTS) % 11]
+    offsets = np.arange(0, 18 * len(wide) + 1, 18, dtype=np.int32)
+    widened = pa.StringArray.from_buffers(len(wide), pa.py_buffer(offsets), pa.py_buffer(wide.tobytes()))
+    return pc.replace_with_mask(cells, mask, widened)
 
 
 # The fast path's rewrite of a type's other `forms` (column_types) to its canonical text, by type name.
-NORMALISE = {"date": _iso_dates, "id_number": _upper_x}
+NORMALISE = {"date": _iso_dates, "id_number": _canonical_ids}
 
 
 @dataclass
