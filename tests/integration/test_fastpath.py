@@ -13,6 +13,7 @@ from grassroots.loading.contracts import get_contract
 from grassroots.loading.identity import check_digit
 from grassroots.loading.loader import load_day
 from grassroots.warehouse.bootstrap import bootstrap
+from tests.copy_text import block_rows
 
 DAY = dt.date(2026, 11, 24)
 HEADER = "公民身份号码,姓名,性别,出生日期,联系电话,住址,社区编码,网格编码,户号,人口类型,关注等级,独居"
@@ -238,6 +239,6 @@ def test_the_registry_date_forms_take_the_fast_path_when_they_are_dates() -> Non
     contract = get_contract("population_registry")
     header = [contract.header_map()[h] for h in HEADER.split(",")]
     lines = [_REGISTRY_ROW.format(id=_id(1), birth=birth) for birth in _DATE_FORMS]
-    block = FastPath(contract, header, b"k", DAY, 1).process(lines, 2)
-    fast = {row[-1]: row[3] for row in block.values}
+    fast_path = FastPath(contract, header, b"k", DAY, 1)
+    fast = {row[-1]: row[3] for row in block_rows(fast_path, fast_path.process(lines, 2))}
     assert fast == {line: dt.date(1950, 3, 4) for line in range(2, 7)} | {7: dt.date(2024, 2, 29)}

@@ -10,6 +10,7 @@ from grassroots.loading.columnar import FastPath, line_array
 from grassroots.loading.contracts import get_contract
 from grassroots.loading.identity import person_key, person_key_digests
 from grassroots.loading.readers import text_lines
+from tests.copy_text import block_rows
 
 
 def test_arrow_lines_equal_python_lines_for_every_line_end() -> None:
@@ -126,7 +127,7 @@ def test_fast_path_takes_the_registry_forms_exactly_as_the_row_parser_loads_them
     ]
     block = fast.process(lines, 2)
     slow = {line_no for line_no, _, _ in block.slow}
-    written = {row[-1]: row for row in block.values}
+    written = {row[-1]: row for row in block_rows(fast, block)}
     assert len(slow) + len(written) == len(lines) and block.rows == len(written)
     order = _reorder(contract, fast.copy_columns)
     for line_no, (line, cells) in enumerate(zip(lines, rows, strict=True), start=2):
