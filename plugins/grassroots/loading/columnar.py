@@ -132,8 +132,10 @@ def _canonical_ids(cells: pa.Array) -> pa.Array:
     full-width digits and x made ASCII (NFKC maps those characters as its fold does), x made X, the
     15-digit legacy form widened (century 19, check character computed). The checks come after
     (`_valid_ids`)."""
-    if not pc.all(pc.string_is_ascii(cells)).as_py():
-        cells = pc.utf8_normalize(cells, "NFKC")
+    wide = ~_bools(pc.string_is_ascii(cells))
+    if wide.any():
+        mask = pa.array(wide)
+        cells = pc.replace_with_mask(cells, mask, pc.utf8_normalize(pc.filter(cells, mask), "NFKC"))
     cells = pc.ascii_upper(cells)
     legacy = pc.binary_length(cells).to_numpy(zero_copy_only=False) == 15
     if not legacy.any():
