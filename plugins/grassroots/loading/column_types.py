@@ -1,12 +1,12 @@
 """The column types a feed contract may declare, each defined once with everything a load path needs.
 
 A contract column's `type` names one entry of `TYPES`. Every path reads the entry: the staging
-DDL and binary COPY's type names (`contracts`), the row parser (`parsers`, via `parse`), the fast
-path's canonical shape and its cast of canonical text to values (`columnar`, by `encoding`, with
-the numeric precision and scale; for types with other spellings, the fast path's column-wise
-rewrite of them to the canonical text, `columnar.NORMALISE`). tests/unit/test_column_types.py
-checks that every type has every facet and that the fast path's value for a canonical text is the
-row parser's, as psycopg's binary dumper writes it.
+DDL and COPY's type names (`contracts`), the row parser (`parsers`, via `parse`), the fast path's
+canonical shape and its COPY text of canonical cells (`columnar.copy_cells`, by `encoding`); for
+types with other spellings, the fast path's column-wise rewrite of them to the canonical text
+(`columnar.NORMALISE`). tests/unit/test_column_types.py checks that every type has every facet and
+that the value PostgreSQL's type reads from the fast path's text for a canonical cell is the row
+parser's.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from grassroots.loading import parsers
 class ColumnType:
     """One contract column type.
 
-    `pg_name`: the PostgreSQL type without modifiers (binary COPY's type name); `precision` and
+    `pg_name`: the PostgreSQL type without modifiers (COPY's type name); `precision` and
     `scale` its modifiers, if any. `parse`: the reference parser from a department's text to the
     value loaded (or `parsers.FieldError`). `shape`: an RE2 pattern of the canonical text the fast
-    path loads without the row parser (what the parser leaves as it is). `encoding`: the value's
-    binary COPY format (psycopg's name of the base type), which picks the fast path's cast of such
-    text. `key`: whether the loaded text is canonical, so that the column may be part of a primary key.
+    path loads without the row parser (what the parser leaves as it is). `encoding`: psycopg's name
+    of the base type, which picks the fast path's COPY text of such a cell (`columnar.copy_cells`).
+    `key`: whether the loaded text is canonical, so that the column may be part of a primary key.
     `forms`: an RE2 pattern of every spelling the fast path takes (the canonical shape and other
     spellings the row parser accepts, which `columnar.NORMALISE` rewrites column-wise to the canonical
     text before the fast path's checks); empty when only the shape is taken.
