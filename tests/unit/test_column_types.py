@@ -173,3 +173,12 @@ def test_fast_timestamps_equal_the_library_for_any_offset(minutes: int, local: d
     text = f"{local:%Y-%m-%d %H:%M:%S}"
     value = local.replace(microsecond=0, tzinfo=dt.timezone(offset))
     assert _fast_cell(text, TYPES["timestamp"], offset) == _library_cell(value, TYPES["timestamp"])
+
+
+def test_accepted_values_are_canonical_text() -> None:
+    """The fast path writes an accepted value's text into COPY as it is: none may hold what COPY's
+    text format escapes (tab, line end, backslash) or what NFKC or the row parser's strip would change."""
+    accepted = {v for c in all_contracts().values() for column in c.columns for v in column.accepted or ()}
+    assert accepted
+    for value in accepted:
+        assert _shaped(value, TYPES["text"]) and unicodedata.is_normalized("NFKC", value), value
