@@ -13,6 +13,7 @@ from grassroots.loading.contracts import get_contract
 from grassroots.loading.identity import check_digit
 from grassroots.loading.loader import load_day
 from grassroots.warehouse.bootstrap import bootstrap
+from tests.copy_text import block_rows
 
 DAY = dt.date(2026, 11, 24)
 HEADER = "公民身份号码,姓名,性别,出生日期,联系电话,住址,社区编码,网格编码,户号,人口类型,关注等级,独居"
@@ -22,6 +23,27 @@ INCIDENT_HEADER = "事件编号,来源,类别,社区编码,网格编码,上报�
 def _id(n: int, birth: str = "19500304") -> str:
     first17 = f"330106{birth}{n:03d}"
     return first17 + check_digit(first17)
+
+
+_REGISTRY_ROW = "{id},王芳,女,{birth},13800001111,某路1号,330106001001,33010600100101,H1,户籍,1,是"
+# The registry's other date forms (the fast path normalises the first six), dates that are no
+# calendar date in them, and forms only the row parser reads or neither does.
+_DATE_FORMS = [
+    "1950/3/4",
+    "19500304",
+    "1950年3月4日",
+    "1950年03月4",
+    "1950.03.4日",
+    "2024/2/29",
+    "1950/2/30",
+    "19500230",
+    "0000/1/1",
+    "1950年13月1日",
+    "1950/3/4 ",
+    "１９５０/3/4",
+    "1950/3/004",
+    "1950-3-4-",
+]
 
 
 def _population_lines() -> list[str]:
@@ -45,6 +67,7 @@ def _population_lines() -> list[str]:
         "{id},\u1680王芳,女,1950-03-04,13800001111,某路\u20281号,330106001001,33010600100101,H1,户籍,1,是",
         "{id},王芳,女,1950-03-04,13800001111,某路\x851号,330106001001,33010600100101,H1,户籍,1,是",  # C1 control
         '{id},王芳,女,1950-03-04,13800001111,"某路1号\n3单元",330106001001,33010600100101,H1,户籍,1,是',  # 2 lines
+        *(_REGISTRY_ROW.format(id="{id}", birth=birth) for birth in _DATE_FORMS),
     ]
     lines = [HEADER]
     for n in range(300):
@@ -210,3 +233,12 @@ def test_canonical_rows_take_the_fast_path_and_dirty_ones_do_not() -> None:
     # dates, unaccepted values, a short row, a backslash or nothing: all go to the row parser.
     assert block.rows == 2
     assert slow_lines == [2, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15]
+
+
+def test_the_registry_date_forms_take_the_fast_path_when_they_are_dates() -> None:
+    contract = get_contract("population_registry")
+    header = [contract.header_map()[h] for h in HEADER.split(",")]
+    lines = [_REGISTRY_ROW.format(id=_id(1), birth=birth) for birth in _DATE_FORMS]
+    fast_path = FastPath(contract, header, b"k", DAY, 1)
+    fast = {row[-1]: row[3] for row in block_rows(fast_path, fast_path.process(lines, 2))}
+    assert fast == {line: dt.date(1950, 3, 4) for line in range(2, 7)} | {7: dt.date(2024, 2, 29)}

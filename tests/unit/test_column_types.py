@@ -1,9 +1,9 @@
 """One registry of column types: every contract type is in it with every facet, and its facets agree.
 
 For random canonical values of each type: the fast path's shape (RE2, as the fast path runs it)
-matches the value's text, the reference parser gives the value back, and the fast path's value for
-the text (Arrow's cast, `columnar.canonical_values`) takes the same bytes in psycopg's binary COPY
-as the parsed value for the PostgreSQL type (what the row parser writes). A type added to the
+matches the value's text, the reference parser gives the value back, and the fast path's COPY text
+for it (`columnar.copy_cells`), read as the PostgreSQL type's text (psycopg's loader), is the parsed
+value: both take the same bytes in psycopg's binary format for the type. A type added to the
 registry without a facet, a cast or a strategy here fails these tests.
 """
 
@@ -25,7 +25,7 @@ from psycopg.pq import Format
 from grassroots import settings as grassroots_settings
 from grassroots.loading import parsers
 from grassroots.loading.column_types import TYPES, ColumnType
-from grassroots.loading.columnar import FastPath, canonical_values
+from grassroots.loading.columnar import NORMALISE, NULL, FastPath, copy_cells
 from grassroots.loading.contracts import all_contracts, parse_contract
 from grassroots.loading.identity import EARLIEST_BIRTH, PROVINCES, check_digit
 
@@ -69,15 +69,22 @@ CANONICAL = {
 }
 
 
-def _fast_cell(text: str, column_type: ColumnType, utc_offset: dt.timedelta | None = None) -> bytes:
-    """The binary COPY bytes of the fast path's value for one cell of canonical text."""
+def _fast_cell(text: str, column_type: ColumnType, utc_offset: dt.timedelta | None = None) -> bytes | None:
+    """The binary bytes of the value the fast path's COPY text for one cell of canonical text reads as."""
     offset = grassroots_settings.fixed_utc_offset() if utc_offset is None else utc_offset
-    (value,) = canonical_values(pa.array([text]), column_type, offset)
+    (cell,) = copy_cells(pa.array([text]), column_type, offset).to_pylist()
+    if cell == NULL:
+        return _library_cell(None, column_type)
+    transformer = Transformer()
+    transformer.set_loader_types([psycopg.adapters.types.get_oid(column_type.pg_name)], Format.TEXT)
+    (value,) = transformer.load_sequence([cell.encode("utf-8")])
     return _library_cell(value, column_type)
 
 
-def _library_cell(value: object, column_type: ColumnType) -> bytes:
+def _library_cell(value: object, column_type: ColumnType) -> bytes | None:
     """psycopg's binary COPY bytes of a value for the type (as `Copy.set_types` makes the loader dump)."""
+    if value is None:
+        return None
     if isinstance(value, Decimal):  # the server rounds to the column's scale (typmod) as it stores
         value = value.quantize(Decimal(1).scaleb(-column_type.scale))
     transformer = Transformer()
@@ -104,6 +111,7 @@ def test_every_type_has_every_facet(name: str) -> None:
     assert column_type.pg_type.startswith(column_type.pg_name)
     assert isinstance(_shaped("", column_type), bool)
     assert name in CANONICAL
+    assert (name in NORMALISE) == bool(column_type.forms), "other forms are taken only with a rewrite of them"
 
 
 @pytest.mark.parametrize("name", sorted(TYPES))
@@ -126,7 +134,7 @@ def test_every_path_takes_every_type(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(TYPES))
-def test_canonical_values_take_the_same_bytes_on_both_paths(name: str) -> None:
+def test_canonical_cells_load_the_same_value_on_both_paths(name: str) -> None:
     column_type = TYPES[name]
 
     @EXAMPLES
@@ -137,6 +145,9 @@ def test_canonical_values_take_the_same_bytes_on_both_paths(name: str) -> None:
                 return
             assert parsers.loadable(text) and column_type.parse(text) == text, text
         assert _shaped(text, column_type), text
+        if column_type.forms:  # the other forms include the canonical one, which their rewrite keeps
+            assert pc.match_substring_regex(pa.array([text]), f"^(?:{column_type.forms})$")[0].as_py(), text
+            assert NORMALISE[name](pa.array([text])).to_pylist() == [text]
         assert _fast_cell(text, column_type) == _library_cell(column_type.parse(text), column_type), text
 
     check()
@@ -144,8 +155,8 @@ def test_canonical_values_take_the_same_bytes_on_both_paths(name: str) -> None:
 
 @EXAMPLES
 @given(scale=st.integers(0, 9), data=st.data())
-def test_binary_numerics_equal_the_library_for_any_scale(scale: int, data: st.DataObject) -> None:
-    """The fast path casts to the column's scale: any numeric(18, scale) takes the parsed value's bytes."""
+def test_fast_numerics_equal_the_library_for_any_scale(scale: int, data: st.DataObject) -> None:
+    """Any numeric(18, scale): the fast path's text is the parsed value, rounded to the column's scale alike."""
     column_type = ColumnType("n", "numeric", Decimal, "", "numeric", key=False, precision=18, scale=scale)
     text = data.draw(_numerics(column_type))
     assert _fast_cell(text, column_type) == _library_cell(Decimal(text), column_type)
@@ -156,9 +167,18 @@ def test_binary_numerics_equal_the_library_for_any_scale(scale: int, data: st.Da
     minutes=st.integers(-12 * 60, 14 * 60),
     local=st.datetimes(dt.datetime(1900, 1, 1), dt.datetime(2100, 12, 31)),
 )
-def test_binary_timestamps_equal_the_library_for_any_offset(minutes: int, local: dt.datetime) -> None:
+def test_fast_timestamps_equal_the_library_for_any_offset(minutes: int, local: dt.datetime) -> None:
     """The fast path takes the UTC offset as an argument: local time at any fixed offset is the parsed instant."""
     offset = dt.timedelta(minutes=minutes)
     text = f"{local:%Y-%m-%d %H:%M:%S}"
     value = local.replace(microsecond=0, tzinfo=dt.timezone(offset))
     assert _fast_cell(text, TYPES["timestamp"], offset) == _library_cell(value, TYPES["timestamp"])
+
+
+def test_accepted_values_are_canonical_text() -> None:
+    """The fast path writes an accepted value's text into COPY as it is: none may hold what COPY's
+    text format escapes (tab, line end, backslash) or what NFKC or the row parser's strip would change."""
+    accepted = {v for c in all_contracts().values() for column in c.columns for v in column.accepted or ()}
+    assert accepted
+    for value in accepted:
+        assert _shaped(value, TYPES["text"]) and unicodedata.is_normalized("NFKC", value), value

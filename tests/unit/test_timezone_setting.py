@@ -11,6 +11,7 @@ import yaml
 from grassroots import settings
 from grassroots.loading import columnar, parsers
 from grassroots.loading.contracts import parse_contract
+from tests.copy_text import block_rows
 
 
 def test_python_reads_the_dbt_var() -> None:
@@ -40,9 +41,10 @@ def _fast_timestamp(text: str) -> dt.datetime:
             "columns": [{"name": "at", "type": "timestamp"}],
         }
     )
-    block = columnar.FastPath(contract, ["at"], b"k", dt.date(2026, 11, 24), 1).process([text], 2)
+    fast = columnar.FastPath(contract, ["at"], b"k", dt.date(2026, 11, 24), 1)
+    block = fast.process([text], 2)
     assert block.rows == 1
-    return block.values[0][0]
+    return block_rows(fast, block)[0][0]
 
 
 def test_the_fast_path_takes_the_settings_offset() -> None:

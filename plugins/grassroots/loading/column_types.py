@@ -1,11 +1,12 @@
 """The column types a feed contract may declare, each defined once with everything a load path needs.
 
 A contract column's `type` names one entry of `TYPES`. Every path reads the entry: the staging
-DDL and binary COPY's type names (`contracts`), the row parser (`parsers`, via `parse`), the fast
-path's canonical shape and its cast of canonical text to values (`columnar`, by `encoding`, with
-the numeric precision and scale). tests/unit/test_column_types.py checks that every type has every
-facet and that the fast path's value for a canonical text is the row parser's, as psycopg's binary
-dumper writes it.
+DDL and COPY's type names (`contracts`), the row parser (`parsers`, via `parse`), the fast path's
+canonical shape and its COPY text of canonical cells (`columnar.copy_cells`, by `encoding`); for
+types with other spellings, the fast path's column-wise rewrite of them to the canonical text
+(`columnar.NORMALISE`). tests/unit/test_column_types.py checks that every type has every facet and
+that the value PostgreSQL's type reads from the fast path's text for a canonical cell is the row
+parser's.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from grassroots.loading import parsers
 class ColumnType:
     """One contract column type.
 
-    `pg_name`: the PostgreSQL type without modifiers (binary COPY's type name); `precision` and
+    `pg_name`: the PostgreSQL type without modifiers (COPY's type name); `precision` and
     `scale` its modifiers, if any. `parse`: the reference parser from a department's text to the
     value loaded (or `parsers.FieldError`). `shape`: an RE2 pattern of the canonical text the fast
-    path loads without the row parser (what the parser leaves as it is). `encoding`: the value's
-    binary COPY format (psycopg's name of the base type), which picks the fast path's cast of such
-    text. `key`: whether the loaded text is canonical, so that the column may be part of a primary key.
+    path loads without the row parser (what the parser leaves as it is). `encoding`: psycopg's name
+    of the base type, which picks the fast path's COPY text of such a cell (`columnar.copy_cells`).
+    `key`: whether the loaded text is canonical, so that the column may be part of a primary key.
+    `forms`: an RE2 pattern of every spelling the fast path takes (the canonical shape and other
+    spellings the row parser accepts, which `columnar.NORMALISE` rewrites column-wise to the canonical
+    text before the fast path's checks); empty when only the shape is taken.
     """
 
     name: str
@@ -36,6 +40,7 @@ class ColumnType:
     key: bool
     precision: int | None = None
     scale: int = 0
+    forms: str = ""
 
     @property
     def pg_type(self) -> str:
@@ -72,9 +77,29 @@ TYPES: dict[str, ColumnType] = {
     for t in (
         ColumnType("text", "text", parsers.parse_text, _TEXT, "text", key=True),
         # Checked by the loader (check digit, birth date); text costs COPY less than char(18).
-        ColumnType("id_number", "text", parsers.parse_id_number, r"\d{17}[\dX]", "text", key=True),
+        # identity.normalise_id_number's forms without spaces: full-width digits and x, a lower-case x,
+        # the legacy 15 digits.
+        ColumnType(
+            "id_number",
+            "text",
+            parsers.parse_id_number,
+            r"\d{17}[\dX]",
+            "text",
+            key=True,
+            forms=r"[\d０-９]{17}[\dXx０-９Ｘｘ]|[\d０-９]{15}",
+        ),
         ColumnType("phone", "text", parsers.parse_phone, r"1[3-9]\d{9}", "text", key=True),
-        ColumnType("date", "date", parsers.parse_date, r"\d{4}-\d{2}-\d{2}", "date", key=True),
+        # parsers.parse_date's forms without spaces or full-width digits: 2026/11/1, 2026.1.01,
+        # 2026年11月1日 (separators as the parser takes them, 日 optional), 20261101.
+        ColumnType(
+            "date",
+            "date",
+            parsers.parse_date,
+            r"\d{4}-\d{2}-\d{2}",
+            "date",
+            key=True,
+            forms=r"\d{4}(?:[-/.年]\d{1,2}[-/.月]\d{1,2}日?|\d{4})",
+        ),
         # Local time (settings.TIMEZONE); the fast path takes its UTC offset from the setting.
         ColumnType(
             "timestamp",

@@ -2,12 +2,15 @@
 
 Most rows a department delivers are already canonical: ISO dates, upper-case 18-digit
 ID numbers, plain text. For a block of lines, one RE2 pass picks the lines whose every
-field has its canonical shape; Arrow and NumPy then check what a regular expression
-cannot (check digits, calendar dates, NFKC-stable text) for the whole block at once; the
-accepted rows' person keys are OpenSSL's HMAC (`identity.person_key_digests`) and their values
-Arrow's casts of the canonical text, which the loader writes with psycopg's binary COPY.
-Every other line goes to the row parser
-(`loader._FileLoader.parse`), which normalises or quarantines it. The fast path accepts
+field has its canonical shape or one of the type's other `forms` (dates as 2026/11/1,
+20261101 or 2026年11月1日; ID numbers with a lower-case x, full-width digits or 15 digits),
+which `NORMALISE` rewrites column-wise to the canonical text; Arrow and NumPy then check
+what a regular expression cannot (check digits, calendar dates, NFKC-stable text) for the
+whole block at once; the accepted rows' person keys are OpenSSL's HMAC
+(`identity.person_key_digests`) and their values the canonical text itself (`copy_cells`),
+joined by Arrow into lines of COPY's text format that the loader sends as they are.
+Every other line goes to the row parser (`loader._FileLoader.parse`), which normalises or
+quarantines it. The fast path accepts
 a row only when the row parser would load it with the same values;
 `tests/integration/test_fastpath.py` loads dirty feeds both ways and compares the tables.
 """
@@ -35,7 +38,10 @@ _WEIGHTS = np.array(WEIGHTS, dtype=np.int64)
 
 
 def _fragment(column: Column) -> str:
-    shape = "|".join(re.escape(v) for v in column.accepted) if column.accepted else TYPES[column.type].shape
+    column_type = TYPES[column.type]
+    shape = (
+        "|".join(re.escape(v) for v in column.accepted) if column.accepted else column_type.forms or column_type.shape
+    )
     return f"(?:{shape})" if column.required else f"(?:{shape})?"
 
 
@@ -93,14 +99,69 @@ _EARLIEST = EARLIEST_BIRTH.year * 10000 + EARLIEST_BIRTH.month * 100 + EARLIEST_
 _PROVINCES = np.isin(np.arange(100), [int(code) for code in PROVINCES])
 
 
+_DATE_PARTS = (
+    r"^(?P<year>\d{4})(?:[-/.年](?P<month>\d{1,2})[-/.月](?P<day>\d{1,2})日?|(?P<month8>\d{2})(?P<day8>\d{2}))$"
+)
+
+
+def _iso_dates(cells: pa.Array) -> pa.Array:
+    """Cells in the date type's `forms` (or empty) as canonical YYYY-MM-DD text: the parts that
+    parsers.parse_date reads, month and day padded to two digits. Whether that is a calendar date is
+    `_valid_stamps`'s check, after; cells already canonical are left as they are."""
+    offsets = np.frombuffer(cells.buffers()[1], np.int32)[cells.offset : cells.offset + len(cells) + 1]
+    data = np.frombuffer(cells.buffers()[2] or b"", np.uint8)
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    iso = lengths == 10
+    iso[iso] = (data[starts[iso] + 4] == ord("-")) & (data[starts[iso] + 7] == ord("-"))
+    other = (lengths > 0) & ~iso
+    if cells.null_count:
+        other &= _bools(cells.is_valid())
+    if not other.any():
+        return cells
+    mask = pa.array(other)
+    parts = pc.extract_regex(pc.filter(cells, mask), _DATE_PARTS)
+    month, day = (
+        pc.if_else(pc.equal(parts.field(f), ""), parts.field(f"{f}8"), parts.field(f)) for f in ("month", "day")
+    )
+    text = pc.binary_join_element_wise(parts.field("year"), pc.utf8_lpad(month, 2, "0"), pc.utf8_lpad(day, 2, "0"), "-")
+    return pc.replace_with_mask(cells, mask, text)
+
+
+def _canonical_ids(cells: pa.Array) -> pa.Array:
+    """ID numbers in the id_number type's `forms` (or empty) as identity.normalise_id_number makes them:
+    full-width digits and x made ASCII (NFKC maps those characters as its fold does), x made X, the
+    15-digit legacy form widened (century 19, check character computed). The checks come after
+    (`_valid_ids`)."""
+    wide = ~_bools(pc.string_is_ascii(cells))
+    if wide.any():
+        mask = pa.array(wide)
+        cells = pc.replace_with_mask(cells, mask, pc.utf8_normalize(pc.filter(cells, mask), "NFKC"))
+    cells = pc.ascii_upper(cells)
+    legacy = pc.binary_length(cells).to_numpy(zero_copy_only=False) == 15
+    if not legacy.any():
+        return cells
+    mask = pa.array(legacy)
+    old = np.frombuffer(_fixed_width(pc.filter(cells, mask), 15)[0], np.uint8).reshape(-1, 15)
+    wide = np.empty((len(old), 18), np.uint8)
+    wide[:, :6], wide[:, 6:8], wide[:, 8:17] = old[:, :6], np.frombuffer(b"19", np.uint8), old[:, 6:]
+    wide[:, 17] = _CHECK_CODES[((wide[:, :17].astype(np.int64) - 48) @ _WEIGHTS) % 11]
+    offsets = np.arange(0, 18 * len(wide) + 1, 18, dtype=np.int32)
+    widened = pa.StringArray.from_buffers(len(wide), pa.py_buffer(offsets), pa.py_buffer(wide.tobytes()))
+    return pc.replace_with_mask(cells, mask, widened)
+
+
+# The fast path's rewrite of a type's other `forms` (column_types) to its canonical text, by type name.
+NORMALISE = {"date": _iso_dates, "id_number": _canonical_ids}
+
+
 @dataclass
 class Block:
-    """One block's outcome: the staging rows it accepted (Python values in `copy_columns` order, for
-    psycopg's binary `write_row`), how many they are, records for the row parser (first line
-    number, text, quote still open at the end of the file), and the primary keys of the rows
+    """One block's outcome: the staging rows it accepted (`copy_text`: lines of COPY's text format,
+    UTF-8, values in `copy_columns` order), how many they are, records for the row parser (first
+    line number, text, quote still open at the end of the file), and the primary keys of the rows
     written (`key_text`) with their line numbers."""
 
-    values: list[tuple]
+    copy_text: bytes
     rows: int
     slow: list[tuple[int, str, bool]]
     keys: pa.Array | None = None
@@ -143,7 +204,7 @@ class FastPath:
         """Whether a file column's cells are needed on their own: to check them, or for person keys."""
         if column.type == "text":
             return not (stable or column.accepted)
-        return column.type in ("date", "timestamp", "id_number")
+        return column.type in ("date", "timestamp", "id_number") or column.type in NORMALISE
 
     def _checks(self, values: dict[int, pa.Array], rows: int) -> np.ndarray:
         """Per-column checks beyond shape (`values`: cells by file position): which rows pass.
@@ -172,7 +233,7 @@ class FastPath:
         spans: list[Span] = (),
         utf8: bytes | None = None,
     ) -> Block:
-        """Split a block into fast rows (binary COPY) and records left for the row parser.
+        """Split a block into fast rows (COPY text) and records left for the row parser.
 
         `lines` are Python strings or an Arrow string array; `stable` says whether they are all
         NFKC-normalised when the caller knows (else it is checked here, for Python strings).
@@ -189,17 +250,28 @@ class FastPath:
         line_numbers = np.arange(first_line_no, first_line_no + len(lines))
         if not len(candidates):
             slow = _slow_records(lines, np.arange(len(lines)), first_line_no, spans, utf8)
-            return Block([], 0, slow, None, None, None)
+            return Block(b"", 0, slow, None, None, None)
         fields = pc.split_pattern(candidates, ",")
-        values = {p: pc.list_element(fields, p) for p, c in enumerate(self.file_columns) if self._extract(c, stable)}
+        values = {
+            p: self._normalised(c, pc.list_element(fields, p))
+            for p, c in enumerate(self.file_columns)
+            if self._extract(c, stable)
+        }
         ok = self._checks(values, len(candidates))
-        rows = self._rows(fields, values, line_numbers[shaped], ok)
+        text = self._copy_text(fields, values, line_numbers[shaped], ok)
         slow_mask = np.ones(len(lines), dtype=bool)
         slow_mask[np.flatnonzero(shaped)[ok]] = False
         slow = _slow_records(lines, np.flatnonzero(slow_mask), first_line_no, spans, utf8)
         keys = self._primary_keys(fields, values, ok)
         lines_written = line_numbers[shaped][ok]
-        return Block(rows, len(rows), slow, keys, lines_written, key_hashes(keys))
+        return Block(text, len(lines_written), slow, keys, lines_written, key_hashes(keys))
+
+    @staticmethod
+    def _normalised(column: Column, cells: pa.Array) -> pa.Array:
+        """A column's cells with its type's other forms rewritten to the canonical text (`NORMALISE`)."""
+        if column.accepted or column.type not in NORMALISE:
+            return cells
+        return NORMALISE[column.type](cells)
 
     def _short(self, lines: pa.Array) -> np.ndarray:
         """Lines neither empty nor longer than a field may be: a long line may hold a field over
@@ -221,24 +293,32 @@ class FastPath:
             return parts[0]
         return pc.binary_join_element_wise(*parts, KEY_SEPARATOR)
 
-    def _rows(
+    def _copy_text(
         self, fields: pa.ListArray, values: dict[int, pa.Array], line_nos: np.ndarray, ok: np.ndarray
-    ) -> list[tuple]:
-        """The staging rows of the candidates that passed (`ok`) as Python values in `copy_columns`
-        order: the file's cells (Arrow casts the canonical text; empty cells are null), person keys,
-        nulls for the columns the file lacks, the loader columns."""
+    ) -> bytes:
+        """The staging rows of the candidates that passed (`ok`) as lines of COPY's text format, values in
+        `copy_columns` order: the file's cells (`copy_cells`), person keys, nulls for the columns the
+        file lacks, the loader columns. Arrow joins them; no Python object is made per row."""
         keep = pa.array(ok)
         columns = []
         for position, column in enumerate(self.file_columns):
             cells = values[position] if position in values else pc.list_element(fields, position)
-            columns.append(canonical_values(pc.filter(cells, keep), TYPES[column.type], self.utc_offset))
+            columns.append(copy_cells(pc.filter(cells, keep), TYPES[column.type], self.utc_offset))
         for position in self._key_cells:
-            hexes = self._keys(values[int(position)])[ok]  # zeros where the ID is empty: null
-            columns.append([key.tobytes().decode("ascii") if key[0] else None for key in hexes])
-        rows = int(ok.sum())
-        columns += [[None] * rows] * self._absent
-        columns += [[self.ds] * rows, [self.batch_id] * rows, line_nos[ok].tolist()]
-        return list(zip(*columns, strict=True))
+            keys = self._keys(values[int(position)])[ok]  # zeros where the ID is empty: null
+            offsets = np.arange(0, 64 * len(keys) + 1, 64, dtype=np.int32)
+            hexes = pa.StringArray.from_buffers(len(keys), pa.py_buffer(offsets), pa.py_buffer(keys.tobytes()))
+            columns.append(pc.if_else(pa.array(keys[:, 0] != 0), hexes, NULL))
+        columns += [pa.scalar(NULL)] * self._absent
+        rows = pa.array(line_nos[ok]).cast(pa.string())
+        columns += [pa.scalar(self.ds.isoformat()), pa.scalar(str(self.batch_id)), rows]
+        lines = pc.binary_join_element_wise(*columns, pa.scalar(""), "\t")  # each line ends in a tab: cut below
+        if not len(lines):
+            return b""
+        offsets = np.frombuffer(lines.buffers()[1], np.int32)[lines.offset : lines.offset + len(lines) + 1]
+        data = np.frombuffer(lines.buffers()[2], np.uint8)[offsets[0] : offsets[-1]].copy()
+        data[offsets[1:] - offsets[0] - 1] = ord("\n")
+        return data.tobytes()
 
     def _keys(self, ids: pa.Array) -> np.ndarray:
         """Person keys of canonical ID numbers as 64 hex characters per row (zeros where the ID is empty)."""
@@ -254,24 +334,25 @@ def _hex(digests: np.ndarray) -> np.ndarray:
     return np.stack([digits[digests >> 4], digits[digests & 15]], axis=2).reshape(len(digests), 2 * digests.shape[1])
 
 
-def canonical_values(cells: pa.Array, column_type: ColumnType, utc_offset: dt.timedelta) -> list[object]:
-    """Canonical cells of a column type as the Python values psycopg dumps to it; empty cells None."""
-    cells = pc.if_else(pc.equal(cells, ""), pa.scalar(None, pa.string()), cells)
+NULL = "\\N"  # COPY text format's null
+
+
+def copy_cells(cells: pa.Array, column_type: ColumnType, utc_offset: dt.timedelta) -> pa.Array:
+    """Canonical cells of a column type as COPY's text format gives PostgreSQL the value the row parser
+    loads: the canonical text as it is (no canonical cell holds a tab, line end or backslash), true
+    and false for the bool spellings, timestamps with the local time's UTC offset; empty cells null."""
     encoding = column_type.encoding
-    if encoding == "date":
-        cells = pc.cast(cells, pa.date32())
-    elif encoding == "int4":
-        cells = pc.cast(cells, pa.int32())
-    elif encoding == "numeric":
-        cells = pc.cast(cells, pa.decimal128(column_type.precision, column_type.scale))
-    elif encoding == "bool":
-        truth = pc.is_in(cells, pa.array(["1", "true", "是"]))
-        cells = pc.if_else(pc.is_null(cells), pa.scalar(None, pa.bool_()), truth)
+    text = cells
+    if encoding == "bool":
+        text = pc.if_else(pc.is_in(cells, pa.array(["1", "true", "是"])), "true", "false")
     elif encoding == "timestamptz":
-        local = pc.strptime(cells, "%Y-%m-%d %H:%M:%S", "s")
-        zone = dt.timezone(utc_offset)
-        return [None if value is None else value.replace(tzinfo=zone) for value in local.to_pylist()]
-    return cells.to_pylist()
+        text = pc.binary_join_element_wise(cells, pa.scalar(_offset_text(utc_offset)), "")
+    return pc.if_else(pc.equal(cells, ""), NULL, text)
+
+
+def _offset_text(offset: dt.timedelta) -> str:
+    """A UTC offset as ISO 8601 writes it (+08:00, -05:00)."""
+    return dt.datetime(2000, 1, 1, tzinfo=dt.timezone(offset)).isoformat()[19:]
 
 
 LOADER_COLUMNS = ("_ds", "_batch_id", "_row_no")

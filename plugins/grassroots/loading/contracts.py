@@ -150,7 +150,7 @@ class Contract:
         return cols + [(name, f"{pg_type} {constraints}") for name, pg_type, constraints, _ in META_COLUMNS]
 
     def copy_types(self) -> dict[str, str]:
-        """Each staging column's PostgreSQL type without modifiers: the type names binary COPY sends."""
+        """Each staging column's PostgreSQL type without modifiers: the types COPY's rows are dumped as."""
         types = {c.name: TYPES[c.type].pg_name for c in self.columns}
         types |= {key: PERSON_KEY_TYPE.pg_name for _, key in self.key_columns}
         return types | {name: pg_type for name, pg_type, _, _ in META_COLUMNS}

@@ -541,7 +541,7 @@ def _quarantine_duplicates(
 class _Target:
     """Where one file's rows go: the COPY stream, its ledger result, the rejects, the loader columns."""
 
-    out: psycopg.Copy  # binary COPY: rows from the row parser and the fast path
+    out: psycopg.Copy  # COPY in text format: the fast path's lines, the row parser's rows
     result: FileResult
     rejects: list[tuple]
     meta: tuple  # (_ds, _batch_id, file name); staging gets _ds and _batch_id, _loaded_at is its default now()
@@ -551,8 +551,9 @@ class _Target:
 
 
 def _copy_sql(table: sql.Composable, columns: list[str]) -> sql.Composed:
-    """COPY in binary format: the server reads values as they are, with no text to parse."""
-    return sql.SQL("copy {} ({}) from stdin (format binary)").format(
+    """COPY in text format: the fast path sends its blocks' lines as Arrow made them (columnar.copy_cells),
+    psycopg's `write_row` the row parser's values (its text dumpers, for the staging types)."""
+    return sql.SQL("copy {} ({}) from stdin (format text)").format(
         table, sql.SQL(", ").join(map(sql.Identifier, columns))
     )
 
@@ -588,7 +589,7 @@ def _copy_file(
     partition = sql.Identifier("staging", owner_functions.day_partition(conn, contract.feed, loader.ds))
     keys = _FileKeys()
     with conn.cursor() as cur, cur.copy(_copy_sql(partition, columns), writer=_QueuedWriter(cur)) as copy:
-        types = contract.copy_types()  # every row, the fast path's and the row parser's, is dumped to them
+        types = contract.copy_types()  # the row parser's values are dumped as these types' text
         copy.set_types([types[name] for name in columns])
         target = _Target(
             copy, result, rejects, (loader.ds, batch.batch_id, batch.name), _reorder(contract, columns), keys, present
@@ -631,8 +632,8 @@ def _copy_csv(
 
 
 def _copy_block(loader: _FileLoader, header: list[str], block: Block, target: _Target) -> None:
-    for row in block.values:
-        target.out.write_row(row)
+    if block.copy_text:
+        target.out.write(block.copy_text)
     target.result.rows_received += block.rows
     target.result.rows_loaded += block.rows
     target.keys.add_block(block)
