@@ -52,7 +52,7 @@ LONGEST_FIRST = (
     "integration/test_quality.py",
     "integration/test_scoring.py",
     "integration/test_alerts.py",
-    "integration/test_daily_pipeline.py",
+    "integration/test_daily_pipeline.py",  # with every file reading demo_run: one group, the day built once
 )
 
 
