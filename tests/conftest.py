@@ -52,7 +52,7 @@ LONGEST_FIRST = (
     "integration/test_quality.py",
     "integration/test_scoring.py",
     "integration/test_alerts.py",
-    "integration/test_daily_pipeline.py",
+    "integration/test_daily_pipeline.py",  # with every file reading demo_run: one group, the day built once
 )
 
 
@@ -153,13 +153,49 @@ class DemoRun:
 
     dsn: str
     reports: Path
+    states: list[tuple[str, str]]  # (DAG, state) of each run, in run order
+
+
+def clone_database(server_dsn: str, source_dsn: str, name: str) -> str:
+    """A copy of `source_dsn`'s database as a new database `name` (CREATE DATABASE … TEMPLATE); its DSN.
+
+    For a test that changes what a shared run built: it works on the copy. PostgreSQL copies only
+    a database no session is connected to, so the source's idle sessions (this test process's:
+    an in-process run's connection pools nobody closed) are ended first."""
+    import time
+
+    import psycopg
+    from psycopg import sql
+
+    from grassroots.warehouse import db
+
+    source = psycopg.conninfo.conninfo_to_dict(source_dsn)["dbname"]
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        for attempt in range(20):
+            conn.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s and state = 'idle' "
+                "and pid <> pg_backend_pid()",
+                (source,),
+            )
+            try:
+                conn.execute(
+                    sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(source))
+                )
+                break
+            except psycopg.errors.ObjectInUse:
+                if attempt == 19:
+                    raise
+                time.sleep(0.5)
+    return db.with_database(server_dsn, name)
 
 
 @pytest.fixture(scope="session")
 def demo_run(server_dsn: str, demo_landing: Path, airflow_db: None) -> Iterator[DemoRun]:
-    """One real run shared by the tests that only read what it built (roles, BI access, KPI pages).
+    """One real run shared by the tests that only read what it built (roles, BI access, KPI pages,
+    the end-to-end counts of test_daily_pipeline).
 
-    Tests that change a run's data, or watch the run itself (reruns, logs), run their own.
+    Tests that change a run's data work on a copy (`clone_database`: test_daily_pipeline's rerun);
+    tests that watch the run itself (logs, other settings) run their own.
     """
     from grassroots.generator import feed_server
     from grassroots.local import pipeline
@@ -167,11 +203,11 @@ def demo_run(server_dsn: str, demo_landing: Path, airflow_db: None) -> Iterator[
 
     name = f"grassroots_test_{uuid.uuid4().hex[:10]}"
     db.ensure_database(server_dsn, name)
-    run = DemoRun(db.with_database(server_dsn, name), _SESSION_DIR / "demo-run-reports")
+    dsn, reports = db.with_database(server_dsn, name), _SESSION_DIR / "demo-run-reports"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WAREHOUSE_DSN", run.dsn)
+        patch.setenv("WAREHOUSE_DSN", dsn)
         patch.setenv("GRASSROOTS_LANDING_DIR", str(demo_landing))
-        patch.setenv("GRASSROOTS_REPORTS_DIR", str(run.reports))
+        patch.setenv("GRASSROOTS_REPORTS_DIR", str(reports))
         server, url = feed_server.serve(demo_landing)
         patch.setenv("GRASSROOTS_API_URL", url)
         try:
@@ -179,5 +215,5 @@ def demo_run(server_dsn: str, demo_landing: Path, airflow_db: None) -> Iterator[
         finally:
             server.shutdown()
     assert [state for _, state in states] == ["success"] * 3, states
-    yield run
+    yield DemoRun(dsn, reports, list(states))
     db.drop_database(server_dsn, name)

@@ -1,6 +1,13 @@
-"""The three DAGs run for one day through Airflow against real PostgreSQL."""
+"""The three DAGs run for one day through Airflow against real PostgreSQL.
+
+The day is the session's `demo_run` (tests/conftest.py), the same generated day and settings this
+file once ran for itself; the rerun works on a copy of its database, so the run the other files
+read stays as it was built.
+"""
 
 import json
+import shutil
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -9,33 +16,25 @@ from psycopg import sql
 
 from grassroots.generator import feed_server
 from grassroots.local import pipeline, summary
-from tests.conftest import DEMO_DAY
+from grassroots.warehouse import db
+from tests.conftest import DEMO_DAY, DemoRun, clone_database
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
-@pytest.fixture
-def api_url(demo_landing: Path, monkeypatch: pytest.MonkeyPatch):
-    server, url = feed_server.serve(demo_landing)
-    monkeypatch.setenv("GRASSROOTS_API_URL", url)
-    yield url
-    server.shutdown()
+def _truth(demo_landing: Path) -> dict:
+    return json.loads((demo_landing / "_truth" / f"{DEMO_DAY}.json").read_text())
 
 
-def test_one_day_end_to_end_matches_the_generator_truth(
-    warehouse_dsn: str, demo_landing: Path, api_url: str, airflow_db: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("GRASSROOTS_LANDING_DIR", str(demo_landing))
-    truth = json.loads((demo_landing / "_truth" / f"{DEMO_DAY}.json").read_text())
-
-    states = pipeline.run_day(DEMO_DAY, DAGS)
-    assert states == [
+def test_one_day_end_to_end_matches_the_generator_truth(demo_run: DemoRun, demo_landing: Path) -> None:
+    truth = _truth(demo_landing)
+    assert demo_run.states == [
         ("grassroots_ingest", "success"),
         ("grassroots_warehouse", "success"),
         ("grassroots_scoring", "success"),
     ]
 
-    with psycopg.connect(warehouse_dsn) as conn:
+    with psycopg.connect(demo_run.dsn) as conn:
         for feed, expected in truth["rows"].items():
             query = sql.SQL("select count(*) from staging.{} where _ds = %s").format(sql.Identifier(feed))
             loaded = conn.execute(query, (DEMO_DAY,)).fetchone()[0]
@@ -64,11 +63,37 @@ def test_one_day_end_to_end_matches_the_generator_truth(
     assert kpis == expected_kpis
     assert scored == truth["residents"]
 
-    first = summary.table_stats(warehouse_dsn)
+
+@pytest.fixture
+def copy_of_demo_run(server_dsn: str, demo_run: DemoRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The demo run's database and reports copied; WAREHOUSE_DSN and GRASSROOTS_REPORTS_DIR set to the copies."""
+    name = f"grassroots_test_{uuid.uuid4().hex[:10]}"
+    dsn = clone_database(server_dsn, demo_run.dsn, name)
+    reports = tmp_path / "reports"
+    if demo_run.reports.exists():
+        shutil.copytree(demo_run.reports, reports)
+    monkeypatch.setenv("WAREHOUSE_DSN", dsn)
+    monkeypatch.setenv("GRASSROOTS_REPORTS_DIR", str(reports))
+    yield dsn
+    db.drop_database(server_dsn, name)
+
+
+def test_a_rerun_of_the_same_day_changes_no_table(
+    copy_of_demo_run: str, demo_landing: Path, airflow_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    truth = _truth(demo_landing)
+    monkeypatch.setenv("GRASSROOTS_LANDING_DIR", str(demo_landing))
+    server, url = feed_server.serve(demo_landing)
+    monkeypatch.setenv("GRASSROOTS_API_URL", url)
+
+    first = summary.table_stats(copy_of_demo_run)
     assert first["staging.population_registry"]["rows"] == truth["rows"]["population_registry"]
     assert not [name for name in first if name.startswith("staging.") and "__" in name], "partitions count once"
-    assert pipeline.run_day(DEMO_DAY, DAGS)[-1] == ("grassroots_scoring", "success")
-    assert summary.table_stats(warehouse_dsn) == first, "a rerun of the same day changed tables"
+    try:
+        assert pipeline.run_day(DEMO_DAY, DAGS)[-1] == ("grassroots_scoring", "success")
+    finally:
+        server.shutdown()
+    assert summary.table_stats(copy_of_demo_run) == first, "a rerun of the same day changed tables"
 
 
 def test_the_table_checksum_sees_any_changed_value_and_ignores_row_order(warehouse_dsn: str) -> None:
