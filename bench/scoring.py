@@ -130,6 +130,17 @@ class StageTimer:
             setattr(module, name, original)
 
 
+def sizes(dsn: str) -> str:
+    """The scoring schema's tables and their total size (heap, indexes, TOAST) in MB."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "select c.relname, pg_total_relation_size(c.oid) from pg_class c "
+            "join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'scoring' and c.relkind = 'r' "
+            "order by 2 desc"
+        ).fetchall()
+    return ", ".join(f"{name} {size / 1e6:.1f}" for name, size in rows)
+
+
 def time_kmeans_alone(dsn: str, day: dt.date) -> tuple[float, str]:
     """sklearn KMeans on the day's standardised, weighted matrix with the parameters the model used."""
     with psycopg.connect(dsn) as conn:
@@ -167,16 +178,17 @@ def main() -> None:
                 start = time.perf_counter()
                 summary = run.score_day(dsn, day)
                 total = time.perf_counter() - start
-            runs.append((day, total, timer.seconds, summary))
+            runs.append((day, total, timer.seconds, summary, sizes(dsn)))
         kmeans_s, kmeans_label = time_kmeans_alone(dsn, DAYS[0])
         print(f"residents: {args.residents:,}; load average: {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
-        for day, total, seconds, summary in runs:
+        for day, total, seconds, summary, relations in runs:
             rest = total - sum(seconds.values())
             stages = ", ".join(f"{label} {s:.2f}" for label, s in seconds.items())
             print(f"score_day {day}: {total:6.2f} s  ({stages}, tiers and reasons {rest:.2f})")
             print(f"  k={summary['k']}, tiers {summary['tier_sizes']}, watchlist {summary['watchlist']:,}")
+            print("  scoring tables after the day (pg_total_relation_size, MB): " + relations)
         print(f"KMeans alone, {kmeans_label}: {kmeans_s:.2f} s")
-        for day, total, seconds, _ in runs:
+        for day, total, seconds, *_ in runs:
             print(
                 f"scoring / KMeans alone, {day}: {total / kmeans_s:.2f} end to end, "
                 f"{(total - seconds.get('fetch', 0.0)) / kmeans_s:.2f} without the fetch"
