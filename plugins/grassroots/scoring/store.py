@@ -255,8 +255,7 @@ _DAY_DDL = (
     "create temp table resident_day (person_key char(64) not null, risk_score numeric(8,4) not null, "
     "community_code text not null, grid_code text, cluster_label integer not null, risk_tier text not null, "
     "tier_rank integer not null, reason_set integer not null)",
-    "create temp table reason_day (reason_set integer not null, reasons text[] not null, "
-    "reasons_en text[] not null)",
+    "create temp table reason_day (reason_set integer not null, reasons text[] not null, reasons_en text[] not null)",
 )
 # The resident's own columns first, then those shared by many residents (see resident_lines).
 _RESIDENT_COPY = (
