@@ -9,10 +9,12 @@ complaints drawn from a seeded RNG; a few percent vulnerable) into a scratch dat
 from scratch (k-means++), day 2 warm-started from day 1 with a little churn in the features.
 For each day it prints the end-to-end wall time of `score_day` and its stages: fetch
 (features.load), model (model.fit: k by silhouette, the KMeans fit, matching, tiers), the writes
-(store.write_run, store.write_residents, access.refresh_watchlist) and the rest (tiers and
+(store.write_run, store.write_residents: one COPY of the day into a temporary table, the tier
+history's changes and the kept scores and reasons; access.refresh_watchlist) and the rest (tiers and
 reasons per resident, in Python). Then the floor: sklearn KMeans alone on the same standardised,
 weighted matrix with the parameters the model used on day 1 (same class, k, n_init, seed), and
-the ratio scoring / KMeans. Target (issue #18): scoring ≤ 2× KMeans alone.
+the ratio scoring / KMeans, and the scoring tables' sizes after each day. Target (issue #18):
+scoring ≤ 2× KMeans alone.
 The masked-name step reads an empty population registry here, so the watchlist figure is a floor.
 """
 
@@ -185,7 +187,10 @@ def main() -> None:
             rest = total - sum(seconds.values())
             stages = ", ".join(f"{label} {s:.2f}" for label, s in seconds.items())
             print(f"score_day {day}: {total:6.2f} s  ({stages}, tiers and reasons {rest:.2f})")
-            print(f"  k={summary['k']}, tiers {summary['tier_sizes']}, watchlist {summary['watchlist']:,}")
+            print(
+                f"  k={summary['k']}, tiers {summary['tier_sizes']}, watchlist {summary['watchlist']:,}, "
+                f"tier history rows changed {summary['tier_history_changes']:,}"
+            )
             print("  scoring tables after the day (pg_total_relation_size, MB): " + relations)
         print(f"KMeans alone, {kmeans_label}: {kmeans_s:.2f} s")
         for day, total, seconds, *_ in runs:
