@@ -426,9 +426,12 @@ def write_residents(conn: psycopg.Connection, ds: dt.date, residents: ResidentTi
         for lines in resident_lines(residents):
             copy.write(lines)
     with conn.cursor().copy("copy pg_temp.reason_day from stdin") as copy:
-        for i, (zh, en) in enumerate(residents.reasons):
-            copy.write_row((i, zh, en))
-    conn.execute("analyze pg_temp.resident_day")
+        copy.write(
+            "".join(
+                f"{i}\t{copy_field(array_literal(zh))}\t{copy_field(array_literal(en))}\n"
+                for i, (zh, en) in enumerate(residents.reasons)
+            )
+        )
     days = conn.execute(
         "select min(ds) filter (where ds > %(ds)s), greatest(max(ds), %(ds)s) from scoring.model_run", {"ds": ds}
     ).fetchone()
