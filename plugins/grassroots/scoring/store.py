@@ -80,9 +80,11 @@ PRIMARY_KEYS = {
     "model_run": ("ds",),
     "model_cluster": ("ds", "cluster_label"),
     "resident_tier_history": ("person_key", "valid_from"),
-    "resident_detail": ("ds", "person_key"),
     "reason_set": ("ds", "reason_set"),
 }
+# A day's detail is replaced whole and its person keys are unique (write_residents checks them): an
+# index on the day alone (deduplicated by PostgreSQL) costs a fraction of a key on (ds, person_key).
+INDEXES = {"resident_detail": ("ds",)}
 DETAIL_DAYS = 7  # scores and reasons are kept for the scored days in the 7 days up to the latest one
 # Readers see days, not intervals: the tiers of every scored day (a day is scored once it has a
 # model_run row), and the full rows of the days whose detail is kept, as scoring.resident_risk was.
@@ -103,10 +105,12 @@ VIEWS = {
 
 
 def _create(name: str) -> sql.Composed:
-    return sql.SQL("create table if not exists {} ({}, primary key ({}))").format(
-        sql.Identifier("scoring", name),
-        sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in COLUMNS[name]),
-        sql.SQL(", ").join(map(sql.Identifier, PRIMARY_KEYS[name])),
+    columns = [sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in COLUMNS[name]]
+    if name in PRIMARY_KEYS:
+        key = sql.SQL(", ").join(map(sql.Identifier, PRIMARY_KEYS[name]))
+        columns.append(sql.SQL("primary key ({})").format(key))
+    return sql.SQL("create table if not exists {} ({})").format(
+        sql.Identifier("scoring", name), sql.SQL(", ").join(columns)
     )
 
 
@@ -133,6 +137,14 @@ def ensure_schema(conn: psycopg.Connection) -> None:
             log.warning("scoring.%s has an older layout: recreating it", name)
             conn.execute(sql.SQL("drop table {} cascade").format(sql.Identifier("scoring", name)))
         conn.execute(_create(name))
+    for name, columns in INDEXES.items():
+        conn.execute(
+            sql.SQL("create index if not exists {} on {} ({})").format(
+                sql.Identifier(f"{name}__{'_'.join(columns)}"),
+                sql.Identifier("scoring", name),
+                sql.SQL(", ").join(map(sql.Identifier, columns)),
+            )
+        )
     for name, query in VIEWS.items():
         if _columns(conn, name, "r"):
             log.warning("scoring.%s is a table of an older layout: replacing it by a view", name)
@@ -340,6 +352,7 @@ def _factorize(values: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
     return codes, [value if isinstance(value, str) else None for value in distinct]
 
 
+WORK_MEM = "256MB"
 # What a reader of a day needs from the history; a change of any of it starts a new interval.
 _STATE = ("community_code", "grid_code", "risk_tier", "tier_rank")
 
@@ -360,7 +373,7 @@ def _state_differs(left: str, right: str) -> sql.Composable:
 _CHANGED = """
     create temp table tier_change as
     select coalesce(n.person_key, o.person_key) as person_key, o.valid_from as old_from,
-        n.person_key is not null as is_scored
+        n.person_key is not null as is_scored, n.community_code, n.grid_code, n.risk_tier, n.tier_rank
     from pg_temp.resident_day as n
     full outer join (
         select * from scoring.resident_tier_history
@@ -388,12 +401,12 @@ _NEW = """
         case when a.person_key is null then %(next)s::date else a.valid_to end as valid_to,
         n.community_code, n.grid_code, n.risk_tier, n.tier_rank,
         b.person_key is not null as joins_before, a.person_key is not null as joins_after
-    from pg_temp.resident_day as n
-    inner join pg_temp.tier_change as c on c.person_key = n.person_key and c.is_scored
+    from pg_temp.tier_change as n
     left join scoring.resident_tier_history as b
         on b.person_key = n.person_key and b.valid_to = %(ds)s and not {differs_before}
     left join scoring.resident_tier_history as a
-        on a.person_key = n.person_key and a.valid_from = %(next)s::date and not {differs_after}"""
+        on a.person_key = n.person_key and a.valid_from = %(next)s::date and not {differs_after}
+    where n.is_scored"""
 _MERGE = (
     "delete from scoring.resident_tier_history as h using pg_temp.tier_new as t where t.person_key = h.person_key "
     "and ((t.joins_before and h.valid_to = %(ds)s) or (t.joins_after and h.valid_from = %(next)s::date))",
@@ -420,6 +433,12 @@ def write_residents(conn: psycopg.Connection, ds: dt.date, residents: ResidentTi
 
     Run after write_run (the day is then a scored day); the day's rows stay in the session's temporary
     tables pg_temp.resident_day and pg_temp.reason_day for access.refresh_watchlist."""
+    import pandas as pd
+
+    if len(pd.unique(residents.person_keys)) != len(residents.person_keys):
+        raise ValueError(f"scoring {ds}: a person key appears more than once among the day's residents")
+    # The day's joins hash a million keys: in memory, not in the batches on disk of the default 4 MB.
+    conn.execute("select set_config('work_mem', %s, true)", (WORK_MEM,))
     for statement in _DAY_DDL:
         conn.execute(statement)
     with conn.cursor().copy(_RESIDENT_COPY) as copy:
@@ -437,6 +456,7 @@ def write_residents(conn: psycopg.Connection, ds: dt.date, residents: ResidentTi
     ).fetchone()
     params = {"ds": ds, "next": days[0], "latest": days[1], "days": DETAIL_DAYS}
     conn.execute(sql.SQL(_CHANGED).format(differs=_state_differs("n", "o")), params)
+    conn.execute("analyze pg_temp.tier_change")  # a few rows on most days: index lookups into the history
     changed = conn.execute("select count(*) from pg_temp.tier_change").fetchone()[0]
     for statement in _SPLIT:
         conn.execute(statement, params)
