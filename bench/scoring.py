@@ -6,13 +6,15 @@ Generates `--residents` residents with the features of warehouse.fct_resident_ri
 pension shortfalls, assistance, attention levels, disability severities, recent incidents and
 complaints drawn from a seeded RNG; a few percent vulnerable) into a scratch database on the warehouse server
 (WAREHOUSE_DSN, else the embedded one) and scores two days the way the scoring DAG does: day 1
-from scratch (k-means++), day 2 warm-started from day 1 with a little churn in the features.
+from scratch (k-means++), day 2 from day 1's model with a little churn in the features (churn).
 For each day it prints the end-to-end wall time of `score_day` and its stages: fetch
 (features.load), model (model.fit: k by silhouette, the KMeans fit, matching, tiers), the writes
-(store.write_run, store.write_residents, access.refresh_watchlist) and the rest (tiers and
+(store.write_run, store.write_residents: one COPY of the day into a temporary table, the tier
+history's changes and the kept scores and reasons; access.refresh_watchlist) and the rest (tiers and
 reasons per resident, in Python). Then the floor: sklearn KMeans alone on the same standardised,
 weighted matrix with the parameters the model used on day 1 (same class, k, n_init, seed), and
-the ratio scoring / KMeans. Target (issue #18): scoring ≤ 2× KMeans alone.
+the ratio scoring / KMeans, and the scoring tables' sizes after each day. Target (issue #18):
+scoring ≤ 2× KMeans alone.
 The masked-name step reads an empty population registry here, so the watchlist figure is a floor.
 """
 
@@ -55,7 +57,7 @@ STAGES = (
 
 
 def residents(n: int, day: dt.date, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """One day's resident features; day 2 redraws the recent counts and a few attention levels."""
+    """One day's resident features (see churn for the next day's)."""
     vulnerable = rng.random(n) < 0.02  # old, alone, on assistance, watched: the top tier's people
     age = np.where(vulnerable, rng.integers(70, 100, n), rng.integers(0, 100, n))
     old = age >= 60
@@ -86,14 +88,31 @@ def residents(n: int, day: dt.date, rng: np.random.Generator) -> dict[str, np.nd
     }
 
 
+def churn(features: dict[str, np.ndarray], day: dt.date, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The next day's features: the same residents, the recent counts redrawn and 1% of the attention
+    levels changed (earlier versions drew every resident anew, which no two real days do)."""
+    n = len(features["person_key"])
+    changed = rng.random(n) < 0.01
+    return {
+        **features,
+        "as_of_date": np.full(n, day.isoformat()),
+        "attention_level": np.where(changed, rng.integers(0, 4, n), features["attention_level"]).astype(float),
+        "recent_incidents": rng.poisson(0.1, n).astype(float),
+        "recent_complaints": rng.poisson(0.05, n).astype(float),
+    }
+
+
 def fill(dsn: str, n: int, seed: int) -> None:
     """The features table with both days (untimed setup)."""
     import pandas as pd
 
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(TABLE_DDL)
+        day_features = residents(n, DAYS[0], np.random.default_rng(seed))
         for offset, day in enumerate(DAYS):
-            frame = pd.DataFrame(residents(n, day, np.random.default_rng(seed + offset)))
+            if offset:
+                day_features = churn(day_features, day, np.random.default_rng(seed + offset))
+            frame = pd.DataFrame(day_features)
             buffer = io.StringIO()
             frame.to_csv(buffer, columns=list(COLUMNS), header=False, index=False, na_rep="\\N")
             with conn.cursor().copy(f"copy {TABLE} from stdin (format csv, null '\\N')") as copy:
@@ -128,6 +147,17 @@ class StageTimer:
     def __exit__(self, *exc: object) -> None:
         for module, name, original in self._originals:
             setattr(module, name, original)
+
+
+def sizes(dsn: str) -> str:
+    """The scoring schema's tables and their total size (heap, indexes, TOAST) in MB."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "select c.relname, pg_total_relation_size(c.oid) from pg_class c "
+            "join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'scoring' and c.relkind = 'r' "
+            "order by 2 desc"
+        ).fetchall()
+    return ", ".join(f"{name} {size / 1e6:.1f}" for name, size in rows)
 
 
 def time_kmeans_alone(dsn: str, day: dt.date) -> tuple[float, str]:
@@ -167,16 +197,20 @@ def main() -> None:
                 start = time.perf_counter()
                 summary = run.score_day(dsn, day)
                 total = time.perf_counter() - start
-            runs.append((day, total, timer.seconds, summary))
+            runs.append((day, total, timer.seconds, summary, sizes(dsn)))
         kmeans_s, kmeans_label = time_kmeans_alone(dsn, DAYS[0])
         print(f"residents: {args.residents:,}; load average: {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
-        for day, total, seconds, summary in runs:
+        for day, total, seconds, summary, relations in runs:
             rest = total - sum(seconds.values())
             stages = ", ".join(f"{label} {s:.2f}" for label, s in seconds.items())
             print(f"score_day {day}: {total:6.2f} s  ({stages}, tiers and reasons {rest:.2f})")
-            print(f"  k={summary['k']}, tiers {summary['tier_sizes']}, watchlist {summary['watchlist']:,}")
+            print(
+                f"  k={summary['k']}, tiers {summary['tier_sizes']}, watchlist {summary['watchlist']:,}, "
+                f"tier history rows changed {summary.get('tier_history_changes', 'n/a')}"
+            )
+            print("  scoring tables after the day (pg_total_relation_size, MB): " + relations)
         print(f"KMeans alone, {kmeans_label}: {kmeans_s:.2f} s")
-        for day, total, seconds, _ in runs:
+        for day, total, seconds, *_ in runs:
             print(
                 f"scoring / KMeans alone, {day}: {total / kmeans_s:.2f} end to end, "
                 f"{(total - seconds.get('fetch', 0.0)) / kmeans_s:.2f} without the fetch"

@@ -10,7 +10,8 @@ After the `bootstrap` setup task `score_residents` and
 computed them for the day (`warehouse.fct_resident_risk_features`), weighted standard scaling,
 KMeans with a fixed seed (k by silhouette), clusters ranked into
 risk tiers by the documented rule in `grassroots.scoring.model`, written to `scoring.*`
-(model registry, clusters, resident tiers with reasons, the grid workers' watchlist).
+(model registry, clusters, the residents' tier history as changes, the recent days' scores and
+reasons, the grid workers' watchlist).
 `build_risk_kpis` (as the `transformer`, which owns what dbt builds): dbt builds the KPI tables
 that use the day's tiers (tag `after_scoring`, e.g. `marts.kpi_top_tier_follow_up_daily`)
 straight into `marts`, under row-level security like the other KPI tables. `build_kpi_report`,

@@ -193,7 +193,8 @@ def test_each_task_worked_as_its_role(built: str) -> None:
         owners = _owners(built, schema)
         assert owners and set(owners.values()) == {security.TRANSFORMER}, schema
     scoring = _owners(built, "scoring")
-    assert {scoring[t] for t in ("model_run", "model_cluster", "resident_risk")} == {security.SCORER}
+    tables = ("model_run", "model_cluster", "resident_tier_history", "resident_detail", "reason_set")
+    assert {scoring[t] for t in (*tables, "resident_tiers", "resident_risk")} == {security.SCORER}
     assert {scoring[t] for t in access.LOGIN_RELATIONS} == {login}
     audit = _owners(built, "audit")
     assert {audit[t] for t in HISTORY} == {login}
@@ -244,7 +245,7 @@ def test_dbt_failure_tables_are_in_a_schema_no_bi_role_or_auditor_sees(built: st
         (security.TRANSFORMER, "update audit.publication set status = 'published'"),
         (security.TRANSFORMER, "create table audit.made_by_transformer (a int)"),
         (security.TRANSFORMER, "delete from meta.load_batch"),
-        (security.TRANSFORMER, "delete from scoring.resident_risk"),
+        (security.TRANSFORMER, "delete from scoring.resident_tier_history"),
         (security.TRANSFORMER, "create schema transformer_own"),
         (security.SCORER, "select name from staging.population_registry limit 1"),
         (security.SCORER, "select 1 from int.int_identity_links_unioned limit 1"),

@@ -56,7 +56,7 @@ def _print_summary(dsn: str) -> None:
     for community, day, incidents, proactive, rate in summary.kpi_sample(dsn):
         print(f"  {community} {day}  {proactive:>3}/{incidents:<3} = {rate}")
     tiers = summary.tier_sizes(dsn)
-    print("Risk tiers (scoring.resident_risk): " + ", ".join(f"{tier} {count:,}" for tier, count in tiers))
+    print("Risk tiers (scoring.resident_tiers): " + ", ".join(f"{tier} {count:,}" for tier, count in tiers))
     if previous is not None:
         changed = sorted(k for k in stats if previous.get(k) != stats[k])
         print(f"Tables changed since the previous run: {', '.join(changed) if changed else 'none'}")

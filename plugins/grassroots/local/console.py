@@ -206,6 +206,6 @@ def warehouse_counts(dsn: str, ds: dt.date) -> str:
 def scoring_counts(dsn: str, ds: dt.date, kpi_dir: Path) -> str:
     """Residents scored for ds and KPI pages written."""
     with psycopg.connect(dsn) as conn:
-        scored = _one(conn, "select count(*) from scoring.resident_risk where ds = %s", (ds,))
+        scored = _one(conn, "select count(*) from scoring.resident_tiers where ds = %s", (ds,))
     pages = len(list(kpi_dir.rglob("*.html"))) if kpi_dir.exists() else 0
     return f"{scored[0] if scored else 0:,} residents scored, {pages} KPI pages"

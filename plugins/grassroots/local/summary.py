@@ -84,8 +84,8 @@ def tier_sizes(dsn: str) -> list[tuple]:
     """Residents per risk tier on the latest scored day."""
     with psycopg.connect(dsn) as conn:
         return conn.execute(
-            "select risk_tier, count(*) from scoring.resident_risk "
-            "where ds = (select max(ds) from scoring.resident_risk) group by 1 order by 2"
+            "select risk_tier, count(*) from scoring.resident_tiers "
+            "where ds = (select max(ds) from scoring.model_run) group by 1 order by 2"
         ).fetchall()
 
 

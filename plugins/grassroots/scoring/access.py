@@ -107,15 +107,17 @@ def map_grid_worker(conn: psycopg.Connection, role: str, community_code: str, lo
 
 
 def refresh_watchlist(conn: psycopg.Connection, ds: dt.date) -> int:
-    """Replace the day's watchlist from scoring.resident_risk; return its row count."""
+    """Replace the day's watchlist from the day's tiers and reasons that store.write_residents left in
+    the session (pg_temp.resident_day and reason_day: scoring keeps reasons for recent days only, and
+    an earlier day scored again gets its list too); return its row count."""
     conn.execute("delete from scoring.watchlist where ds = %s", (ds,))
     cursor = conn.execute(
         "insert into scoring.watchlist (ds, person_key, masked_name, community_code, grid_code, risk_tier, "
         "tier_rank, reasons, reasons_en) "
-        "select r.ds, r.person_key, coalesce(n.masked_name, '*'), r.community_code, r.grid_code, r.risk_tier, "
-        "r.tier_rank, r.reasons, r.reasons_en "
-        "from scoring.resident_risk as r left join scoring.masked_resident_names(%s) as n "
-        "on n.person_key = r.person_key where r.ds = %s and r.tier_rank <= %s",
+        "select %s, r.person_key, coalesce(n.masked_name, '*'), r.community_code, r.grid_code, r.risk_tier, "
+        "r.tier_rank, s.reasons, s.reasons_en "
+        "from pg_temp.resident_day as r inner join pg_temp.reason_day as s on s.reason_set = r.reason_set "
+        "left join scoring.masked_resident_names(%s) as n on n.person_key = r.person_key where r.tier_rank <= %s",
         (ds, ds, max(tier_rank(t) for t in WATCHLIST_TIERS)),
     )
     return cursor.rowcount

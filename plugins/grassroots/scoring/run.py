@@ -127,7 +127,7 @@ def score_day(dsn: str, ds: dt.date) -> dict[str, object]:
             "profiles": [_profile(table.names, clustering.centroids_z[i], weights) for i in range(clustering.k)],
         }
         store.write_run(conn, ds, clustering, _feature_spec(table.names), meta)
-        store.write_residents(conn, ds, _resident_tiers(table, clustering))
+        written = store.write_residents(conn, ds, _resident_tiers(table, clustering))
         watchlist = access.refresh_watchlist(conn, ds)
     tier_sizes: dict[str, int] = {}
     for tier, size in zip(clustering.tiers, clustering.sizes, strict=True):
@@ -139,6 +139,7 @@ def score_day(dsn: str, ds: dt.date) -> dict[str, object]:
         "silhouette": round(clustering.silhouette, 4),
         "tier_sizes": tier_sizes,
         "watchlist": watchlist,
+        "tier_history_changes": written["changed"],
     }
     log.info("scoring %s: %s", ds, summary)
     return summary

@@ -22,7 +22,7 @@ def build(dsn: str, ds: dt.date) -> dict[str, object]:
     Raises DbtFailed (and publishes nothing) when a model or test failed; returns counts only.
 
     The warehouse's daily build leaves these models out (dbt_runner.DAILY_BUILD): they read
-    scoring.resident_risk, which exists for a day only once its scoring ran.
+    scoring.resident_tiers, which has a day only once its scoring ran.
     """
     with locks.held(dsn, locks.WAREHOUSE):
         result = dbt_runner.invoke("build", ds, *dbt_runner.AFTER_SCORING, dsn=dsn)

@@ -7,7 +7,7 @@ with
 
 tiers as (
 
-    select * from {{ ref('stg_scoring__resident_risks') }}
+    select * from {{ ref('stg_scoring__resident_tiers') }}
     where scored_date = {{ run_day() }}
 
 ),

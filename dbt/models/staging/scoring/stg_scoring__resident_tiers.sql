@@ -1,9 +1,9 @@
-{# Each scored day's risk tier per resident. Renames only; the reasons stay in scoring. #}
+{# Each scored day's risk tier per resident. Renames only; scores and reasons stay in scoring. #}
 with
 
 source as (
 
-    select * from {{ source('scoring', 'resident_risk') }}
+    select * from {{ source('scoring', 'resident_tiers') }}
 
 ),
 
