@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -13,8 +12,6 @@ import psycopg
 from psycopg import sql
 
 from grassroots.scoring.model import Clustering, Previous, tier_rank
-
-log = logging.getLogger(__name__)
 
 COLUMNS = {
     "model_run": (
@@ -114,28 +111,10 @@ def _create(name: str) -> sql.Composed:
     )
 
 
-def _columns(conn: psycopg.Connection, name: str, kind: str) -> list[str]:
-    """The columns of scoring.<name> if it is a relation of pg_class.relkind `kind`."""
-    return [
-        row[0]
-        for row in conn.execute(
-            "select a.attname from pg_attribute as a join pg_class as c on c.oid = a.attrelid "
-            "where c.relnamespace = 'scoring'::regnamespace and c.relname = %s and c.relkind = %s "
-            "and a.attnum > 0 and not a.attisdropped order by a.attnum",
-            (name, kind),
-        )
-    ]
-
-
 def ensure_schema(conn: psycopg.Connection) -> None:
-    """Create the scoring tables and views (schema `scoring` comes from the bootstrap); replace a
-    table whose columns differ (scoring tables are derived data), and the table resident_risk was
-    before its tiers were kept as changes."""
-    for name, columns in COLUMNS.items():
-        existing = _columns(conn, name, "r")
-        if existing and existing != [c for c, _ in columns]:
-            log.warning("scoring.%s has an older layout: recreating it", name)
-            conn.execute(sql.SQL("drop table {} cascade").format(sql.Identifier("scoring", name)))
+    """Create the scoring tables, their indexes and the reader views (schema `scoring` comes from the
+    bootstrap). Created in their current shape, never migrated: see README, Commands."""
+    for name in COLUMNS:
         conn.execute(_create(name))
     for name, columns in INDEXES.items():
         conn.execute(
@@ -146,9 +125,6 @@ def ensure_schema(conn: psycopg.Connection) -> None:
             )
         )
     for name, query in VIEWS.items():
-        if _columns(conn, name, "r"):
-            log.warning("scoring.%s is a table of an older layout: replacing it by a view", name)
-            conn.execute(sql.SQL("drop table {} cascade").format(sql.Identifier("scoring", name)))
         conn.execute(sql.SQL("create or replace view {} as " + query).format(sql.Identifier("scoring", name)))
 
 
