@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
@@ -47,14 +50,200 @@ def checksum_query(schema: str, name: str, columns: list[str] | None = None) -> 
     ).format(row, sql.Identifier(schema, name))
 
 
-def table_stats(dsn: str) -> dict[str, dict[str, object]]:
-    """'schema.table' → {rows, checksum} (see checksum_query) of every base table outside HISTORY_SCHEMAS."""
+def sums_query(
+    schema: str, name: str, columns: list[str] | None = None, where: sql.Composable | None = None
+) -> sql.Composed:
+    """(rows, first slice sum, second slice sum) of checksum_query, over the rows `where` selects:
+    sums, so the figures of disjoint parts of a table (partitions, days) add up to the table's."""
+    row = (
+        sql.SQL("t")
+        if columns is None
+        else sql.SQL("row({})").format(sql.SQL(", ").join(sql.Identifier("t", c) for c in columns))
+    )
+    return sql.SQL(
+        "select count(*), coalesce(sum(('x' || substr(h, 1, 15))::bit(60)::bigint::numeric), 0), "
+        "coalesce(sum(('x' || substr(h, 16, 15))::bit(60)::bigint::numeric), 0) "
+        "from (select md5({}::text) as h from {} t where {}) r"
+    ).format(row, sql.Identifier(schema, name), where if where is not None else sql.SQL("true"))
+
+
+# The summary's own cache of part figures (partitions, days): its bookkeeping, not what a run
+# delivers, so never in its own figures. In `meta`, which no BI role reads (warehouse.security).
+CACHE = ("meta", "summary_checksum")
+_CACHE_DDL = """
+create table if not exists meta.summary_checksum (
+    relation   text not null,    -- schema.table the part belongs to
+    part       text not null,    -- a partition's name, or a day of a table with a day column
+    proof      text not null,    -- what proves the part unchanged since its figure was taken
+    rows       bigint not null,
+    sum_high   numeric not null,
+    sum_low    numeric not null,
+    primary key (relation, part)
+)"""
+# Staging's feed tables: a partition per day, written only by the loader, which replaces a day by
+# truncating its partition (a new relfilenode) and superseding the day's ledger rows
+# (meta.load_batch) in the transaction that loads the new rows (grassroots.loading.owner_functions).
+LOADED_BY_DAY = "staging"
+# Tables with a day column whose day is written whole by one transaction together with a one-row
+# ledger of that day: resident_risk's day with scoring.model_run's row (grassroots.scoring.run).
+DAY_TABLES = {("scoring", "resident_risk"): ("ds", ("scoring", "model_run"))}
+_LIST_BOUND = re.compile(r"^FOR VALUES IN \('(\d{4}-\d{2}-\d{2})'\)$")
+
+
+@dataclass
+class Cache:
+    """The part figures read (misses) and reused (hits) by one table_stats call."""
+
+    hits: list[str] = field(default_factory=list)
+    misses: list[str] = field(default_factory=list)
+
+
+def _columns(conn: psycopg.Connection, relid: int) -> list[tuple[str, str]]:
+    return conn.execute(
+        "select attname, format_type(atttypid, atttypmod) from pg_attribute "
+        "where attrelid = %s and attnum > 0 and not attisdropped order by attnum",
+        (relid,),
+    ).fetchall()
+
+
+def _part(
+    conn: psycopg.Connection, cache: Cache, relation: str, part: str, proof: str | None, query: sql.Composed
+) -> tuple[int, int, int]:
+    """The part's (rows, sums): the cached figure when its proof is the cached one, else read and cached.
+
+    The proof also holds the query's text, so a changed column list or formula never reuses a figure."""
+    if proof is not None:
+        proof = f"{proof}|{hashlib.sha256(query.as_string(conn).encode()).hexdigest()}"
+        cached = conn.execute(
+            "select rows, sum_high, sum_low from meta.summary_checksum "
+            "where relation = %s and part = %s and proof = %s",
+            (relation, part, proof),
+        ).fetchone()
+        if cached is not None:
+            cache.hits.append(f"{relation}/{part}")
+            return int(cached[0]), int(cached[1]), int(cached[2])
+    rows, high, low = conn.execute(query).fetchone()
+    cache.misses.append(f"{relation}/{part}")
+    if proof is not None:
+        conn.execute(
+            "insert into meta.summary_checksum values (%s, %s, %s, %s, %s, %s) on conflict (relation, part) "
+            "do update set proof = excluded.proof, rows = excluded.rows, sum_high = excluded.sum_high, "
+            "sum_low = excluded.sum_low",
+            (relation, part, proof, rows, high, low),
+        )
+    return int(rows), int(high), int(low)
+
+
+def _oid(conn: psycopg.Connection, schema: str, name: str) -> tuple[int, str, int]:
+    """(oid, relkind, relfilenode) of a table."""
+    return conn.execute(
+        "select c.oid, c.relkind, c.relfilenode from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where n.nspname = %s and c.relname = %s",
+        (schema, name),
+    ).fetchone()
+
+
+def _partitions(conn: psycopg.Connection, cache: Cache, schema: str, name: str) -> list[tuple[int, int, int]] | None:
+    """Figures of a staging feed table's day partitions, each proven unchanged by its oid, relfilenode and
+    columns and its day's ledger rows (every batch id with its status); None for any other table."""
+    oid, kind, _ = _oid(conn, schema, name)
+    if schema != LOADED_BY_DAY or kind != "p":
+        return None
+    parts = conn.execute(
+        "select c.relname, c.oid, c.relkind, c.relfilenode, pg_get_expr(c.relpartbound, c.oid) "
+        "from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = %s order by 1",
+        (oid,),
+    ).fetchall()
+    if any(kind != "r" or not _LIST_BOUND.match(bound) for _, _, kind, _, bound in parts):
+        return None
+    ledger = dict(
+        conn.execute(
+            "select ds::text, string_agg(batch_id || ':' || status, ',' order by batch_id) "
+            "from meta.load_batch where feed = %s group by ds",
+            (name,),
+        ).fetchall()
+    )
+    relation = f"{schema}.{name}"
+    columns = [c for c, _ in _columns(conn, oid)]  # the parent's row, as the whole-table checksum sees it
+    figures = []
+    for partition, part_oid, _, relfilenode, bound in parts:
+        ds = _LIST_BOUND.match(bound).group(1)
+        signature = ",".join(f"{c} {t}" for c, t in _columns(conn, part_oid))
+        proof = f"{part_oid}|{relfilenode}|{signature}|{ds}|{ledger.get(ds, '')}"
+        figures.append(_part(conn, cache, relation, partition, proof, sums_query(schema, partition, columns)))
+    return figures
+
+
+def _days(conn: psycopg.Connection, cache: Cache, schema: str, name: str) -> list[tuple[int, int, int]]:
+    """Figures of a DAY_TABLES table, day by day: a day is proven unchanged by the table's oid,
+    relfilenode and columns and the transaction (its full id) that wrote the day's ledger row. A day
+    without a ledger row, and rows without a day, are read every time. The days come from the index
+    on the day column (a loose index scan), so the cost follows the number of days, not of rows."""
+    column, (ledger_schema, ledger_name) = DAY_TABLES[(schema, name)]
+    relation = f"{schema}.{name}"
+    oid, _, relfilenode = _oid(conn, schema, name)
+    signature = ",".join(f"{c} {t}" for c, t in _columns(conn, oid))
+    current = int(conn.execute("select pg_current_xact_id()::text").fetchone()[0])
+    ledger = dict(
+        conn.execute(
+            sql.SQL("select {}::text, xmin::text::bigint from {} where {} is not null").format(
+                sql.Identifier(column), sql.Identifier(ledger_schema, ledger_name), sql.Identifier(column)
+            )
+        ).fetchall()
+    )
+    day, table = sql.Identifier(column), sql.Identifier(schema, name)
+    days = conn.execute(
+        sql.SQL(
+            "with recursive d (day) as ((select {day} from {table} where {day} is not null order by 1 limit 1) "
+            "union all select (select {day} from {table} where {day} > d.day order by 1 limit 1) from d "
+            "where d.day is not null) select day::text from d where day is not null"
+        ).format(day=day, table=table)
+    ).fetchall()
+    figures: list[tuple[int, int, int]] = []
+    for (value,) in days:
+        proof = None
+        if value in ledger:
+            # xmin is the low 32 bits of the writer's id; an unfrozen one is within 2**31 of the current id
+            writer = current - ((current - ledger[value]) % 2**32)
+            proof = f"{oid}|{relfilenode}|{signature}|{writer}"
+        where = sql.SQL("{} = {}").format(sql.Identifier("t", column), sql.Literal(value))
+        figures.append(_part(conn, cache, relation, value, proof, sums_query(schema, name, where=where)))
+    nulls = sql.SQL("{} is null").format(sql.Identifier("t", column))  # an index lookup, not a part
+    figures.append(conn.execute(sums_query(schema, name, where=nulls)).fetchone())
+    return figures
+
+
+def table_stats(dsn: str, cache: Cache | None = None) -> dict[str, dict[str, object]]:
+    """'schema.table' → {rows, checksum} (see checksum_query) of every base table outside HISTORY_SCHEMAS.
+
+    Bounded by the day, not by history: a staging feed table is summed partition by partition and
+    a DAY_TABLES table day by day, each part's figure kept in CACHE and read again only when what
+    proves it unchanged changed (see _partitions, _days); the sums equal the whole table's.
+    Other tables are read whole. `cache` collects which parts were read (misses) or reused (hits).
+    """
+    cache = Cache() if cache is None else cache
     stats: dict[str, dict[str, object]] = {}
     with psycopg.connect(dsn) as conn:
-        for schema, name, kind in tables(conn):
-            if kind != "BASE TABLE" or schema in HISTORY_SCHEMAS:
-                continue
-            rows, checksum = conn.execute(checksum_query(schema, name)).fetchone()
+        # One snapshot for proofs and rows; the lock keeps a reload from truncating a partition meanwhile.
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        cached = conn.execute("select to_regclass('meta.load_batch') is not null").fetchone()[0]
+        listed = [t for t in tables(conn) if t[2] == "BASE TABLE" and t[0] not in HISTORY_SCHEMAS and t[:2] != CACHE]
+        if cached:
+            conn.execute(_CACHE_DDL)
+            staged = [sql.Identifier(s, n) for s, n, _ in listed if s == LOADED_BY_DAY]
+            if staged:
+                conn.execute(sql.SQL("lock table {} in access share mode").format(sql.SQL(", ").join(staged)))
+        for schema, name, _ in listed:
+            figures = None
+            if cached and (schema, name) in DAY_TABLES:
+                figures = _days(conn, cache, schema, name)
+            elif cached:
+                figures = _partitions(conn, cache, schema, name)
+            if figures is None:
+                rows, checksum = conn.execute(checksum_query(schema, name)).fetchone()
+            else:
+                rows = sum(int(f[0]) for f in figures)
+                checksum = f"{sum(int(f[1]) for f in figures)}:{sum(int(f[2]) for f in figures)}"
             stats[f"{schema}.{name}"] = {"rows": rows, "checksum": checksum}
     return stats
 

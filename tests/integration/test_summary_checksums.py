@@ -1,0 +1,165 @@
+"""The end-of-run summary's checksums cost what the day changed: staging partitions and scored days
+are summed part by part from a cache, and the sums equal the whole-table checksum of every table."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from grassroots.loading.contracts import get_contract
+from grassroots.loading.identity import check_digit
+from grassroots.loading.loader import load_day
+from grassroots.local import summary
+from grassroots.scoring import store
+from grassroots.warehouse.bootstrap import bootstrap
+
+DAYS = [dt.date(2026, 11, 24) + dt.timedelta(days=n) for n in range(3)]
+SECRET = b"summary-test-secret"
+HEADER = "公民身份号码,姓名,性别,出生日期,联系电话,住址,社区编码,网格编码,户号,人口类型,关注等级,独居"
+REGISTRY = "staging.population_registry"
+RISK = "scoring.resident_risk"
+
+
+def _registry_file(folder: Path, ds: dt.date, people: int) -> Path:
+    """A day's registry delivery of `people` residents."""
+    lines = [HEADER]
+    for order in range(1, people + 1):
+        first17 = f"33010619500304{order:03d}"
+        lines.append(
+            f"{first17}{check_digit(first17)},王芳,女,1950-03-04,13800001111,某路1号,330106001001,33010600100101,H1,户籍,1,是"
+        )
+    path = folder / ds.isoformat() / f"population_registry_{ds:%Y%m%d}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(("\n".join(lines) + "\n").encode("gb18030"))
+    return path
+
+
+def _load(dsn: str, folder: Path, ds: dt.date, people: int) -> None:
+    load_day(dsn, get_contract("population_registry"), ds, [_registry_file(folder, ds, people)], SECRET)
+
+
+_LITERALS = {"date": None, "text": "x", "integer": 0, "jsonb": "{}", "char(64)": "k", "text[]": []}
+
+
+def _score(conn: psycopg.Connection, ds: dt.date, tier: str) -> None:
+    """Replace a scored day the way scoring.store does: the day's model_run row and residents in one transaction."""
+    conn.execute("delete from scoring.model_run where ds = %s", (ds,))
+    conn.execute("delete from scoring.resident_risk where ds = %s", (ds,))
+    for name, rows in (("model_run", 1), ("resident_risk", 3)):
+        columns = store.COLUMNS[name]
+        for n in range(rows):
+            values = [
+                ds
+                if c == "ds"
+                else f"p{n}"
+                if c == "person_key"
+                else tier
+                if c == "risk_tier"
+                else _LITERALS.get(t.removesuffix(" not null"), 0)
+                for c, t in columns
+            ]
+            conn.execute(
+                sql.SQL("insert into {} values ({})").format(
+                    sql.Identifier("scoring", name), sql.SQL(", ").join(sql.Placeholder() * len(values))
+                ),
+                values,
+            )
+    conn.commit()
+
+
+def _whole(dsn: str, stats: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
+    """The whole-table checksum_query of every table the summary reports."""
+    with psycopg.connect(dsn) as conn:
+        figures = {}
+        for name in stats:
+            rows, checksum = conn.execute(summary.checksum_query(*name.split("."))).fetchone()
+            figures[name] = {"rows": rows, "checksum": checksum}
+    return figures
+
+
+@pytest.fixture
+def dsn(warehouse_dsn: str) -> str:
+    bootstrap(warehouse_dsn)
+    with psycopg.connect(warehouse_dsn) as conn:
+        store.ensure_schema(conn)
+    return warehouse_dsn
+
+
+def _stats(dsn: str) -> tuple[dict[str, dict[str, object]], summary.Cache]:
+    cache = summary.Cache()
+    stats = summary.table_stats(dsn, cache)
+    assert stats == _whole(dsn, stats), "the sums of the parts are the whole tables' checksums"
+    return stats, cache
+
+
+def test_cached_parts_add_up_to_the_whole_tables_and_a_changed_part_is_read_again(dsn: str, tmp_path: Path) -> None:
+    _load(dsn, tmp_path, DAYS[0], 3)
+    _load(dsn, tmp_path, DAYS[1], 4)
+    with psycopg.connect(dsn) as conn:
+        _score(conn, DAYS[0], "低")
+        _score(conn, DAYS[1], "低")
+    first, cache = _stats(dsn)
+    assert first[REGISTRY]["rows"] == 7 and first[RISK]["rows"] == 6
+    assert sorted(cache.misses) == [
+        f"{RISK}/2026-11-24",
+        f"{RISK}/2026-11-25",
+        f"{REGISTRY}/population_registry__20261124",
+        f"{REGISTRY}/population_registry__20261125",
+    ]
+    assert "meta.summary_checksum" not in first, "the cache is the summary's bookkeeping, not a run's table"
+
+    again, cache = _stats(dsn)
+    assert again == first and cache.misses == [] and len(cache.hits) == 4
+
+    # An unchanged rerun of the day (the same file) loads nothing: the same figures, nothing read.
+    _load(dsn, tmp_path, DAYS[0], 3)
+    rerun, cache = _stats(dsn)
+    assert rerun == first and cache.misses == []
+
+    # A new delivery replaces the day: its partition is read again and the figure changes.
+    _load(dsn, tmp_path, DAYS[0], 2)
+    reloaded, cache = _stats(dsn)
+    assert cache.misses == [f"{REGISTRY}/population_registry__20261124"]
+    assert reloaded[REGISTRY]["rows"] == 6 and reloaded[REGISTRY]["checksum"] != first[REGISTRY]["checksum"]
+
+    # A rescored day with other tiers: that day is read again, the figure changes.
+    with psycopg.connect(dsn) as conn:
+        _score(conn, DAYS[1], "高")
+    rescored, cache = _stats(dsn)
+    assert cache.misses == [f"{RISK}/2026-11-25"]
+    assert rescored[RISK]["rows"] == 6 and rescored[RISK]["checksum"] != first[RISK]["checksum"]
+
+    # The same rows written again by another scoring transaction: read again, the same figure.
+    with psycopg.connect(dsn) as conn:
+        _score(conn, DAYS[1], "高")
+    same, cache = _stats(dsn)
+    assert cache.misses == [f"{RISK}/2026-11-25"] and same == rescored
+
+
+def test_the_cost_follows_the_day_another_day_reads_only_its_own_parts(dsn: str, tmp_path: Path) -> None:
+    for ds in DAYS[:2]:
+        _load(dsn, tmp_path, ds, 3)
+        with psycopg.connect(dsn) as conn:
+            _score(conn, ds, "低")
+    _stats(dsn)
+    _load(dsn, tmp_path, DAYS[2], 3)
+    with psycopg.connect(dsn) as conn:
+        _score(conn, DAYS[2], "低")
+    third, cache = _stats(dsn)
+    assert sorted(cache.misses) == [f"{RISK}/2026-11-26", f"{REGISTRY}/population_registry__20261126"]
+    assert len(cache.hits) == 4
+    assert third[REGISTRY]["rows"] == 9
+
+
+def test_no_bi_role_reads_the_cache(dsn: str) -> None:
+    summary.table_stats(dsn)
+    with psycopg.connect(dsn) as conn:
+        readers = conn.execute(
+            "select rolname from pg_roles where rolname in ('bi_reader', 'bi_login', 'area_user') "
+            "and has_table_privilege(rolname, 'meta.summary_checksum', 'select')"
+        ).fetchall()
+    assert readers == []
