@@ -18,15 +18,31 @@ SCHEMAS = schemas.except_roles(*schemas.WORKING)
 HISTORY_SCHEMAS = schemas.names(schemas.QUALITY)
 
 
+# The summary's own cache of part figures (partitions, days): its bookkeeping, not what a run
+# delivers, so never in its own figures. In `meta`, which no BI role reads (warehouse.security).
+CACHE = ("meta", "summary_checksum")
+_CACHE_DDL = """
+create table if not exists meta.summary_checksum (
+    relation   text not null,    -- schema.table the part belongs to
+    part       text not null,    -- a partition's name, or a day of a table with a day column
+    proof      text not null,    -- what proves the part unchanged since its figure was taken
+    rows       bigint not null,
+    sum_high   numeric not null,
+    sum_low    numeric not null,
+    primary key (relation, part)
+)"""
+
+
 def tables(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
-    """(schema, name, kind) of every table and view in the project's schemas; a partitioned
+    """(schema, name, kind) of every table and view in the project's schemas but CACHE; a partitioned
     table stands for its partitions (staging's per-day ones), which are not listed again."""
     return conn.execute(
         "select t.table_schema, t.table_name, t.table_type from information_schema.tables t "
         "join pg_namespace n on n.nspname = t.table_schema "
         "join pg_class c on c.relnamespace = n.oid and c.relname = t.table_name "
-        "where t.table_schema = any(%s) and not c.relispartition order by 1, 2",
-        (list(SCHEMAS),),
+        "where t.table_schema = any(%s) and not c.relispartition "
+        "and (t.table_schema, t.table_name) <> (%s, %s) order by 1, 2",
+        (list(SCHEMAS), *CACHE),
     ).fetchall()
 
 
@@ -67,19 +83,6 @@ def sums_query(
     ).format(row, sql.Identifier(schema, name), where if where is not None else sql.SQL("true"))
 
 
-# The summary's own cache of part figures (partitions, days): its bookkeeping, not what a run
-# delivers, so never in its own figures. In `meta`, which no BI role reads (warehouse.security).
-CACHE = ("meta", "summary_checksum")
-_CACHE_DDL = """
-create table if not exists meta.summary_checksum (
-    relation   text not null,    -- schema.table the part belongs to
-    part       text not null,    -- a partition's name, or a day of a table with a day column
-    proof      text not null,    -- what proves the part unchanged since its figure was taken
-    rows       bigint not null,
-    sum_high   numeric not null,
-    sum_low    numeric not null,
-    primary key (relation, part)
-)"""
 # Staging's feed tables: a partition per day, written only by the loader, which replaces a day by
 # truncating its partition (a new relfilenode) and superseding the day's ledger rows
 # (meta.load_batch) in the transaction that loads the new rows (grassroots.loading.owner_functions).
@@ -134,6 +137,11 @@ def _part(
     return int(rows), int(high), int(low)
 
 
+def _forget_others(conn: psycopg.Connection, relation: str, parts: list[str]) -> None:
+    """Drop the cached figures of a table's parts that are gone (a dropped partition, a deleted day)."""
+    conn.execute("delete from meta.summary_checksum where relation = %s and part <> all(%s)", (relation, parts))
+
+
 def _oid(conn: psycopg.Connection, schema: str, name: str) -> tuple[int, str, int]:
     """(oid, relkind, relfilenode) of a table."""
     return conn.execute(
@@ -171,6 +179,7 @@ def _partitions(conn: psycopg.Connection, cache: Cache, schema: str, name: str) 
         signature = ",".join(f"{c} {t}" for c, t in _columns(conn, part_oid))
         proof = f"{part_oid}|{relfilenode}|{signature}|{ds}|{ledger.get(ds, '')}"
         figures.append(_part(conn, cache, relation, partition, proof, sums_query(schema, partition, columns)))
+    _forget_others(conn, relation, [partition for partition, *_ in parts])
     return figures
 
 
@@ -184,13 +193,14 @@ def _days(conn: psycopg.Connection, cache: Cache, schema: str, name: str) -> lis
     oid, _, relfilenode = _oid(conn, schema, name)
     signature = ",".join(f"{c} {t}" for c, t in _columns(conn, oid))
     current = int(conn.execute("select pg_current_xact_id()::text").fetchone()[0])
-    ledger = dict(
-        conn.execute(
-            sql.SQL("select {}::text, xmin::text::bigint from {} where {} is not null").format(
+    ledger = {
+        value: (int(xmin), row)
+        for value, xmin, row in conn.execute(
+            sql.SQL("select {}::text, xmin::text, md5(l::text) from {} l where {} is not null").format(
                 sql.Identifier(column), sql.Identifier(ledger_schema, ledger_name), sql.Identifier(column)
             )
-        ).fetchall()
-    )
+        )
+    }
     day, table = sql.Identifier(column), sql.Identifier(schema, name)
     days = conn.execute(
         sql.SQL(
@@ -203,11 +213,14 @@ def _days(conn: psycopg.Connection, cache: Cache, schema: str, name: str) -> lis
     for (value,) in days:
         proof = None
         if value in ledger:
-            # xmin is the low 32 bits of the writer's id; an unfrozen one is within 2**31 of the current id
-            writer = current - ((current - ledger[value]) % 2**32)
-            proof = f"{oid}|{relfilenode}|{signature}|{writer}"
+            # xmin is the low 32 bits of the writer's id, which is within 2**31 of the current one until
+            # frozen (PostgreSQL keeps a frozen row's xmin): the full id, with the ledger row itself
+            xmin, row = ledger[value]
+            writer = current - ((current - xmin) % 2**32)
+            proof = f"{oid}|{relfilenode}|{signature}|{writer}|{row}"
         where = sql.SQL("{} = {}").format(sql.Identifier("t", column), sql.Literal(value))
         figures.append(_part(conn, cache, relation, value, proof, sums_query(schema, name, where=where)))
+    _forget_others(conn, relation, [value for (value,) in days])
     nulls = sql.SQL("{} is null").format(sql.Identifier("t", column))  # an index lookup, not a part
     figures.append(conn.execute(sums_query(schema, name, where=nulls)).fetchone())
     return figures
@@ -227,7 +240,7 @@ def table_stats(dsn: str, cache: Cache | None = None) -> dict[str, dict[str, obj
         # One snapshot for proofs and rows; the lock keeps a reload from truncating a partition meanwhile.
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         cached = conn.execute("select to_regclass('meta.load_batch') is not null").fetchone()[0]
-        listed = [t for t in tables(conn) if t[2] == "BASE TABLE" and t[0] not in HISTORY_SCHEMAS and t[:2] != CACHE]
+        listed = [t for t in tables(conn) if t[2] == "BASE TABLE" and t[0] not in HISTORY_SCHEMAS]
         if cached:
             conn.execute(_CACHE_DDL)
             staged = [sql.Identifier(s, n) for s, n, _ in listed if s == LOADED_BY_DAY]

@@ -288,7 +288,8 @@ def _factorize(values: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
 
 
 def write_residents(conn: psycopg.Connection, ds: dt.date, residents: ResidentTiers) -> None:
-    """Replace the day's resident tiers."""
+    """Replace the day's resident tiers, in the transaction that replaced the day's model_run row
+    (write_run): grassroots.local.summary reuses a day's checksum while that row is unchanged."""
     conn.execute("delete from scoring.resident_risk where ds = %s", (ds,))
     with conn.cursor().copy(_RESIDENT_COPY) as copy:
         for lines in resident_lines(ds, residents):
