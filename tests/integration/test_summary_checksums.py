@@ -163,3 +163,28 @@ def test_no_bi_role_reads_the_cache(dsn: str) -> None:
             "and has_table_privilege(rolname, 'meta.summary_checksum', 'select')"
         ).fetchall()
     assert readers == []
+
+
+def test_a_part_nothing_proves_is_read_every_time(dsn: str, tmp_path: Path) -> None:
+    _load(dsn, tmp_path, DAYS[0], 3)
+    with psycopg.connect(dsn) as conn:
+        _score(conn, DAYS[0], "低")
+        # a partition and a scored day written around the pipeline: no ledger row, no model_run row
+        partition = conn.execute("select staging.day_partition('population_registry', %s)", (DAYS[1],)).fetchone()[0]
+        conn.execute(
+            sql.SQL("insert into staging.{} (_ds, _batch_id, _row_no) values (%s, 0, 1)").format(
+                sql.Identifier(partition)
+            ),
+            (DAYS[1],),
+        )
+        conn.execute(
+            "insert into scoring.resident_risk select %s, person_key, community_code, grid_code, "
+            "cluster_label, risk_tier, tier_rank, risk_score, reasons, reasons_en from scoring.resident_risk",
+            (DAYS[1],),
+        )
+        conn.commit()
+    first, _ = _stats(dsn)
+    again, cache = _stats(dsn)
+    assert again == first and first[REGISTRY]["rows"] == 4 and first[RISK]["rows"] == 6
+    assert sorted(cache.misses) == [f"{RISK}/2026-11-25", f"{REGISTRY}/population_registry__20261125"]
+    assert len(cache.hits) == 2

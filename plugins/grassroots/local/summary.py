@@ -177,7 +177,8 @@ def _partitions(conn: psycopg.Connection, cache: Cache, schema: str, name: str) 
     for partition, part_oid, _, relfilenode, bound in parts:
         ds = _LIST_BOUND.match(bound).group(1)
         signature = ",".join(f"{c} {t}" for c, t in _columns(conn, part_oid))
-        proof = f"{part_oid}|{relfilenode}|{signature}|{ds}|{ledger.get(ds, '')}"
+        # a partition no load wrote (no ledger row for its day) has nothing to prove it: read every time
+        proof = f"{part_oid}|{relfilenode}|{signature}|{ds}|{ledger[ds]}" if ds in ledger else None
         figures.append(_part(conn, cache, relation, partition, proof, sums_query(schema, partition, columns)))
     _forget_others(conn, relation, [partition for partition, *_ in parts])
     return figures
@@ -233,6 +234,12 @@ def table_stats(dsn: str, cache: Cache | None = None) -> dict[str, dict[str, obj
     a DAY_TABLES table day by day, each part's figure kept in CACHE and read again only when what
     proves it unchanged changed (see _partitions, _days); the sums equal the whole table's.
     Other tables are read whole. `cache` collects which parts were read (misses) or reused (hits).
+
+    The proofs cover every way the pipeline changes a part (a load of the day, a scoring run of the
+    day), a table's columns, its rewrite or re-creation, and the checksum's own query; not rows
+    written around the pipeline into an old part (an administrator's UPDATE, or the loader role's
+    INSERT into an earlier day outside load_day), which no catalog figure records transactionally.
+    Deleting CACHE's rows makes the next call read every part again.
     """
     cache = Cache() if cache is None else cache
     stats: dict[str, dict[str, object]] = {}
