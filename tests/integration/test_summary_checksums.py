@@ -22,15 +22,17 @@ SECRET = b"summary-test-secret"
 HEADER = "公民身份号码,姓名,性别,出生日期,联系电话,住址,社区编码,网格编码,户号,人口类型,关注等级,独居"
 REGISTRY = "staging.population_registry"
 RISK = "scoring.resident_risk"
+QUARANTINED = "quarantine.rows"
 
 
 def _registry_file(folder: Path, ds: dt.date, people: int) -> Path:
-    """A day's registry delivery of `people` residents."""
+    """A day's registry delivery of `people` residents and one line whose ID number fails its check digit."""
     lines = [HEADER]
-    for order in range(1, people + 1):
+    for order in range(1, people + 2):
         first17 = f"33010619500304{order:03d}"
+        digit = check_digit(first17) if order <= people else "X" if check_digit(first17) != "X" else "0"
         lines.append(
-            f"{first17}{check_digit(first17)},王芳,女,1950-03-04,13800001111,某路1号,330106001001,33010600100101,H1,户籍,1,是"
+            f"{first17}{digit},王芳,女,1950-03-04,13800001111,某路1号,330106001001,33010600100101,H1,户籍,1,是"
         )
     path = folder / ds.isoformat() / f"population_registry_{ds:%Y%m%d}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,6 +91,20 @@ def dsn(warehouse_dsn: str) -> str:
     return warehouse_dsn
 
 
+def _read(cache: summary.Cache, relation: str) -> list[str]:
+    """The parts of `relation` a table_stats call read."""
+    return sorted(part.removeprefix(f"{relation}/") for part in cache.misses if part.startswith(f"{relation}/"))
+
+
+def _batches(dsn: str, ds: dt.date) -> list[str]:
+    """The registry's load batches of a day, superseded ones too."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "select batch_id::text from meta.load_batch where feed = 'population_registry' and ds = %s", (ds,)
+        ).fetchall()
+    return sorted(row[0] for row in rows)
+
+
 def _stats(dsn: str) -> tuple[dict[str, dict[str, object]], summary.Cache]:
     cache = summary.Cache()
     stats = summary.table_stats(dsn, cache)
@@ -103,17 +119,14 @@ def test_cached_parts_add_up_to_the_whole_tables_and_a_changed_part_is_read_agai
         _score(conn, DAYS[0], "低")
         _score(conn, DAYS[1], "低")
     first, cache = _stats(dsn)
-    assert first[REGISTRY]["rows"] == 7 and first[RISK]["rows"] == 6
-    assert sorted(cache.misses) == [
-        f"{RISK}/2026-11-24",
-        f"{RISK}/2026-11-25",
-        f"{REGISTRY}/population_registry__20261124",
-        f"{REGISTRY}/population_registry__20261125",
-    ]
+    assert first[REGISTRY]["rows"] == 7 and first[RISK]["rows"] == 6 and first[QUARANTINED]["rows"] == 2
+    assert _read(cache, REGISTRY) == ["population_registry__20261124", "population_registry__20261125"]
+    assert _read(cache, RISK) == ["2026-11-24", "2026-11-25"]
+    assert _read(cache, QUARANTINED) == sorted(_batches(dsn, DAYS[0]) + _batches(dsn, DAYS[1]))
     assert "meta.summary_checksum" not in first, "the cache is the summary's bookkeeping, not a run's table"
 
     again, cache = _stats(dsn)
-    assert again == first and cache.misses == [] and len(cache.hits) == 4
+    assert again == first and cache.misses == [] and len(cache.hits) == 6
 
     # An unchanged rerun of the day (the same file) loads nothing: the same figures, nothing read.
     _load(dsn, tmp_path, DAYS[0], 3)
@@ -123,8 +136,11 @@ def test_cached_parts_add_up_to_the_whole_tables_and_a_changed_part_is_read_agai
     # A new delivery replaces the day: its partition is read again and the figure changes.
     _load(dsn, tmp_path, DAYS[0], 2)
     reloaded, cache = _stats(dsn)
-    assert cache.misses == [f"{REGISTRY}/population_registry__20261124"]
+    assert _read(cache, REGISTRY) == ["population_registry__20261124"] and _read(cache, RISK) == []
+    # the day's new batch, and its superseded one (its ledger row changed): the day's batches only
+    assert _read(cache, QUARANTINED) == _batches(dsn, DAYS[0]) and len(_batches(dsn, DAYS[0])) == 2
     assert reloaded[REGISTRY]["rows"] == 6 and reloaded[REGISTRY]["checksum"] != first[REGISTRY]["checksum"]
+    assert reloaded[QUARANTINED]["rows"] == 3, "evidence is kept: the superseded batch's rows stay"
 
     # A rescored day with other tiers: that day is read again, the figure changes.
     with psycopg.connect(dsn) as conn:
@@ -150,8 +166,9 @@ def test_the_cost_follows_the_day_another_day_reads_only_its_own_parts(dsn: str,
     with psycopg.connect(dsn) as conn:
         _score(conn, DAYS[2], "低")
     third, cache = _stats(dsn)
-    assert sorted(cache.misses) == [f"{RISK}/2026-11-26", f"{REGISTRY}/population_registry__20261126"]
-    assert len(cache.hits) == 4
+    assert _read(cache, REGISTRY) == ["population_registry__20261126"] and _read(cache, RISK) == ["2026-11-26"]
+    assert _read(cache, QUARANTINED) == _batches(dsn, DAYS[2]) and len(cache.misses) == 3
+    assert len(cache.hits) == 6
     assert third[REGISTRY]["rows"] == 9
 
 
@@ -187,4 +204,4 @@ def test_a_part_nothing_proves_is_read_every_time(dsn: str, tmp_path: Path) -> N
     again, cache = _stats(dsn)
     assert again == first and first[REGISTRY]["rows"] == 4 and first[RISK]["rows"] == 6
     assert sorted(cache.misses) == [f"{RISK}/2026-11-25", f"{REGISTRY}/population_registry__20261125"]
-    assert len(cache.hits) == 2
+    assert len(cache.hits) == 3

@@ -63,7 +63,7 @@ def _print_summary(dsn: str) -> None:
         print(f"Tables changed since the previous run: {', '.join(changed) if changed else 'none'}")
     print(
         f"\nTable checksums: {checksum_file} "
-        f"({len(parts.misses)} staging partitions / scored days read, {len(parts.hits)} unchanged ones reused)"
+        f"({len(parts.misses)} parts read: partitions, scored days, load batches; {len(parts.hits)} unchanged reused)"
     )
     reports = settings.reports_dir()
     print(f"Auditor report:  {reports / 'audit' / 'index.html'}")

@@ -18,13 +18,13 @@ SCHEMAS = schemas.except_roles(*schemas.WORKING)
 HISTORY_SCHEMAS = schemas.names(schemas.QUALITY)
 
 
-# The summary's own cache of part figures (partitions, days): its bookkeeping, not what a run
+# The summary's own cache of part figures (partitions, days, batches): its bookkeeping, not what a run
 # delivers, so never in its own figures. In `meta`, which no BI role reads (warehouse.security).
 CACHE = ("meta", "summary_checksum")
 _CACHE_DDL = """
 create table if not exists meta.summary_checksum (
     relation   text not null,    -- schema.table the part belongs to
-    part       text not null,    -- a partition's name, or a day of a table with a day column
+    part       text not null,    -- a partition's name, or a key (day, batch) of a PART_TABLES table
     proof      text not null,    -- what proves the part unchanged since its figure was taken
     rows       bigint not null,
     sum_high   numeric not null,
@@ -87,9 +87,17 @@ def sums_query(
 # truncating its partition (a new relfilenode) and superseding the day's ledger rows
 # (meta.load_batch) in the transaction that loads the new rows (grassroots.loading.owner_functions).
 LOADED_BY_DAY = "staging"
-# Tables with a day column whose day is written whole by one transaction together with a one-row
-# ledger of that day: resident_risk's day with scoring.model_run's row (grassroots.scoring.run).
-DAY_TABLES = {("scoring", "resident_risk"): ("ds", ("scoring", "model_run"))}
+# Tables summed part by part along a key column whose every part is written whole by one transaction
+# together with the part's ledger row (one per key, its primary key), which any later rewrite of the
+# part rewrites too: (schema, table) → (key column, ledger table with the same column).
+# - a scored day: resident_risk's day with its scoring.model_run row (grassroots.scoring.store);
+# - a batch's quarantined rows and file: inserted only by the load that wrote and finished the
+#   batch's meta.load_batch row (grassroots.loading.loader; evidence is never deleted).
+PART_TABLES = {
+    ("scoring", "resident_risk"): ("ds", ("scoring", "model_run")),
+    ("quarantine", "rows"): ("batch_id", ("meta", "load_batch")),
+    ("quarantine", "files"): ("batch_id", ("meta", "load_batch")),
+}
 _LIST_BOUND = re.compile(r"^FOR VALUES IN \('(\d{4}-\d{2}-\d{2})'\)$")
 
 
@@ -184,12 +192,13 @@ def _partitions(conn: psycopg.Connection, cache: Cache, schema: str, name: str) 
     return figures
 
 
-def _days(conn: psycopg.Connection, cache: Cache, schema: str, name: str) -> list[tuple[int, int, int]]:
-    """Figures of a DAY_TABLES table, day by day: a day is proven unchanged by the table's oid,
-    relfilenode and columns and the transaction (its full id) that wrote the day's ledger row. A day
-    without a ledger row, and rows without a day, are read every time. The days come from the index
-    on the day column (a loose index scan), so the cost follows the number of days, not of rows."""
-    column, (ledger_schema, ledger_name) = DAY_TABLES[(schema, name)]
+def _keyed(conn: psycopg.Connection, cache: Cache, schema: str, name: str) -> list[tuple[int, int, int]]:
+    """Figures of a PART_TABLES table, key by key (a day, a batch): a part is proven unchanged by the
+    table's oid, relfilenode and columns and by its ledger row and the transaction (its full id) that
+    last wrote that row. A part without a ledger row, and rows without a key, are read every time.
+    The keys come from the index led by the key column (a loose index scan), so the cost follows the
+    number of parts, not of rows."""
+    column, (ledger_schema, ledger_name) = PART_TABLES[(schema, name)]
     relation = f"{schema}.{name}"
     oid, _, relfilenode = _oid(conn, schema, name)
     signature = ",".join(f"{c} {t}" for c, t in _columns(conn, oid))
@@ -202,16 +211,16 @@ def _days(conn: psycopg.Connection, cache: Cache, schema: str, name: str) -> lis
             )
         )
     }
-    day, table = sql.Identifier(column), sql.Identifier(schema, name)
-    days = conn.execute(
+    key, table = sql.Identifier(column), sql.Identifier(schema, name)
+    keys = conn.execute(
         sql.SQL(
-            "with recursive d (day) as ((select {day} from {table} where {day} is not null order by 1 limit 1) "
-            "union all select (select {day} from {table} where {day} > d.day order by 1 limit 1) from d "
-            "where d.day is not null) select day::text from d where day is not null"
-        ).format(day=day, table=table)
+            "with recursive k (key) as ((select {key} from {table} where {key} is not null order by 1 limit 1) "
+            "union all select (select {key} from {table} where {key} > k.key order by 1 limit 1) from k "
+            "where k.key is not null) select key::text from k where key is not null"
+        ).format(key=key, table=table)
     ).fetchall()
     figures: list[tuple[int, int, int]] = []
-    for (value,) in days:
+    for (value,) in keys:
         proof = None
         if value in ledger:
             # xmin is the low 32 bits of the writer's id, which is within 2**31 of the current one until
@@ -221,7 +230,7 @@ def _days(conn: psycopg.Connection, cache: Cache, schema: str, name: str) -> lis
             proof = f"{oid}|{relfilenode}|{signature}|{writer}|{row}"
         where = sql.SQL("{} = {}").format(sql.Identifier("t", column), sql.Literal(value))
         figures.append(_part(conn, cache, relation, value, proof, sums_query(schema, name, where=where)))
-    _forget_others(conn, relation, [value for (value,) in days])
+    _forget_others(conn, relation, [value for (value,) in keys])
     nulls = sql.SQL("{} is null").format(sql.Identifier("t", column))  # an index lookup, not a part
     figures.append(conn.execute(sums_query(schema, name, where=nulls)).fetchone())
     return figures
@@ -231,8 +240,9 @@ def table_stats(dsn: str, cache: Cache | None = None) -> dict[str, dict[str, obj
     """'schema.table' → {rows, checksum} (see checksum_query) of every base table outside HISTORY_SCHEMAS.
 
     Bounded by the day, not by history: a staging feed table is summed partition by partition and
-    a DAY_TABLES table day by day, each part's figure kept in CACHE and read again only when what
-    proves it unchanged changed (see _partitions, _days); the sums equal the whole table's.
+    a PART_TABLES table key by key (a scored day, a load batch), each part's figure kept in CACHE and
+    read again only when what proves it unchanged changed (see _partitions, _keyed); the sums equal
+    the whole table's.
     Other tables are read whole. `cache` collects which parts were read (misses) or reused (hits).
 
     The proofs cover every way the pipeline changes a part (a load of the day, a scoring run of the
@@ -255,8 +265,8 @@ def table_stats(dsn: str, cache: Cache | None = None) -> dict[str, dict[str, obj
                 conn.execute(sql.SQL("lock table {} in access share mode").format(sql.SQL(", ").join(staged)))
         for schema, name, _ in listed:
             figures = None
-            if cached and (schema, name) in DAY_TABLES:
-                figures = _days(conn, cache, schema, name)
+            if cached and (schema, name) in PART_TABLES:
+                figures = _keyed(conn, cache, schema, name)
             elif cached:
                 figures = _partitions(conn, cache, schema, name)
             if figures is None:
