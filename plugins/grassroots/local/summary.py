@@ -89,7 +89,8 @@ def sums_query(
 LOADED_BY_DAY = "staging"
 # Tables summed part by part along a key column whose every part is written whole by one transaction
 # together with the part's ledger row (one per key, its primary key), which any later rewrite of the
-# part rewrites too: (schema, table) → (key column, ledger table with the same column).
+# part rewrites too: (schema, table) → (key column, ledger table with the same column). The table
+# needs an index led by the key column (its primary key here): the keys are found through it.
 # - a scored day: resident_risk's day with its scoring.model_run row (grassroots.scoring.store);
 # - a batch's quarantined rows and file: inserted only by the load that wrote and finished the
 #   batch's meta.load_batch row (grassroots.loading.loader; evidence is never deleted).
@@ -150,8 +151,8 @@ def _forget_others(conn: psycopg.Connection, relation: str, parts: list[str]) ->
     conn.execute("delete from meta.summary_checksum where relation = %s and part <> all(%s)", (relation, parts))
 
 
-def _oid(conn: psycopg.Connection, schema: str, name: str) -> tuple[int, str, int]:
-    """(oid, relkind, relfilenode) of a table."""
+def _oid(conn: psycopg.Connection, schema: str, name: str) -> tuple[int, str, int] | None:
+    """(oid, relkind, relfilenode) of a table, None if there is none."""
     return conn.execute(
         "select c.oid, c.relkind, c.relfilenode from pg_class c join pg_namespace n on n.oid = c.relnamespace "
         "where n.nspname = %s and c.relname = %s",
@@ -192,14 +193,16 @@ def _partitions(conn: psycopg.Connection, cache: Cache, schema: str, name: str) 
     return figures
 
 
-def _keyed(conn: psycopg.Connection, cache: Cache, schema: str, name: str) -> list[tuple[int, int, int]]:
+def _keyed(conn: psycopg.Connection, cache: Cache, schema: str, name: str) -> list[tuple[int, int, int]] | None:
     """Figures of a PART_TABLES table, key by key (a day, a batch): a part is proven unchanged by the
     table's oid, relfilenode and columns and by its ledger row and the transaction (its full id) that
     last wrote that row. A part without a ledger row, and rows without a key, are read every time.
     The keys come from the index led by the key column (a loose index scan), so the cost follows the
-    number of parts, not of rows."""
+    number of parts, not of rows. None when the ledger table does not exist."""
     column, (ledger_schema, ledger_name) = PART_TABLES[(schema, name)]
     relation = f"{schema}.{name}"
+    if _oid(conn, ledger_schema, ledger_name) is None:
+        return None  # no ledger, no proof: read whole
     oid, _, relfilenode = _oid(conn, schema, name)
     signature = ",".join(f"{c} {t}" for c, t in _columns(conn, oid))
     current = int(conn.execute("select pg_current_xact_id()::text").fetchone()[0])
