@@ -18,6 +18,8 @@ happened to it: loaded, rejected, duplicate, missing or failed.
 The loader only inserts (rows, quarantine, ledger); superseding, finishing a batch, creating
 or emptying a partition and dropping repeated rows go through load_owner's narrow functions
 (grassroots.loading.owner_functions), so a loader login cannot rewrite another load's evidence.
+A batch's quarantine rows and file are written only by the load that writes its ledger row: the
+end-of-run summary (grassroots.local.summary) reuses their checksum while that row is unchanged.
 """
 
 from __future__ import annotations

@@ -16,6 +16,10 @@ and every name schema-qualified:
   day's partition, only rows of batches the calling transaction wrote.
 
 `feed` must name a partitioned table of `staging`; identifiers are quoted with format('%I').
+
+A partition changes only in a transaction that writes the day's ledger rows, and a reload
+truncates it (a new relfilenode): the end-of-run summary (grassroots.local.summary) reuses a
+partition's checksum while both are unchanged, so a new way to change a partition must keep that.
 """
 
 from __future__ import annotations

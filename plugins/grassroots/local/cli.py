@@ -46,7 +46,8 @@ def _print_summary(dsn: str) -> None:
     """What the day left behind (the DAGs' states and counts are the stage lines above)."""
     from grassroots.local import summary
 
-    stats = summary.table_stats(dsn)
+    parts = summary.Cache()
+    stats = summary.table_stats(dsn, parts)
     checksum_file = settings.state_dir() / "last_checksums.json"
     previous = json.loads(checksum_file.read_text()) if checksum_file.exists() else None
     checksum_file.write_text(json.dumps(stats, indent=1, sort_keys=True))
@@ -60,7 +61,10 @@ def _print_summary(dsn: str) -> None:
     if previous is not None:
         changed = sorted(k for k in stats if previous.get(k) != stats[k])
         print(f"Tables changed since the previous run: {', '.join(changed) if changed else 'none'}")
-    print(f"\nTable checksums: {checksum_file}")
+    print(
+        f"\nTable checksums: {checksum_file} "
+        f"({len(parts.misses)} parts read: partitions, scored days, load batches; {len(parts.hits)} unchanged reused)"
+    )
     reports = settings.reports_dir()
     print(f"Auditor report:  {reports / 'audit' / 'index.html'}")
     print(f"KPI pages:       {reports / 'kpi' / 'index.html'}")

@@ -407,7 +407,9 @@ def write_residents(conn: psycopg.Connection, ds: dt.date, residents: ResidentTi
     history's intervals changed where the day's state differs, and the day's scores and reasons kept
     if it is among the DETAIL_DAYS up to the latest scored day. Returns the rows changed in the history.
 
-    Run after write_run (the day is then a scored day); the day's rows stay in the session's temporary
+    Run after write_run, in its transaction (the day is then a scored day, and
+    grassroots.local.summary reuses a day's checksum of resident_detail and reason_set while the day's
+    model_run row is unchanged); the day's rows stay in the session's temporary
     tables pg_temp.resident_day and pg_temp.reason_day for access.refresh_watchlist."""
     import pandas as pd
 

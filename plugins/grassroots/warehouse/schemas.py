@@ -4,7 +4,8 @@
 |-------------------|---------------|------------------------------------------------------------------|
 | staging           | loaded        | the loader: one table per feed, a partition per day              |
 | quarantine        | loaded        | the loader: rejected rows and files, with the rule               |
-| meta              | ledger        | the loader (meta.load_batch) and the grants of areas             |
+| meta              | ledger        | the loader (meta.load_batch), the grants of areas, the summary's |
+|                   |               | cache of checksum parts (meta.summary_checksum, local.summary)   |
 | stg, int          | built         | dbt: staging and intermediate models                             |
 | warehouse         | built         | dbt: dimensions, facts and the reference seeds                   |
 | marts_candidate   | candidate     | dbt: the KPI marts of a build, before publication                |
