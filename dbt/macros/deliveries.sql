@@ -43,10 +43,12 @@ registry_days as (
         usable.feed = 'population_registry'
         and usable.is_usable
         and usable.delivery_date <= (select max({{ deliveries }}.delivery_date) from {{ deliveries }})
-        and exists (
-            select from {{ ref('stg_population_registry__residents') }} as delivered
+        {# A scalar subquery with limit, not exists: a semi-join would scan every day's partition. #}
+        and coalesce((
+            select true from {{ ref('stg_population_registry__residents') }} as delivered
             where delivered.snapshot_date = usable.delivery_date
-        )
+            limit 1
+        ), false)
 
 ),
 

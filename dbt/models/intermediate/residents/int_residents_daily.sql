@@ -38,7 +38,7 @@ registry_days as (
 ),
 
 {# For each registry day, the latest usable snapshot of the other snapshot feeds on or before it
-   that has rows (a partition probe per usable day, not a scan of every day). #}
+   that has rows (a probe of one partition per usable day, not a scan of every day). #}
 {% set snapshot_feeds = [
     ('pension', 'pension_insurance', 'stg_pension_insurance__pensions'),
     ('health', 'health_records', 'stg_health_records__health_records'),
@@ -53,10 +53,12 @@ registry_days as (
         usable.feed = '{{ feed }}'
         and usable.is_usable
         and usable.delivery_date <= (select max(registry_days.snapshot_date) from registry_days)
-        and exists (
-            select from {{ ref(model) }} as delivered
+        {# A scalar subquery with limit, not exists: a semi-join would scan every day's partition. #}
+        and coalesce((
+            select true from {{ ref(model) }} as delivered
             where delivered.snapshot_date = usable.delivery_date
-        )
+            limit 1
+        ), false)
 
 ),
 
