@@ -43,12 +43,7 @@ registry_days as (
         usable.feed = 'population_registry'
         and usable.is_usable
         and usable.delivery_date <= (select max({{ deliveries }}.delivery_date) from {{ deliveries }})
-        {# A scalar subquery with limit, not exists: a semi-join would scan every day's partition. #}
-        and coalesce((
-            select true from {{ ref('stg_population_registry__residents') }} as delivered
-            where delivered.snapshot_date = usable.delivery_date
-            limit 1
-        ), false)
+        and {{ delivery_has_rows('stg_population_registry__residents', 'usable.delivery_date') }}
 
 ),
 
@@ -63,4 +58,15 @@ matching_snapshots as (
     group by delivery_days.delivery_date
 
 )
+{%- endmacro %}
+
+{# A predicate: the staging model has a row of `day` (a snapshot model's snapshot_date). A scalar
+   subquery with limit, not exists: the planner makes an exists a semi-join that reads every day's
+   partition; this probes the one partition of `day` (run-time pruning) and stops at its first row. #}
+{% macro delivery_has_rows(model, day) -%}
+    coalesce((
+        select true from {{ ref(model) }} as delivered
+        where delivered.snapshot_date = {{ day }}
+        limit 1
+    ), false)
 {%- endmacro %}

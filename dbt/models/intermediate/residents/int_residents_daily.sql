@@ -53,12 +53,7 @@ registry_days as (
         usable.feed = '{{ feed }}'
         and usable.is_usable
         and usable.delivery_date <= (select max(registry_days.snapshot_date) from registry_days)
-        {# A scalar subquery with limit, not exists: a semi-join would scan every day's partition. #}
-        and coalesce((
-            select true from {{ ref(model) }} as delivered
-            where delivered.snapshot_date = usable.delivery_date
-            limit 1
-        ), false)
+        and {{ delivery_has_rows(model, 'usable.delivery_date') }}
 
 ),
 
