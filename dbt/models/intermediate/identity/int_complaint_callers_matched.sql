@@ -1,10 +1,18 @@
 {# Hotline callers: the person_key of the ID number they gave, else the one registry resident
-   whose phone is the calling number (ambiguous or unknown numbers stay unlinked). #}
+   whose phone is the calling number (ambiguous or unknown numbers stay unlinked).
+   Incremental (day_window): a build matches the delivery days from the run day on (or from the
+   first day of a registry or hotline_complaints delivery that changed since the last build), reading
+   only the registry snapshots those days match against. #}
+{% set feeds = ['population_registry', 'hotline_complaints'] %}
+{{ config(materialized='incremental', incremental_strategy='day_window', day_column='delivery_date',
+          input_feeds=feeds, post_hook="{{ day_window_remember_inputs(['population_registry', 'hotline_complaints']) }}",
+          indexes=[{'columns': ['delivery_date']}], on_schema_change='fail') }}
 with
 
 complaints as (
 
     select * from {{ ref('stg_hotline_complaints__complaints') }}
+    {% if is_incremental() %}where delivery_date >= {{ day_window_first_day(feeds) }}{% endif %}
 
 ),
 
@@ -17,23 +25,7 @@ residents as (
 
 {# Each delivery day is matched against the registry as it stood then: the latest usable
    snapshot on or before it, so a later snapshot never changes an earlier day's links. #}
-registry_days as (
-
-    select distinct snapshot_date from residents
-
-),
-
-matching_snapshots as (
-
-    select
-        delivery_days.delivery_date,
-        max(registry_days.snapshot_date) as snapshot_date
-    from (select distinct delivery_date from complaints) as delivery_days
-    inner join registry_days
-        on registry_days.snapshot_date <= delivery_days.delivery_date
-    group by delivery_days.delivery_date
-
-),
+{{ matching_registry_snapshots('complaints') }},
 
 by_phone as (
 
@@ -46,6 +38,7 @@ by_phone as (
     where
         residents.phone is not null
         and residents.snapshot_date in (select matching_snapshots.snapshot_date from matching_snapshots)
+        and residents.snapshot_date >= (select min(matching_snapshots.snapshot_date) from matching_snapshots)
     group by residents.snapshot_date, residents.phone
 
 ),

@@ -1,11 +1,19 @@
 {# Community participation records carry no ID number: link each to a registry resident on
    name + birth date + phone, falling back to name + birth date, then birth date + phone.
-   A rule links only when exactly one registry resident fits it (ambiguous keys stay unlinked). #}
+   A rule links only when exactly one registry resident fits it (ambiguous keys stay unlinked).
+   Incremental (day_window): a build matches the delivery days from the run day on (or from the
+   first day of a registry or community_participation delivery that changed since the last build), reading
+   only the registry snapshots those days match against. #}
+{% set feeds = ['population_registry', 'community_participation'] %}
+{{ config(materialized='incremental', incremental_strategy='day_window', day_column='delivery_date',
+          input_feeds=feeds, post_hook="{{ day_window_remember_inputs(['population_registry', 'community_participation']) }}",
+          indexes=[{'columns': ['delivery_date']}], on_schema_change='fail') }}
 with
 
 participation as (
 
     select * from {{ ref('stg_community_participation__activities') }}
+    {% if is_incremental() %}where delivery_date >= {{ day_window_first_day(feeds) }}{% endif %}
 
 ),
 
@@ -18,23 +26,7 @@ residents as (
 
 {# Each delivery day is matched against the registry as it stood then: the latest usable
    snapshot on or before it, so a later snapshot never changes an earlier day's links. #}
-registry_days as (
-
-    select distinct snapshot_date from residents
-
-),
-
-matching_snapshots as (
-
-    select
-        delivery_days.delivery_date,
-        max(registry_days.snapshot_date) as snapshot_date
-    from (select distinct delivery_date from participation) as delivery_days
-    inner join registry_days
-        on registry_days.snapshot_date <= delivery_days.delivery_date
-    group by delivery_days.delivery_date
-
-),
+{{ matching_registry_snapshots('participation') }},
 
 registry as (
 
@@ -45,7 +37,9 @@ registry as (
         birth_date,
         phone
     from residents
-    where snapshot_date in (select matching_snapshots.snapshot_date from matching_snapshots)
+    where
+        snapshot_date in (select matching_snapshots.snapshot_date from matching_snapshots)
+        and snapshot_date >= (select min(matching_snapshots.snapshot_date) from matching_snapshots)
     order by snapshot_date, person_key, batch_id, row_no
 
 ),

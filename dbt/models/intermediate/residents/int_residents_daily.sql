@@ -3,12 +3,24 @@
    (precedence per attribute in _residents__models.yml). Built from deliveries by their day,
    never by run order, so running days out of order or twice gives the same rows. The history
    (dim_resident_history), today's residents (dim_residents) and the scoring features
-   (fct_resident_features) read it. No names, phones, addresses or ID numbers. #}
+   (fct_resident_features) read it. No names, phones, addresses or ID numbers.
+   Incremental (day_window from the run day, or from the first day of a delivery of its feeds that
+   changed since the last build): a registry day's rows read that day's registry and the
+   snapshots they take, so a build reads the days it rebuilds; civil affairs' cases are versioned
+   by delivery and read whole. #}
+{% set feeds = ['population_registry', 'pension_insurance', 'health_records', 'disability_registry',
+                'social_assistance'] %}
+{{ config(materialized='incremental', incremental_strategy='day_window', day_column='snapshot_date',
+          input_feeds=feeds,
+          post_hook="{{ day_window_remember_inputs(['population_registry', 'pension_insurance', "
+                    "'health_records', 'disability_registry', 'social_assistance']) }}",
+          indexes=[{'columns': ['snapshot_date']}], on_schema_change='fail') }}
 with
 
 registry as (
 
     select * from {{ ref('int_registry_daily') }}
+    {% if is_incremental() %}where snapshot_date >= {{ day_window_first_day(feeds) }}{% endif %}
 
 ),
 
@@ -19,45 +31,66 @@ assistance as (
 
 ),
 
-pensions as (
-
-    select * from {{ ref('stg_pension_insurance__pensions') }}
-    where {{ is_usable_delivery('pension_insurance', 'snapshot_date') }}
-
-),
-
-health as (
-
-    select * from {{ ref('stg_health_records__health_records') }}
-    where {{ is_usable_delivery('health_records', 'snapshot_date') }}
-
-),
-
-disability as (
-
-    select * from {{ ref('stg_disability_registry__certificates') }}
-    where {{ is_usable_delivery('disability_registry', 'snapshot_date') }}
-
-),
-
 registry_days as (
 
     select distinct snapshot_date from registry
 
 ),
 
-{# For each registry day, the latest usable snapshot of the other snapshot feeds on or before it. #}
+{# For each registry day, the latest usable snapshot of the other snapshot feeds on or before it
+   that has rows (a probe of one partition per usable day, not a scan of every day). #}
+{% set snapshot_feeds = [
+    ('pension', 'pension_insurance', 'stg_pension_insurance__pensions'),
+    ('health', 'health_records', 'stg_health_records__health_records'),
+    ('disability', 'disability_registry', 'stg_disability_registry__certificates'),
+] %}
+{% for name, feed, model in snapshot_feeds %}
+{{ name }}_days as (
+
+    select usable.delivery_date as snapshot_date
+    from {{ ref('int_feed_days_assessed') }} as usable
+    where
+        usable.feed = '{{ feed }}'
+        and usable.is_usable
+        and usable.delivery_date <= (select max(registry_days.snapshot_date) from registry_days)
+        and {{ delivery_has_rows(model, 'usable.delivery_date') }}
+
+),
+
+{% endfor %}
 source_days as (
 
     select
         registry_days.snapshot_date,
-        (select max(pensions.snapshot_date) from pensions
-         where pensions.snapshot_date <= registry_days.snapshot_date) as pension_date,
-        (select max(health.snapshot_date) from health
-         where health.snapshot_date <= registry_days.snapshot_date) as health_date,
-        (select max(disability.snapshot_date) from disability
-         where disability.snapshot_date <= registry_days.snapshot_date) as disability_date
+        (select max(pension_days.snapshot_date) from pension_days
+         where pension_days.snapshot_date <= registry_days.snapshot_date) as pension_date,
+        (select max(health_days.snapshot_date) from health_days
+         where health_days.snapshot_date <= registry_days.snapshot_date) as health_date,
+        (select max(disability_days.snapshot_date) from disability_days
+         where disability_days.snapshot_date <= registry_days.snapshot_date) as disability_date
     from registry_days
+
+),
+
+{# The snapshots those days take, read from the earliest of them on (partitions pruned). #}
+pensions as (
+
+    select * from {{ ref('stg_pension_insurance__pensions') }}
+    where snapshot_date >= (select min(source_days.pension_date) from source_days)
+
+),
+
+health as (
+
+    select * from {{ ref('stg_health_records__health_records') }}
+    where snapshot_date >= (select min(source_days.health_date) from source_days)
+
+),
+
+disability as (
+
+    select * from {{ ref('stg_disability_registry__certificates') }}
+    where snapshot_date >= (select min(source_days.disability_date) from source_days)
 
 ),
 

@@ -4,7 +4,8 @@
    their scoring features fct_resident_risk_features. #}
 with
 
-daily as (
+{# Not materialized: read through int_residents_daily's snapshot_date index (one day), not copied whole. #}
+daily as not materialized (
 
     select * from {{ ref('int_residents_daily') }}
 

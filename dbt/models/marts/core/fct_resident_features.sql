@@ -9,7 +9,8 @@
           lookback_days=0, on_schema_change='fail') }}
 with
 
-daily as (
+{# Not materialized: read through int_residents_daily's snapshot_date index (one day), not copied whole. #}
+daily as not materialized (
 
     select * from {{ ref('int_residents_daily') }}
 
