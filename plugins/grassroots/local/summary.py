@@ -54,16 +54,7 @@ def checksum_query(schema: str, name: str, columns: list[str] | None = None) -> 
     1 GB limit). Equal multisets of rows give equal checksums; a changed, added, removed or
     duplicated row changes them. `columns` (default: the whole row) leaves out what is not data.
     """
-    row = (
-        sql.SQL("t")
-        if columns is None
-        else sql.SQL("row({})").format(sql.SQL(", ").join(sql.Identifier("t", c) for c in columns))
-    )
-    return sql.SQL(
-        "select count(*), coalesce(sum(('x' || substr(h, 1, 15))::bit(60)::bigint::numeric), 0) || ':' || "
-        "coalesce(sum(('x' || substr(h, 16, 15))::bit(60)::bigint::numeric), 0) "
-        "from (select md5({}::text) as h from {} t) r"
-    ).format(row, sql.Identifier(schema, name))
+    return sql.SQL("select n, s1 || ':' || s2 from ({}) as q (n, s1, s2)").format(sums_query(schema, name, columns))
 
 
 def sums_query(
