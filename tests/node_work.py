@@ -9,22 +9,26 @@ day N (bench/day_work.py prints it per day).
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
 
 import psycopg
 
-from grassroots import settings
+from grassroots.warehouse import dbt_runner
 
 SCANS = {"Seq Scan", "Index Scan", "Index Only Scan", "Bitmap Heap Scan", "Tid Scan"}
 
 
 def compiled_sql(model: str) -> str:
-    """The model's SQL as the last dbt invocation compiled it (dbt's target folder)."""
-    compiled = settings.state_dir() / "dbt-target" / "compiled" / "grassroots" / "models"
-    found = sorted(compiled.rglob(f"{model}.sql"))
-    if len(found) != 1:
-        raise LookupError(f"{model}: {len(found)} compiled files under {compiled}")
-    return Path(found[0]).read_text(encoding="utf-8")
+    """The model's SQL as the last dbt invocation compiled it.
+
+    The path comes from the manifest (`target/compiled/<project>/<original_file_path>`), not from a
+    search by file name: a unit test or an analysis compiled earlier in the session may leave another
+    file of the same name under the target folder.
+    """
+    manifest = json.loads(dbt_runner.manifest_path().read_text(encoding="utf-8"))
+    node = manifest["nodes"][f"model.grassroots.{model}"]
+    compiled = dbt_runner.manifest_path().parent / "compiled" / "grassroots" / node["original_file_path"]
+    return compiled.read_text(encoding="utf-8")
 
 
 def _scanned(plan: dict) -> int:

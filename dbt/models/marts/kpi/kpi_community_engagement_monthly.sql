@@ -1,7 +1,10 @@
 {# 参与率、协商事项解决率 per community, street and district per month; formulas in _kpi__models.yml.
    A row for every community, street and district and every period with a registry snapshot or an
    event (the spine), zeros where nothing happened; residents of a period are the registered
-   population of the latest snapshot on or before its last day. #}
+   population of the latest snapshot on or before its last day, and its participants are those
+   residents (in that snapshot, counted in the community it registers them in) with a 议事 or
+   volunteering record in the period: the numerator is a subset of the denominator. A record not
+   linked to a registered resident counts for items and hours, not as a participant. #}
 with
 
 participation as (
@@ -14,6 +17,12 @@ participation as (
 population as (
 
     select * from {{ ref('fct_community_population') }}
+
+),
+
+registry as (
+
+    select * from {{ ref('int_registry_daily') }}
 
 ),
 
@@ -53,13 +62,47 @@ spine as (
 
 ),
 
-{# A participant is a linked resident; an unlinked record counts as one participant. #}
+{# The period's participants: each linked person of the period, looked up in the registry
+   snapshot the period's residents come from (the latest on or before its last day). #}
+participant_periods as (
+
+    select
+        linked.period_start,
+        linked.person_key,
+        (
+            select max(population.snapshot_date)
+            from population
+            where population.snapshot_date <= (linked.period_start + interval '1 month - 1 day')::date
+        ) as snapshot_date
+    from (
+        select distinct
+            date_trunc('month', activity_date)::date as period_start,
+            person_key
+        from participation
+        where person_key is not null
+    ) as linked
+
+),
+
+participants as (
+
+    select
+        registry.community_code,
+        participant_periods.period_start,
+        count(distinct participant_periods.person_key) as participants
+    from participant_periods
+    inner join registry
+        on participant_periods.person_key = registry.person_key
+        and participant_periods.snapshot_date = registry.snapshot_date
+    group by registry.community_code, participant_periods.period_start
+
+),
+
 activity_counts as (
 
     select
         community_code,
         date_trunc('month', activity_date)::date as period_start,
-        count(distinct person_key) + count(*) filter (where person_key is null) as participants,
         count(distinct item_id) as items_raised,
         count(distinct item_id) filter (where is_item_resolved) as items_resolved,
         coalesce(sum(volunteer_hours), 0) as volunteer_hours
@@ -76,11 +119,14 @@ per_community as (
         spine.district_code,
         spine.period_start,
         spine.residents,
-        coalesce(activity_counts.participants, 0) as participants,
+        coalesce(participants.participants, 0) as participants,
         coalesce(activity_counts.items_raised, 0) as items_raised,
         coalesce(activity_counts.items_resolved, 0) as items_resolved,
         coalesce(activity_counts.volunteer_hours, 0) as volunteer_hours
     from spine
+    left join participants
+        on spine.community_code = participants.community_code
+        and spine.period_start = participants.period_start
     left join activity_counts
         on spine.community_code = activity_counts.community_code
         and spine.period_start = activity_counts.period_start
