@@ -62,7 +62,6 @@ FAMILIES = {
         },
     ),
 }
-SPARSE = {"handling_efficiency", "satisfaction"}  # the truth lists only communities with events
 # truth family → (mart, {truth key: mart column}): per community and age group (all, elderly, under_60),
 # only where the age group has events; the truth knows every person, so the marts must have no `unknown`.
 BY_AGE = {
@@ -102,7 +101,9 @@ def _family_mismatches(conn: psycopg.Connection, truth: dict, day: dt.date, held
             for key, column in columns.items()
             if _differs(values[key], got.get(code, {}).get(column))
         ]
-        if family in SPARSE and set(got) != set(truth["kpi"][family]):
+        # Sparse families list the communities with events; the others every reference community
+        # (dim_geography), those without residents included: the truth lists the same ones.
+        if set(got) != set(truth["kpi"][family]):
             problems.append(f"{day} {mart}: communities {sorted(set(got) ^ set(truth['kpi'][family]))} differ")
     return problems
 

@@ -17,7 +17,7 @@ from grassroots import settings
 from grassroots.generator import Dirt, build_world, by_community, feed_server, generate_day
 from grassroots.generator.events import DayEvents
 from grassroots.generator.feeds import LATE_MAX_DAYS, EventSource
-from grassroots.generator.world import geography
+from grassroots.generator.world import reference_geography
 from grassroots.loading.identity import person_key
 from grassroots.local import pipeline
 from grassroots.scoring import features, map_grid_worker
@@ -232,7 +232,7 @@ def _expected_follow_up(
 ) -> dict[tuple[str, str], tuple[int, int]]:
     """(area level, area code) → (top-tier residents, those with a contact in the `days` days up to ds):
     the tiers from scoring, the contacts from the generator's truth, the areas from its geography."""
-    parents = {c.code: (c.street, c.district) for c in geography()}
+    parents = {c.code: (c.street, c.district) for c in reference_geography()}
     contacts = _contacts(scored, ds, days)
     counts: dict[tuple[str, str], list[int]] = {}
     with psycopg.connect(scored["dsn"]) as conn:

@@ -7,6 +7,7 @@ import datetime as dt
 import filecmp
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,13 @@ import pytest
 from grassroots.generator import Dirt, build_world, generate, geography
 from grassroots.generator.dirt import FULL_WIDTH, format_date, legacy_15, wrong_check_digit
 from grassroots.generator.truth import percentile
+from grassroots.generator.world import (
+    MIN_COMMUNITIES,
+    RESIDENTS_PER_COMMUNITY,
+    by_community,
+    community_count,
+    reference_geography,
+)
 from grassroots.loading.contracts import all_contracts
 from grassroots.loading.identity import IdNumberError, normalise_id_number
 from grassroots.loading.parsers import parse_date
@@ -48,23 +56,52 @@ def test_another_seed_gives_another_city(tmp_path: Path) -> None:
     assert one["rows"] != two["rows"]
 
 
-def test_geography_seed_equals_the_generator() -> None:
+def test_the_generator_reads_its_geography_from_the_seed() -> None:
     with SEED_CSV.open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    expected = [
-        {
-            "community_code": c.code,
-            "community_name": c.name,
-            "street_code": c.street,
-            "district_code": c.district,
-            "grid_count": str(len(c.grids)),
-        }
-        for c in geography()
-    ]
-    assert [{k: v for k, v in r.items() if k not in ("district_name", "street_name")} for r in rows] == expected
-    # A street's name is the head of its communities' names, one name per street code.
-    assert all(r["community_name"].startswith(r["street_name"]) and r["street_name"].endswith("街道") for r in rows)
-    assert len({(r["street_code"], r["street_name"]) for r in rows}) == len({r["street_code"] for r in rows})
+    assert [(c.code, c.name, c.street, c.district, len(c.grids)) for c in reference_geography()] == sorted(
+        (r["community_code"], r["community_name"], r["street_code"], r["district_code"], int(r["grid_count"]))
+        for r in rows
+    )
+    # A real city's divisions: codes nest (6-digit district, 9-digit street, 12-digit community),
+    # names are unique, one name per street and district code.
+    assert all(
+        len(r["district_code"]) == 6 and r["street_code"][:6] == r["district_code"] and len(r["street_code"]) == 9
+        for r in rows
+    )
+    assert all(r["community_code"][:9] == r["street_code"] and len(r["community_code"]) == 12 for r in rows)
+    assert len({r["community_name"] for r in rows}) == len(rows)
+    for level in ("street", "district"):
+        assert len({(r[f"{level}_code"], r[f"{level}_name"]) for r in rows}) == len({r[f"{level}_code"] for r in rows})
+    assert all(r["community_name"].endswith("社区") and r["street_name"].endswith("街道") for r in rows)
+    assert len({r["district_code"] for r in rows}) == 3 and len({r["street_code"] for r in rows}) == 15
+    assert len(rows) == 150
+
+
+@pytest.mark.parametrize(
+    ("residents", "communities"),
+    [(300, 30), (600, 30), (2_000, 30), (100_000, 30), (250_000, 39), (1_000_000, 150), (2_000_000, 150)],
+)
+def test_the_city_scales_with_its_population(residents: int, communities: int) -> None:
+    """Communities of a few thousand residents (at least 30, at most the reference's 150), spread over
+    every street and district: a small city exercises every area level, a big one has every community."""
+    city = geography(residents)
+    assert community_count(residents) == len(city) == communities
+    assert len({c.code for c in city}) == len(city) and set(city) <= set(reference_geography())
+    per_street = Counter(c.street for c in city)
+    assert len({c.district for c in city}) == 3 and len(per_street) == 15
+    assert max(per_street.values()) - min(per_street.values()) <= 1 or len(city) == len(reference_geography())
+    if communities > MIN_COMMUNITIES:
+        assert residents / len(city) >= RESIDENTS_PER_COMMUNITY * 0.95
+    assert set(geography(residents // 2)) <= set(city), "a smaller city lives in some of the same communities"
+
+
+def test_residents_live_in_every_community_of_their_city() -> None:
+    world = build_world(600, 4)
+    groups = by_community(world)
+    assert list(groups) == [c.code for c in geography(600)]
+    assert all(people for people in groups.values()), "each of the 30 communities has residents"
+    assert all(r.grid.startswith(r.community) and r.id_number[:6] == r.community[:6] for r in world)
 
 
 def test_world_is_consistent_and_plants_vulnerable_residents() -> None:
@@ -189,9 +226,22 @@ def test_kpis_are_consistent_with_the_delivered_events(tmp_path: Path) -> None:
     assert late, "the day's incident file carries late rows"
     late_loaded = sum(d["expected"] == "loaded" for d in late)
     assert sum(k["incidents"] for k in discovery.values()) == loaded_incidents - late_loaded
+    # Every reference community has its row; those the city has no residents in count nothing.
+    reference = {c.code for c in reference_geography()}
+    assert set(truth["kpi"]["community_resources"]) == set(truth["population"]) == reference
+    city = {c.code for c in geography(1200)}
     for code, k in truth["kpi"]["community_resources"].items():
-        assert 0 < k["fund_utilisation"] <= 1 and k["staff"] >= 2 and k["residents"] == truth["population"][code]
+        assert k["residents"] == truth["population"][code]
+        if code in city:
+            assert 0 < k["fund_utilisation"] <= 1 and k["staff"] >= 2 and k["residents"] > 0
+        else:
+            assert k == {k_: 0 for k_ in k} | {"fund_utilisation": None, "residents_per_staff": None}
     assert sum(truth["population"].values()) == 1200
+    for family in ("service_cases", "community_engagement"):
+        assert set(truth["kpi"][family]) == set(truth["population"]), family
+        assert all(truth["kpi"][family][code]["residents"] == 0 for code in set(truth["population"]) - city)
+    for family in ("handling_efficiency", "satisfaction", "service_duration"):  # only where events happened
+        assert set(truth["kpi"][family]) <= city, family
     for types in truth["kpi"]["service_duration"].values():
         for k in types.values():
             assert k["p90_hours"] >= k["median_hours"] > 0

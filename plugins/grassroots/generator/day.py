@@ -23,7 +23,7 @@ from grassroots.generator.feeds import (
     split_supplement,
 )
 from grassroots.generator.truth import Tracker, day_kpis
-from grassroots.generator.world import Resident, by_community
+from grassroots.generator.world import Resident, by_community, population
 from grassroots.loading.contracts import Contract, get_contract
 
 API_PAGE_SIZE = 500
@@ -247,8 +247,8 @@ def generate_day(
                 event_feed(ctx, source, feed)
     finally:
         tracker.close()
-    population = {code: len(people) for code, people in groups.items()}
-    kpis = day_kpis(source.day(ds), tracker.loaded_keys, population, [values for _, _, values in resources])
+    counts = population(groups)
+    kpis = day_kpis(source.day(ds), tracker.loaded_keys, counts, [values for _, _, values in resources])
     totals = tracker.feed_totals()
     truth = {
         "ds": ds.isoformat(),
@@ -261,7 +261,7 @@ def generate_day(
         "kpi_proactive_discovery": kpis.pop("proactive_discovery"),
         "kpi": kpis,
         "incident_sla_hours": INCIDENT_SLA_HOURS,
-        "population": population,
+        "population": counts,
         "vulnerable_person_ids": [r.id_number for r in residents if r.vulnerable],
         "dirt": dataclasses.asdict(dirt),
         "identity_file": f"{ds.isoformat()}.identity.csv",

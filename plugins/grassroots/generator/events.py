@@ -7,7 +7,7 @@ import datetime as dt
 import random
 from dataclasses import dataclass, field
 
-from grassroots.generator.world import Resident, geography
+from grassroots.generator.world import Community, Resident, reference_geography
 
 PROACTIVE_SOURCES = ("ai_camera", "iot_sensor", "grid_patrol")
 INCIDENT_SOURCES = (*PROACTIVE_SOURCES, "resident_report", "hotline_12345")
@@ -248,11 +248,16 @@ def _participation(rng: random.Random, events: DayEvents, code: str, people: lis
         events.person[record["record_id"]] = person
 
 
+def city(groups: dict[str, list[Resident]]) -> list[Community]:
+    """The city's communities: those `groups` holds (by_community lists every one), in code order."""
+    return [community for community in reference_geography() if community.code in groups]
+
+
 def day_events(groups: dict[str, list[Resident]], seed: int, day: dt.date) -> DayEvents:
     """Everything that happened on `day` (depends on the seed, the world and the day only)."""
     rng = random.Random(f"{seed}|{day.isoformat()}|events")
     events = DayEvents(day)
-    for community in geography():
+    for community in city(groups):
         people = groups[community.code]
         _incidents(rng, events, community.code, people, community.grids)
         start = len(events.cases)
@@ -275,7 +280,7 @@ def resources(groups: dict[str, list[Resident]], seed: int, day: dt.date) -> lis
     month = day.replace(day=1)
     elapsed = day.day / calendar.monthrange(day.year, day.month)[1]
     rows: list[dict] = []
-    for community in geography():
+    for community in city(groups):
         rng = random.Random(f"{seed}|{month.isoformat()}|{community.code}|resources")
         people = len(groups[community.code])
         for project in PROJECTS:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from grassroots.generator.events import DayEvents, day_events, resources
-from grassroots.generator.world import Resident, geography
+from grassroots.generator.world import Resident, reference_geography
 
 LATE_MAX_DAYS = 3
 SUPPLEMENT_SHARE = 0.08
@@ -44,7 +44,7 @@ SPECS: dict[str, Spec] = {
     ),
     "community_resources": Spec("iso", "alias", quarantine=False),
 }
-COMMUNITY_NAMES = {c.code: c.name for c in geography()}
+COMMUNITY_NAMES = {c.code: c.name for c in reference_geography()}
 
 
 def _population(residents: list[Resident], ds: dt.date) -> Iterator[Record]:

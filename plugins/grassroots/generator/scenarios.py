@@ -24,7 +24,7 @@ from pathlib import Path
 from grassroots.generator.events import resources
 from grassroots.generator.feeds import SPECS, EventSource
 from grassroots.generator.truth import day_kpis
-from grassroots.generator.world import build_world, by_community
+from grassroots.generator.world import build_world, by_community, population
 from grassroots.loading.contracts import get_contract
 
 
@@ -245,12 +245,12 @@ def expected_kpis(
                 loaded.setdefault(feed, set()).update(keys)
     groups = by_community(build_world(residents, seed))
     source = EventSource(groups, seed, late_rate)
-    population = {code: len(people) for code, people in groups.items()}
+    residents_by_community = population(groups)
     out = {}
     for truth in truths:
         day = dt.date.fromisoformat(truth["ds"])
         rows = [{**row, "extract_date": day} for row in resources(groups, seed, day)]
-        kpis = day_kpis(source.day(day), loaded, population, rows)
+        kpis = day_kpis(source.day(day), loaded, residents_by_community, rows)
         out[day] = {"kpi_proactive_discovery": kpis.pop("proactive_discovery"), "kpi": kpis}
     return out
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import functools
+import itertools
+import math
 import random
+from collections import defaultdict
 from dataclasses import dataclass
 
+from grassroots import settings
 from grassroots.loading.identity import check_digit
 
-AREA_CODES = ("330102", "330105", "330106")  # three districts of one city
-DISTRICTS = ("上城区", "拱墅区", "西湖区")
-STREETS_PER_DISTRICT = 2
-COMMUNITIES_PER_STREET = 3
-GRIDS_PER_COMMUNITY = 4
+RESIDENTS_PER_COMMUNITY = 6_500  # a community (社区) of a few thousand residents: ~150 for 1M
+MIN_COMMUNITIES = 30  # a small (test, demo) city still spreads over every street of every district
 REFERENCE_DAY = dt.date(2026, 1, 1)  # ages are counted from here; the world does not age
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国志红玉梅文斌宇浩凯鑫婷雪琳晨䶮"
@@ -72,25 +75,52 @@ class Resident:
         return years - ((REFERENCE_DAY.month, REFERENCE_DAY.day) < (self.birth_date.month, self.birth_date.day))
 
 
-def geography() -> list[Community]:
-    """District ▸ street ▸ community ▸ grid reference data (fixed)."""
-    result = []
-    for d_index, (area, district) in enumerate(zip(AREA_CODES, DISTRICTS, strict=True)):
-        for s in range(1, STREETS_PER_DISTRICT + 1):
-            street = f"{area}{s:03d}"
-            for c in range(1, COMMUNITIES_PER_STREET + 1):
-                code = f"{street}{c:03d}"
-                grids = tuple(f"{code}{g:02d}" for g in range(1, GRIDS_PER_COMMUNITY + 1))
-                result.append(Community(code, f"{district}第{d_index * 10 + s}街道{c}社区", street, area, grids))
-    return result
+@functools.cache
+def reference_geography() -> tuple[Community, ...]:
+    """The city's administrative divisions district ▸ street ▸ community ▸ grid: the dbt seed
+    `geography` (the reference data warehouse.dim_geography is built from), in code order."""
+    with (settings.dbt_project_dir() / "seeds" / "geography.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return tuple(
+        Community(
+            r["community_code"],
+            r["community_name"],
+            r["street_code"],
+            r["district_code"],
+            tuple(f"{r['community_code']}{g:02d}" for g in range(1, int(r["grid_count"]) + 1)),
+        )
+        for r in sorted(rows, key=lambda r: r["community_code"])
+    )
+
+
+def community_count(residents: int) -> int:
+    """How many communities a city of `residents` lives in: one per RESIDENTS_PER_COMMUNITY, at
+    least MIN_COMMUNITIES, at most the reference's (a bigger city has bigger communities)."""
+    return min(len(reference_geography()), max(MIN_COMMUNITIES, math.ceil(residents / RESIDENTS_PER_COMMUNITY)))
+
+
+def _round_robin(groups: list[list[Community]]) -> list[Community]:
+    """One of each group in turn, skipping the groups used up."""
+    return [c for layer in itertools.zip_longest(*groups) for c in layer if c is not None]
+
+
+def geography(residents: int) -> list[Community]:
+    """The communities a city of `residents` lives in (in code order): the first community_count of
+    the reference taken districts in turn, and within a district its streets in turn, so a small
+    city keeps every district and street and the largest holds every community."""
+    streets: dict[str, dict[str, list[Community]]] = defaultdict(lambda: defaultdict(list))
+    for community in reference_geography():
+        streets[community.district][community.street].append(community)
+    order = _round_robin([_round_robin(list(by_street.values())) for by_street in streets.values()])
+    return sorted(order[: community_count(residents)], key=lambda c: c.code)
 
 
 class _Builder:
     """Draws residents one by one; keeps ID numbers unique and dates interned (1M residents fit in memory)."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, n_residents: int) -> None:
         self.rng = random.Random(seed)
-        self.communities = geography()
+        self.communities = geography(n_residents)
         self.orders: dict[tuple[str, dt.date, bool], int] = {}
         self.dates: dict[int, dt.date] = {}
 
@@ -164,13 +194,19 @@ class _Builder:
 
 def build_world(n_residents: int, seed: int) -> list[Resident]:
     """Residents with consistent attributes across every department (depends on seed and size only)."""
-    builder = _Builder(seed)
+    builder = _Builder(seed, n_residents)
     return [builder.resident(i) for i in range(n_residents)]
 
 
 def by_community(residents: list[Resident]) -> dict[str, list[Resident]]:
-    """Residents grouped by community code, every community present."""
-    groups: dict[str, list[Resident]] = {c.code: [] for c in geography()}
+    """Residents grouped by community code, every community of the city (geography(len(residents))) present."""
+    groups: dict[str, list[Resident]] = {c.code: [] for c in geography(len(residents))}
     for resident in residents:
         groups[resident.community].append(resident)
     return groups
+
+
+def population(groups: dict[str, list[Resident]]) -> dict[str, int]:
+    """Residents per community of the reference, 0 where the city has none: the warehouse lists every
+    reference community (dim_geography), so the truth does too."""
+    return {community.code: len(groups.get(community.code, ())) for community in reference_geography()}
