@@ -1,4 +1,5 @@
-"""KPI values in `marts` against the generator's truth, per community and day (shared by the truth tests)."""
+"""KPI values in `marts` against the generator's truth, per area (community, street, district) and day (shared by
+the truth tests)."""
 
 from __future__ import annotations
 
@@ -76,11 +77,17 @@ BY_AGE = {
 }
 
 
-def _community_rows(conn: psycopg.Connection, mart: str, columns: list[str], day: dt.date) -> dict[str, dict]:
-    query = psycopg.sql.SQL(
-        "select area_code, {} from marts.{} where area_level = 'community' and kpi_date = %s"
-    ).format(psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, columns)), psycopg.sql.Identifier(mart))
-    return {row[0]: dict(zip(columns, row[1:], strict=True)) for row in conn.execute(query, (day,))}
+COMMUNITY = ("community",)
+AREAS = ("street", "district")  # their codes (9 and 6 digits) never clash with a community's (12)
+
+
+def _community_rows(
+    conn: psycopg.Connection, mart: str, columns: list[str], day: dt.date, levels: tuple[str, ...] = COMMUNITY
+) -> dict[str, dict]:
+    query = psycopg.sql.SQL("select area_code, {} from marts.{} where area_level = any(%s) and kpi_date = %s").format(
+        psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, columns)), psycopg.sql.Identifier(mart)
+    )
+    return {row[0]: dict(zip(columns, row[1:], strict=True)) for row in conn.execute(query, (list(levels), day))}
 
 
 def _differs(expected: object, got: object) -> bool:
@@ -89,12 +96,14 @@ def _differs(expected: object, got: object) -> bool:
     return expected is None or got is None or abs(float(expected) - float(got)) > ROUNDING
 
 
-def _family_mismatches(conn: psycopg.Connection, truth: dict, day: dt.date, held: frozenset[str]) -> list[str]:
+def _family_mismatches(
+    conn: psycopg.Connection, truth: dict, day: dt.date, held: frozenset[str], levels: tuple[str, ...]
+) -> list[str]:
     problems = []
     for family, (mart, columns) in FAMILIES.items():
         if mart in held:
             continue
-        got = _community_rows(conn, mart, list(columns.values()), day)
+        got = _community_rows(conn, mart, list(columns.values()), day, levels)
         problems += [
             f"{day} {mart} {code} {column}: truth {values[key]}, warehouse {got.get(code, {}).get(column)}"
             for code, values in truth["kpi"][family].items()
@@ -108,7 +117,9 @@ def _family_mismatches(conn: psycopg.Connection, truth: dict, day: dt.date, held
     return problems
 
 
-def _duration_mismatches(conn: psycopg.Connection, truth: dict, day: dt.date, held: frozenset[str]) -> list[str]:
+def _duration_mismatches(
+    conn: psycopg.Connection, truth: dict, day: dt.date, held: frozenset[str], levels: tuple[str, ...]
+) -> list[str]:
     if "kpi_service_duration_daily" in held:
         return []
     expected = {
@@ -120,8 +131,8 @@ def _duration_mismatches(conn: psycopg.Connection, truth: dict, day: dt.date, he
         (row[0], row[1]): {"completed": row[2], "median_hours": row[3], "p90_hours": row[4]}
         for row in conn.execute(
             "select area_code, service_type, completed_cases, median_hours_to_complete, p90_hours_to_complete "
-            "from marts.kpi_service_duration_daily where area_level = 'community' and kpi_date = %s",
-            (day,),
+            "from marts.kpi_service_duration_daily where area_level = any(%s) and kpi_date = %s",
+            (list(levels), day),
         )
     }
     problems = [f"{day} kpi_service_duration_daily: rows differ"] if set(got) != set(expected) else []
@@ -133,15 +144,21 @@ def _duration_mismatches(conn: psycopg.Connection, truth: dict, day: dt.date, he
     ]
 
 
-def age_rows(conn: psycopg.Connection, mart: str, columns: list[str], day: dt.date) -> dict[tuple, dict]:
-    """(community, age group) → values of a *_by_age daily mart for the day."""
+def age_rows(
+    conn: psycopg.Connection, mart: str, columns: list[str], day: dt.date, levels: tuple[str, ...] = COMMUNITY
+) -> dict[tuple, dict]:
+    """(community, age group) → values of a *_by_age daily mart for the day (other area levels if asked)."""
     query = psycopg.sql.SQL(
-        "select area_code, age_group, {} from marts.{} where area_level = 'community' and kpi_date = %s"
+        "select area_code, age_group, {} from marts.{} where area_level = any(%s) and kpi_date = %s"
     ).format(psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, columns)), psycopg.sql.Identifier(mart))
-    return {(row[0], row[1]): dict(zip(columns, row[2:], strict=True)) for row in conn.execute(query, (day,))}
+    return {
+        (row[0], row[1]): dict(zip(columns, row[2:], strict=True)) for row in conn.execute(query, (list(levels), day))
+    }
 
 
-def _age_mismatches(conn: psycopg.Connection, truth: dict, day: dt.date, held: frozenset[str]) -> list[str]:
+def _age_mismatches(
+    conn: psycopg.Connection, truth: dict, day: dt.date, held: frozenset[str], levels: tuple[str, ...]
+) -> list[str]:
     problems = []
     for family, (mart, columns) in BY_AGE.items():
         if mart in held:
@@ -149,7 +166,7 @@ def _age_mismatches(conn: psycopg.Connection, truth: dict, day: dt.date, held: f
         expected = {
             (code, group): values for code, groups in truth["kpi"][family].items() for group, values in groups.items()
         }
-        got = age_rows(conn, mart, list(columns.values()), day)
+        got = age_rows(conn, mart, list(columns.values()), day, levels)
         if set(got) != set(expected):
             problems.append(f"{day} {mart}: (community, age group) rows {sorted(set(got) ^ set(expected))} differ")
         problems += [
@@ -161,13 +178,14 @@ def _age_mismatches(conn: psycopg.Connection, truth: dict, day: dt.date, held: f
     return problems
 
 
-def _discovery_mismatches(conn: psycopg.Connection, truth: dict, day: dt.date, held: frozenset[str]) -> list[str]:
+def _discovery_mismatches(
+    conn: psycopg.Connection, truth: dict, day: dt.date, held: frozenset[str], levels: tuple[str, ...]
+) -> list[str]:
     if "kpi_proactive_discovery_daily" in held:
         return []
     expected = truth["kpi_proactive_discovery"]
-    got = _community_rows(
-        conn, "kpi_proactive_discovery_daily", ["incidents", "proactive_incidents", "proactive_discovery_rate"], day
-    )
+    columns = ["incidents", "proactive_incidents", "proactive_discovery_rate"]
+    got = _community_rows(conn, "kpi_proactive_discovery_daily", columns, day, levels)
     problems = [f"{day} kpi_proactive_discovery_daily: communities differ"] if set(got) != set(expected) else []
     return problems + [
         f"{day} kpi_proactive_discovery_daily {code} {name}: truth {value}, warehouse {got.get(code, {}).get(name)}"
@@ -180,14 +198,20 @@ def _discovery_mismatches(conn: psycopg.Connection, truth: dict, day: dt.date, h
 def kpi_mismatches(
     conn: psycopg.Connection, truth: dict, day: dt.date, held: frozenset[str] = frozenset()
 ) -> list[str]:
-    """Every community KPI value of the day that differs from the truth (beyond rounding), in the
-    daily marts not listed in `held` (tables whose period of the day is held, so not published)."""
-    return (
-        _family_mismatches(conn, truth, day, held)
-        + _duration_mismatches(conn, truth, day, held)
-        + _discovery_mismatches(conn, truth, day, held)
-        + _age_mismatches(conn, truth, day, held)
+    """Every KPI value of the day that differs from the truth (beyond rounding), per community and per
+    street and district, in the daily marts not listed in `held` (tables whose period of the day is
+    held, so not published)."""
+    areas = dict(truth["kpi_areas"])
+    by_level = (
+        (truth, COMMUNITY),
+        ({"kpi_proactive_discovery": areas.pop("proactive_discovery"), "kpi": areas}, AREAS),
     )
+    return [
+        problem
+        for expected, levels in by_level
+        for check in (_family_mismatches, _duration_mismatches, _discovery_mismatches, _age_mismatches)
+        for problem in check(conn, expected, day, held, levels)
+    ]
 
 
 DAILY_MARTS = frozenset(

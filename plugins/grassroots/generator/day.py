@@ -22,7 +22,7 @@ from grassroots.generator.feeds import (
     resource_records,
     split_supplement,
 )
-from grassroots.generator.truth import Tracker, day_kpis
+from grassroots.generator.truth import Tracker, area_day_kpis, day_kpis
 from grassroots.generator.world import Resident, by_community, population
 from grassroots.loading.contracts import Contract, get_contract
 
@@ -248,7 +248,9 @@ def generate_day(
     finally:
         tracker.close()
     counts = population(groups)
-    kpis = day_kpis(source.day(ds), tracker.loaded_keys, counts, [values for _, _, values in resources])
+    resource_rows = [values for _, _, values in resources]
+    kpis = day_kpis(source.day(ds), tracker.loaded_keys, counts, resource_rows)
+    areas = area_day_kpis(source.day(ds), tracker.loaded_keys, counts, resource_rows)
     totals = tracker.feed_totals()
     truth = {
         "ds": ds.isoformat(),
@@ -260,6 +262,7 @@ def generate_day(
         # restate them with the day's late records: scenarios.expected_kpis gives the values then.
         "kpi_proactive_discovery": kpis.pop("proactive_discovery"),
         "kpi": kpis,
+        "kpi_areas": areas,  # the same per street and district
         "incident_sla_hours": INCIDENT_SLA_HOURS,
         "population": counts,
         "vulnerable_person_ids": [r.id_number for r in residents if r.vulnerable],

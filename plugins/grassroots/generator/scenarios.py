@@ -23,7 +23,7 @@ from pathlib import Path
 
 from grassroots.generator.events import resources
 from grassroots.generator.feeds import SPECS, EventSource
-from grassroots.generator.truth import day_kpis
+from grassroots.generator.truth import area_day_kpis, day_kpis
 from grassroots.generator.world import build_world, by_community, population
 from grassroots.loading.contracts import get_contract
 
@@ -251,7 +251,8 @@ def expected_kpis(
         day = dt.date.fromisoformat(truth["ds"])
         rows = [{**row, "extract_date": day} for row in resources(groups, seed, day)]
         kpis = day_kpis(source.day(day), loaded, residents_by_community, rows)
-        out[day] = {"kpi_proactive_discovery": kpis.pop("proactive_discovery"), "kpi": kpis}
+        areas = area_day_kpis(source.day(day), loaded, residents_by_community, rows)
+        out[day] = {"kpi_proactive_discovery": kpis.pop("proactive_discovery"), "kpi": kpis, "kpi_areas": areas}
     return out
 
 

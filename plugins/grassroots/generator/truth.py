@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from grassroots.generator.events import INCIDENT_SLA_HOURS, PROACTIVE_SOURCES, DayEvents
-from grassroots.generator.world import Resident
+from grassroots.generator.world import Resident, reference_geography
 
 NO_PERSON = ""
 ELDERLY_AGE = 60  # dbt var elderly_age: the *_by_age KPI tables' elderly group is this age or older on the day
@@ -320,3 +320,33 @@ def day_kpis(events: DayEvents, loaded: dict[str, set[str]], population: dict[st
         "community_engagement": community_engagement(rows, people, population),
         "community_resources": resources_kpis(resources, population),
     }
+
+
+def area_day_kpis(
+    events: DayEvents, loaded: dict[str, set[str]], population: dict[str, int], resources: list[dict]
+) -> dict:
+    """day_kpis per street and per district (9- and 6-digit codes side by side in each family): the
+    same events pooled by the area their community belongs to, as the KPI tables' area rows are."""
+    result: dict[str, dict] = defaultdict(dict)
+    for level in (0, 1):  # street, district
+        parent = {c.code: (c.street, c.district)[level] for c in reference_geography()}
+
+        def moved(rows: list[dict], parent: dict[str, str] = parent) -> list[dict]:
+            return [{**row, "community_code": parent[row["community_code"]]} for row in rows]
+
+        pooled = DayEvents(
+            events.day,
+            incidents=moved(events.incidents),
+            cases=moved(events.cases),
+            steps=events.steps,
+            complaints=moved(events.complaints),
+            surveys=moved(events.surveys),
+            participation=moved(events.participation),
+            person=events.person,
+        )
+        residents: Counter[str] = Counter()
+        for code, count in population.items():
+            residents[parent[code]] += count
+        for family, values in day_kpis(pooled, loaded, dict(residents), moved(resources)).items():
+            result[family].update(values)
+    return dict(result)

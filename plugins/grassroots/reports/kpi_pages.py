@@ -225,11 +225,11 @@ class Figure:
 def _figures(tables: list[KpiTable], members: list[Community]) -> list[Figure]:
     figures = []
     for t in tables:
+        by_code: dict[str, list[tuple[dt.date, dict[str, float | None]]]] = defaultdict(list)
+        for (code, d), values in t.rows.items():  # once per table, not once per community and KPI
+            by_code[code].append((d, values))
         for k in t.kpis:
-            series = {
-                c.name: [(d, v[k]) for (code, d), v in t.rows.items() if code == c.code and v[k] is not None]
-                for c in members
-            }
+            series = {c.name: [(d, v[k]) for d, v in by_code.get(c.code, ()) if v[k] is not None] for c in members}
             figures.append(Figure(_chart(_label(k), series), t.name, k))
     return figures
 

@@ -168,6 +168,17 @@ class Data:
     # (relation, grain, period) → (status, reason)
     status: dict[tuple[str, str, dt.date], tuple[str, str | None]]
     tables: set[str] = field(default_factory=set)  # relations that exist
+    _slots: dict[tuple[str, str], set[str]] | None = field(default=None, repr=False)
+
+    def slots(self, relation: str, code: str) -> set[str]:
+        """The service types (or age groups) a relation has rows of for an area (indexed on first use,
+        once the rows are read: a scan of every row per area made the pages quadratic in areas)."""
+        if self._slots is None:
+            self._slots = defaultdict(set)
+            for key in self.rows:
+                if key[5]:
+                    self._slots[(key[1], key[3])].add(key[5])
+        return self._slots.get((relation, code), set())
 
 
 def relation(kpi: Kpi, grain: str) -> str:
@@ -390,7 +401,7 @@ def _trend(data: Data, kpi: Kpi, area: Area, stype: str | None) -> Spark:
 
 
 def _service_types(data: Data, kpi: Kpi, area: Area) -> list[str]:
-    return sorted({k[5] for k in data.rows if k[1].startswith(f"kpi_{kpi.table}_") and k[3] == area.code and k[5]})
+    return sorted(set().union(*(data.slots(relation(kpi, grain), area.code) for grain in GRAINS)))
 
 
 @dataclass
