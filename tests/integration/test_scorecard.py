@@ -13,12 +13,16 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from grassroots.generator.world import reference_geography
 from grassroots.reports import kpi_pages, scorecard, webfont
 from tests.chromium import chromium
 from tests.conftest import DEMO_DAY, DemoRun
 from tests.kpi_truth import BY_AGE, age_rows, kpi_mismatches
 
 DISTRICT = "330102"
+REFERENCE = reference_geography()
+# index, districts, streets, communities: every area of the reference, those without residents included
+PAGES = 1 + len({c.district for c in REFERENCE}) + len({c.street for c in REFERENCE}) + len(REFERENCE)
 
 
 @pytest.fixture
@@ -71,7 +75,7 @@ def _published(dsn: str, kpi: scorecard.Kpi, grain: str, period: dt.date) -> dic
 
 def test_scorecard_shows_every_kpi_label_and_value_in_chromium(pages: Path, demo_run: DemoRun, tmp_path: Path) -> None:
     names = {p.name for p in pages.glob("*.html")}
-    assert len(names) == 1 + 3 + 6 + 18, sorted(names)  # index, districts, streets, communities
+    assert len(names) == PAGES, sorted(names)
     page = pages / f"{DISTRICT}.html"
     dom = chromium("--dump-dom", page.as_uri())
     rows = _rows(dom)
@@ -146,7 +150,7 @@ def test_scorecard_render_time(demo_run: DemoRun, tmp_path: Path) -> None:
     start = time.perf_counter()
     counts = scorecard.build(demo_run.dsn, DEMO_DAY, tmp_path / "scorecard")
     seconds = time.perf_counter() - start
-    assert counts["scorecard_pages"] == 28
+    assert counts["scorecard_pages"] == PAGES
     webfont.font_face_css.cache_clear()
     start = time.perf_counter()
     kpi_pages.build(demo_run.dsn, DEMO_DAY, tmp_path / "kpi")

@@ -36,8 +36,9 @@ class Dirt:
 
     @classmethod
     def every(cls) -> Dirt:
-        """Every defect the generator can plant, the lossy whole-file ones included (loader tests)."""
-        return cls(drifted_column=True, truncated_file=True, wrong_encoding=True)
+        """Every defect the generator can plant, the lossy whole-file ones included (loader tests); bad
+        check digits more often, so a city of a few hundred residents gets some whatever its layout."""
+        return cls(drifted_column=True, truncated_file=True, wrong_encoding=True, id_bad_check=0.01)
 
     @classmethod
     def none(cls) -> Dirt:
