@@ -235,10 +235,10 @@ def _figures(tables: list[KpiTable], members: list[Community]) -> list[Figure]:
 
 
 def _page(title: str, body: str) -> str:
-    """A whole page around a rendered body. The page's own characters from the vendored CJK font
-    (grassroots.reports.webfont): chart labels are not boxes on a machine without a CJK font."""
-    font = webfont.font_face_css(title + body)
-    style = font + CSS.replace("font-family:", f"font-family:{webfont.FAMILY!r},", 1)
+    """A whole page around a rendered body, its font slot left for render (grassroots.reports.webfont:
+    the vendored CJK font cut to the pages' characters, so chart labels are not boxes on a machine
+    without a CJK font)."""
+    style = webfont.FONT_SLOT + CSS.replace("font-family:", f"font-family:{webfont.FAMILY!r},", 1)
     return templating.page(title, style, body)
 
 
@@ -260,7 +260,7 @@ def render(tables: list[KpiTable], communities: list[Community], ds: dt.date) ->
         )
         pages[f"{district}.html"] = _page(f"{name} KPI {ds}", body)
     pages["index.html"] = _page(f"KPI {ds}", env.get_template("kpi_index.html.j2").render(**common))
-    return pages
+    return webfont.embed_font(pages)
 
 
 def build(dsn: str, ds: dt.date, out_dir: Path) -> dict[str, object]:

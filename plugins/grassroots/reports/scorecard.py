@@ -33,7 +33,7 @@ from grassroots.reports import templating, webfont
 log = logging.getLogger(__name__)
 TREND_DAYS = 30
 SCHEMA = "marts"
-FONT_SLOT = "/*@font-face*/"
+FONT_SLOT = webfont.FONT_SLOT
 SPARK = {"width": 132, "height": 30, "pad": 3}  # a sparkline's size and margin, for the template
 
 
@@ -526,8 +526,7 @@ def render(data: Data) -> dict[str, str]:
     """Every page by file name: index.html and <area code>.html, with the font subset they use embedded."""
     pages = {"index.html": index(data)}
     pages.update({f"{area.code}.html": page(data, area) for area in data.areas.values()})
-    font = webfont.font_face_css("".join(sorted(set("".join(pages.values())))))
-    return {name: text.replace(FONT_SLOT, font, 1) for name, text in pages.items()}
+    return webfont.embed_font(pages)
 
 
 def write(data: Data, out_dir: Path) -> dict[str, int]:

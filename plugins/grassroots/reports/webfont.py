@@ -96,6 +96,16 @@ def font_face_css(text: str) -> str:
     )
 
 
+FONT_SLOT = "/*@font-face*/"  # where a page's style takes the @font-face rule embed_font fills in
+
+
+def embed_font(pages: dict[str, str]) -> dict[str, str]:
+    """Pages (name → HTML with FONT_SLOT in their style) with one subset for them all: the characters
+    of every page together (a subset per page cost about a second each, and areas grow with the city)."""
+    font = font_face_css("".join(sorted(set("".join(pages.values())))))
+    return {name: text.replace(FONT_SLOT, font, 1) for name, text in pages.items()}
+
+
 if __name__ == "__main__":  # python -m grassroots.reports.webfont SOURCE.ttf [TARGET.woff2]
     size = make_vendored_subset(Path(sys.argv[1]), *(Path(a) for a in sys.argv[2:3]))
     print(f"wrote {size:,} bytes")  # noqa: T201 - a command's result
