@@ -5,8 +5,10 @@ previous day or month (arrow and delta) and a sparkline of the last 30 days; a p
 publication held (marts.kpi_period_status) is shown as held with its reason, never as a number.
 District and street pages rank their communities on a KPI chosen from a list (a few lines of
 inline JS only show one ranking table; without JS every table shows). Pages link district →
-streets → communities and back; text is escaped; Chinese renders without a CJK font installed,
-from a subset of the vendored font embedded in the page (grassroots.reports.webfont). Nothing loads from
+streets → communities and back; every area of warehouse.dim_geography has its page (one where the
+city has no residents shows its KPIs as no data: their ratios are null). Text is escaped; Chinese
+renders without a CJK font installed, from a subset of the vendored font embedded in the page
+(grassroots.reports.webfont). Nothing loads from
 a network or a file other than the sibling pages. The markup is in templates
 (grassroots/reports/templates/scorecard_*), rendered by grassroots.reports.templating.
 
