@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 from pathlib import Path
@@ -10,7 +11,7 @@ import psycopg
 import psycopg.rows
 import pytest
 
-from grassroots.loading.contracts import get_contract
+from grassroots.loading.contracts import Column, get_contract
 from grassroots.loading.identity import check_digit, person_key
 from grassroots.loading.loader import load_day
 from grassroots.warehouse.bootstrap import bootstrap
@@ -312,3 +313,38 @@ def test_each_load_day_is_a_partition_and_a_reload_replaces_only_its_day(dsn: st
     load(dsn, "population_registry", [replacement])
     by_day = sorted((row["_ds"], row["id_number"]) for row in staged(dsn))
     assert by_day == [(day_before, make_id("19500304", 1)), (DAY, make_id("19500304", 3))]
+
+
+def test_a_contract_that_gains_a_column_adds_it_to_staging_and_earlier_days_keep_null(dsn: str, tmp_path: Path) -> None:
+    """A department adds 微信号 to its file and its contract: the next bootstrap adds the column to
+    staging.population_registry (every partition), the day's values land in it, earlier days hold null."""
+    contract = get_contract("population_registry")
+    day_before = DAY - dt.timedelta(days=1)
+    before = write(tmp_path / "a" / "population_registry.csv", [HEADER, population_line(make_id("19500304", 1))])
+    load_day(dsn, contract, day_before, [before], SECRET)
+
+    gained = dataclasses.replace(
+        contract, columns=(*contract.columns, Column(name="wechat_id", type="text", aliases=("微信号",)))
+    )
+    bootstrap(dsn, {"population_registry": gained})
+    bootstrap(dsn, {"population_registry": gained})  # a second bootstrap adds nothing
+    after = write(
+        tmp_path / "b" / "population_registry.csv",
+        [HEADER + ",微信号", population_line(make_id("19500304", 2)) + ",wx-0002"],
+    )
+    result = load_day(dsn, gained, DAY, [after], SECRET)
+    assert [(f.rows_received, f.rows_loaded, f.rows_quarantined) for f in result.files] == [(1, 1, 0)]
+
+    with psycopg.connect(dsn) as conn:
+        columns = conn.execute(
+            "select c.relname, count(*) filter (where a.attname = 'wechat_id') from pg_class c "
+            "join pg_namespace n on n.oid = c.relnamespace join pg_attribute a on a.attrelid = c.oid "
+            "where n.nspname = 'staging' and c.relname like 'population_registry%' group by 1 order by 1"
+        ).fetchall()
+    assert columns == [
+        ("population_registry", 1),
+        ("population_registry__20261123", 1),
+        ("population_registry__20261124", 1),
+    ]
+    by_day = sorted((row["_ds"], row["id_number"], row["wechat_id"]) for row in staged(dsn))
+    assert by_day == [(day_before, make_id("19500304", 1), None), (DAY, make_id("19500304", 2), "wx-0002")]

@@ -8,6 +8,7 @@ not create schemas or roles.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import psycopg
 from psycopg import sql
@@ -17,6 +18,8 @@ from grassroots.loading.contracts import Contract, all_contracts
 from grassroots.quality.audit import create_audit_tables
 from grassroots.scoring import access
 from grassroots.warehouse import locks, schemas, security
+
+log = logging.getLogger(__name__)
 
 # Created here as the login; the transformer's (security.BUILD_SCHEMAS) by security.ensure_build_schemas.
 SCHEMAS = schemas.except_roles(*schemas.TRANSFORMER_OWNED)
@@ -79,14 +82,33 @@ LEDGER_DDL = (
 )
 
 
-def create_staging_table(conn: psycopg.Connection, contract: Contract) -> None:
-    """Create staging.<feed> from its contract unless it exists, partitioned by load day.
+def create_staging_table(conn: psycopg.Connection, contract: Contract) -> list[str]:
+    """Create staging.<feed> from its contract unless it exists, partitioned by load day; add the
+    columns a contract has gained since (nullable: earlier days' rows hold null); return those added.
 
     The loader creates each day's partition with the day's first load and replaces a day by
     truncating its partition: no index to maintain during COPY, no dead rows after a reload,
-    and a query for one day reads one partition.
+    and a query for one day reads one partition. A column added to the partitioned table reaches
+    every partition. A column the contract dropped stays (null in later days); a changed type is
+    left to a DBA (the load then fails on COPY, naming the column).
     """
     conn.execute(contract.staging_ddl())
+    present = {
+        name
+        for (name,) in conn.execute(
+            "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0 and not attisdropped",
+            (f"staging.{contract.feed}",),
+        )
+    }
+    added = [(name, pg_type) for name, pg_type in contract.staging_columns() if name not in present]
+    for name, pg_type in added:
+        conn.execute(
+            sql.SQL("alter table {} add column if not exists {} {}").format(
+                sql.Identifier("staging", contract.feed), sql.Identifier(name), sql.SQL(pg_type)
+            )
+        )
+        log.warning("staging.%s gained column %s %s from its contract", contract.feed, name, pg_type)
+    return [name for name, _ in added]
 
 
 def create_day_partition(conn: psycopg.Connection, contract: Contract, ds: dt.date) -> sql.Composable:
