@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from grassroots.scoring import store
+from grassroots.scoring.model import WATCHLIST_TIERS
 
 DAY = dt.date(2026, 11, 24)
 KEYS = np.array([f"{i:064x}" for i in range(400)], dtype=object)
@@ -122,3 +123,32 @@ def test_every_scored_day_reads_as_before(conn: psycopg.Connection, runs: list[t
         assert rounded == ([(*row[:7], round(float(row[7]), 4), *row[8:]) for row in expected_full] if kept else [])
     sizes = json.dumps(_tables(conn), default=str)
     assert "2026-11-25" not in sizes.split("resident_detail")[1], "detail beyond DETAIL_DAYS is pruned"
+
+
+@pytest.fixture
+def bootstrapped(warehouse_dsn: str):
+    """The whole warehouse layout (the watchlist needs the grid workers' access and the masked names)."""
+    from grassroots.warehouse.bootstrap import bootstrap
+
+    bootstrap(warehouse_dsn)
+    with psycopg.connect(warehouse_dsn, autocommit=True) as conn:
+        store.ensure_schema(conn)
+        yield conn
+
+
+@pytest.mark.parametrize("runs", [[(1, 0), (2, 0), (3, 0), (5, 0), (12, 0)], [(12, 0), (3, 0), (5, 0), (1, 0), (2, 0)]])
+def test_the_watchlist_keeps_the_latest_detail_days_whatever_the_order(
+    bootstrapped: psycopg.Connection, runs: list[tuple[int, int]]
+) -> None:
+    """The grid workers' list of a scored day is kept while the day's scores and reasons are."""
+    from grassroots.scoring import access
+
+    conn = bootstrapped
+    for day, seed in runs:
+        _score(conn, day, seed)
+        access.refresh_watchlist(conn, DAY + dt.timedelta(days=day))
+    kept = conn.execute("select distinct ds from scoring.watchlist order by 1").fetchall()
+    detail = conn.execute("select distinct ds from scoring.resident_detail order by 1").fetchall()
+    assert kept == detail == [(DAY + dt.timedelta(days=d),) for d in sorted(dict(runs)) if d > 12 - store.DETAIL_DAYS]
+    listed = conn.execute("select count(*) from scoring.watchlist where ds = %s", (DAY + dt.timedelta(days=12),))
+    assert listed.fetchone()[0] == sum(tier in WATCHLIST_TIERS for _, _, _, _, tier, _ in _expected(12)[0]) > 0

@@ -7,7 +7,8 @@
   definer function must not be more privileged than what it reads), with `search_path` pinned to
   pg_catalog and every name schema-qualified; no less trusted role can create or replace anything
   in `staging` (grassroots.loading.owner_functions).
-- `scoring.watchlist` holds the WATCHLIST_TIERS residents per day: person key, masked name,
+- `scoring.watchlist` holds the WATCHLIST_TIERS residents per day (the scored days of the last
+  `store.DETAIL_DAYS` up to the latest, like scores and reasons): person key, masked name,
   community, grid, tier, reasons. Row-level security is enabled and forced; role `grid_worker`
   (a group role: each grid worker's login is a member) sees only rows of the communities mapped
   to its login in `scoring.grid_worker_community` (role name → community code).
@@ -24,6 +25,7 @@ import psycopg
 from psycopg import sql
 
 from grassroots.scoring.model import WATCHLIST_TIERS, tier_rank
+from grassroots.scoring.store import DETAIL_DAYS
 from grassroots.warehouse.security import LOAD_OWNER, create_role
 
 GRID_WORKER_ROLE = "grid_worker"
@@ -119,5 +121,10 @@ def refresh_watchlist(conn: psycopg.Connection, ds: dt.date) -> int:
         "from pg_temp.resident_day as r inner join pg_temp.reason_day as s on s.reason_set = r.reason_set "
         "left join scoring.masked_resident_names(%s) as n on n.person_key = r.person_key where r.tier_rank <= %s",
         (ds, ds, max(tier_rank(t) for t in WATCHLIST_TIERS)),
+    )
+    # Like scores and reasons, the lists of the DETAIL_DAYS up to the latest scored day are kept:
+    # at a million residents a day's list is ~30 MB. Whatever the order days are scored in.
+    conn.execute(
+        "delete from scoring.watchlist where ds <= (select max(ds) from scoring.model_run) - %s", (DETAIL_DAYS,)
     )
     return cursor.rowcount
