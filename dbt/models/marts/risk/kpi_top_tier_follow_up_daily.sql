@@ -1,14 +1,16 @@
-{# Follow-up of the top risk tier per community, street and district, for the run day (var ds):
-   the residents the day's scoring put in the top tier, and those of them a grid worker was in
+{# Follow-up of the top risk tier per community, street and district, for each scored day: the
+   residents the day's scoring put in the top tier, and those of them a grid worker was in
    contact with in the var('follow_up_days') days up to the day, as recorded by then. Built by
-   the scoring DAG after it writes the tiers; formulas and the contact's definition in
-   _risk__models.yml. A row per area with at least one top-tier resident. #}
+   the scoring DAG after it writes the tiers: a day's build computes the run day; a first or full
+   build every scored day up to it (so a rebuild, e.g. after the table's columns change, keeps
+   the earlier days). Formulas and the contact's definition in _risk__models.yml. A row per area
+   and day with at least one top-tier resident. #}
 with
 
 tiers as (
 
     select * from {{ ref('stg_scoring__resident_tiers') }}
-    where scored_date = {{ run_day() }}
+    where scored_date {% if is_incremental() %}= {% else %}<= {% endif %}{{ run_day() }}
 
 ),
 
@@ -35,16 +37,21 @@ top_tier as (
 
 ),
 
+{# A top-tier resident's contacts of the day: dispatches in the window up to the scored day,
+   first delivered by then. #}
 contacts as (
 
-    select distinct incidents.reporter_person_key as person_key
-    from incidents
+    select distinct
+        top_tier.scored_date,
+        top_tier.person_key
+    from top_tier
+    inner join incidents
+        on top_tier.person_key = incidents.reporter_person_key
     where
-        incidents.reporter_person_key is not null
-        and incidents.dispatched_at is not null
-        and incidents.first_delivered_date <= {{ run_day() }}
+        incidents.dispatched_at is not null
+        and incidents.first_delivered_date <= top_tier.scored_date
         and {{ local_date('incidents.dispatched_at') }}
-        between {{ run_day() }} - {{ var('follow_up_days') }} + 1 and {{ run_day() }}
+        between top_tier.scored_date - {{ var('follow_up_days') }} + 1 and top_tier.scored_date
 
 ),
 
@@ -61,7 +68,8 @@ followed_up as (
     inner join geography
         on top_tier.community_code = geography.community_code
     left join contacts
-        on top_tier.person_key = contacts.person_key
+        on top_tier.scored_date = contacts.scored_date
+        and top_tier.person_key = contacts.person_key
 
 ),
 
