@@ -47,9 +47,13 @@ project_env.configure()
 # The longest files first, so that `make test`'s workers (pytest-xdist, a file's group at a time) start
 # them at once and finish together instead of one worker running a long file alone at the end.
 LONGEST_FIRST = (
-    "integration/test_airflow_backfill.py",
+    # with every file reading warehouse_days (test_incremental_work, test_celery_scale_out): one group,
+    # the days built once, the longest (460 s alone on this 2-core machine under load; the fault matrix 300 s)
+    "integration/test_warehouse.py",
+    "integration/test_celery_scale_out.py",
+    "integration/test_incremental_work.py",
     "integration/test_fault_matrix.py",
-    "integration/test_warehouse.py",  # with every file reading warehouse_days: one group, the days built once
+    "integration/test_airflow_backfill.py",
     "integration/test_airflow_late_files.py",
     "integration/test_quality.py",
     "integration/test_scoring.py",
