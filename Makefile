@@ -20,8 +20,8 @@ demo: setup
 	$(BIN)/python -m grassroots demo
 
 # The suite's files run in a worker per core, at most 4, a file per worker at a time (module
-# fixtures build their days once; the files that read the session's demo run share one worker, so
-# it runs once: tests/conftest.py's xdist groups), each worker with an embedded server of its own. (On 2 cores,
+# fixtures build their days once; the files that read one of the session's shared runs, demo_run or
+# warehouse_days, share one worker, so it runs once: tests/conftest.py's xdist groups), each worker with an embedded server of its own. (On 2 cores,
 # 3 workers took 2134 s against 1943 s for 2: the multi-day fixtures slow each other down.) On
 # WAREHOUSE_DSN's server the workers would share its roles, so the suite runs in one process
 # there (as with `make test TEST_WORKERS=0`).

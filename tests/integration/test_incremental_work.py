@@ -1,37 +1,32 @@
 """The residents and identity models read what the day changed, not the history, and equal a full rebuild.
 
-Four generated days of a small city run through the ingest and warehouse DAGs. After each day's
-build, each incremental model's query is measured by the rows its table scans read
+The session's `warehouse_days` (tests/conftest.py: four generated days through the real DAGs)
+measured, after each day's build, each incremental model's query by the rows its table scans read
 (tests/node_work.py: EXPLAIN ANALYZE of the SQL the build compiled, a deterministic count, not
-seconds): day 4 must read about what day 2 read, not twice as much. Then day 2 is rerun with its
-registry snapshot cut in half (unusable, row_count.drop): the restatement reaches every later day
-those models hold, and the tables equal a full rebuild (dbt --full-refresh) of the same deliveries.
+seconds): day 4 must read about what day 2 read, not twice as much. Then, on a copy of its database,
+day 2 is rerun with its registry snapshot cut in half (unusable, row_count.drop): the restatement
+reaches every later day those models hold, and the tables equal a full rebuild (dbt --full-refresh)
+of the same deliveries.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from grassroots.generator import feed_server, generate, scenarios
+from grassroots.generator import feed_server, scenarios
 from grassroots.local import pipeline, summary
 from grassroots.warehouse import db, dbt_runner
-from tests.conftest import TEST_RESIDENTS, TEST_SEED
-from tests.node_work import rows_read
+from tests.conftest import INCREMENTAL_MODELS, WAREHOUSE_DAYS, WarehouseDays, clone_database
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-DAYS = [dt.date(2026, 11, 10) + dt.timedelta(days=i) for i in range(4)]
+DAYS = WAREHOUSE_DAYS
 DAILY = ("grassroots_ingest", "grassroots_warehouse")
-MODELS = (
-    "int_registry_daily",
-    "int_residents_daily",
-    "int_participants_matched",
-    "int_complaint_callers_matched",
-)
+MODELS = INCREMENTAL_MODELS
 # Day 4 may read this much more than day 2: the day's own data varies a little (events, churn) and
 # the delivery verdicts (int_feed_days_assessed, a row per feed and day) grow by a dozen rows a day.
 # A model that re-reads every past day reads twice as much on day 4.
@@ -43,24 +38,22 @@ def _tables(dsn: str) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def history(server_dsn: str, airflow_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """Four days in order, day 2 restated, then a full rebuild: the figures and tables of each step."""
-    landing = tmp_path_factory.mktemp("incremental-landing")
-    generate(landing, DAYS[0], len(DAYS), TEST_RESIDENTS, TEST_SEED)
+def history(
+    server_dsn: str, warehouse_days: WarehouseDays, airflow_db: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict]:
+    """The rows read after each of the four days; then, on a copy of the days' database and landing,
+    day 2 restated and a full rebuild: the tables of each step."""
+    read = {day: figures["rows_read"] for day, figures in warehouse_days.after.items()}
+    landing = tmp_path_factory.mktemp("incremental") / "landing"
+    shutil.copytree(warehouse_days.landing, landing)
     name = f"grassroots_test_{uuid.uuid4().hex[:10]}"
-    db.ensure_database(server_dsn, name)
-    dsn = db.with_database(server_dsn, name)
+    dsn = clone_database(server_dsn, warehouse_days.dsn, name)
     server, url = feed_server.serve(landing)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WAREHOUSE_DSN", dsn)
         patch.setenv("GRASSROOTS_LANDING_DIR", str(landing))
         patch.setenv("GRASSROOTS_API_URL", url)
         try:
-            read: dict[dt.date, dict[str, int]] = {}
-            for day in DAYS:
-                states = pipeline.run_day(day, DAGS, only=DAILY)
-                assert all(state == "success" for _, state in states), (day, states)
-                read[day] = {model: rows_read(dsn, model) for model in MODELS}
             in_order = _tables(dsn)
             scenarios.truncate_snapshot(landing, "population_registry", DAYS[1])
             pipeline.run_day(DAYS[1], DAGS, only=DAILY)  # held (a day without a usable registry): not asserted
