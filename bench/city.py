@@ -15,7 +15,8 @@ Per day it prints each stage's wall seconds and database CPU seconds:
     the day's build in audit.dbt_result; the build's own wall and CPU beside them), GX on the
     marts, publish, scoring, KPI pages, the auditor report, the rest of the tasks, and Airflow
     around the tasks (the day's wall minus its tasks');
-  - the process's peak RSS so far, the database's size and its growth over the day.
+  - the peak RSS so far of the process that runs the DAGs (the city is built and each day's files
+    written in a generator process of its own), the database's size and its growth over the day.
 Then, in the same run, the floors on the last day: `psql \\copy` of the day's CSV files (each line
 one text value: reading and writing the bytes, no parsing) and sklearn KMeans alone on the day's
 scoring matrix. Compare figures within one run; the load average is printed before and after.
@@ -236,8 +237,8 @@ def print_day(day: dt.date, wall: float, clock: TaskClock, layers: dict[str, flo
     for layer, seconds in sorted(layers.items()):
         say(f"    {layer:<32}{seconds:8.1f}")
     say(
-        f"  peak RSS {extra['rss_mb']:,.0f} MB; database {extra['db_mb']:,.0f} MB "
-        f"({extra['growth_mb']:+,.0f} MB over the day)"
+        f"  peak RSS {extra['rss_mb']:,.0f} MB (the DAGs' process; the generator's {extra['generator_mb']:,.0f} MB); "
+        f"database {extra['db_mb']:,.0f} MB ({extra['growth_mb']:+,.0f} MB over the day)"
     )
 
 
@@ -273,14 +274,31 @@ def main() -> None:
         measure(args)
 
 
-def measure(args: argparse.Namespace) -> None:  # noqa: PLR0915 (one run, printed as it goes)
-    """Build the city, run its days, print each day and the floors."""
-    from grassroots import settings
-    from grassroots.generator import feed_server
+def generator_process(connection: object, landing: Path, residents: int, seed: int) -> None:
+    """In a process of its own: build the city once, then write each day asked for (None ends it).
+
+    Its millions of Python objects stay out of the pipeline's process, whose peak RSS is measured.
+    """
     from grassroots.generator.day import generate_day
     from grassroots.generator.dirt import Dirt
     from grassroots.generator.feeds import EventSource
     from grassroots.generator.world import build_world, by_community
+
+    world = build_world(residents, seed)
+    dirt = Dirt()
+    source = EventSource(by_community(world), seed, dirt.late_rows)
+    connection.send(len({r.community for r in world}))
+    while (day := connection.recv()) is not None:
+        generate_day(landing, day, world, seed, dirt, source)
+        connection.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def measure(args: argparse.Namespace) -> None:  # noqa: PLR0915 (one run, printed as it goes)
+    """Build the city, run its days, print each day and the floors."""
+    import multiprocessing
+
+    from grassroots import settings
+    from grassroots.generator import feed_server
     from grassroots.local import embedded, pipeline
     from grassroots.warehouse import db
 
@@ -301,22 +319,25 @@ def measure(args: argparse.Namespace) -> None:  # noqa: PLR0915 (one run, printe
 
     get_listener_manager().add_listener(clock.hooks())
     load_before = os.getloadavg()
+    spawn = multiprocessing.get_context("spawn")
+    ours, theirs = spawn.Pipe()
+    generator = spawn.Process(target=generator_process, args=(theirs, landing, args.residents, args.seed))
     try:
         start = time.perf_counter()
-        residents = build_world(args.residents, args.seed)
-        dirt = Dirt()
-        source = EventSource(by_community(residents), args.seed, dirt.late_rows)
+        generator.start()
+        communities = ours.recv()
         say(
-            f"city: {args.residents:,} residents in {len({r.community for r in residents})} communities, "
-            f"built in {time.perf_counter() - start:.1f} s; {args.days} days from {FIRST_DAY}; "
-            f"load average {load_before[0]:.2f}"
+            f"city: {args.residents:,} residents in {communities} communities, built in "
+            f"{time.perf_counter() - start:.1f} s (in a generator process of its own); {args.days} days from "
+            f"{FIRST_DAY}; load average {load_before[0]:.2f}"
         )
         size = database_bytes(dsn)
         for offset in range(args.days):
             day = FIRST_DAY + dt.timedelta(days=offset)
             clock.reset()
             begun = time.perf_counter()
-            generate_day(landing, day, residents, args.seed, dirt, source)
+            ours.send(day)
+            generator_mb = ours.recv()
             generated = time.perf_counter() - begun
             states = pipeline.run_day(day, DAGS)
             wall = time.perf_counter() - begun
@@ -324,6 +345,7 @@ def measure(args: argparse.Namespace) -> None:  # noqa: PLR0915 (one run, printe
             extra = {
                 "generate": generated,
                 "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "generator_mb": generator_mb,
                 "db_mb": size / 2**20,
                 "growth_mb": grown / 2**20,
             }
@@ -340,6 +362,9 @@ def measure(args: argparse.Namespace) -> None:  # noqa: PLR0915 (one run, printe
         say(f"  sklearn KMeans alone on the day's scoring matrix: {kmeans_floor(dsn, last)}")
         say(f"load average: {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after")
     finally:
+        if generator.is_alive():
+            ours.send(None)
+            generator.join(timeout=60)
         server.shutdown()
         db.drop_database(server_dsn, name)
         if own_server:
