@@ -77,9 +77,8 @@ class ServerCpu:
     """CPU seconds of a local PostgreSQL server: the postmaster with its reaped children, and its live ones."""
 
     def __init__(self, dsn: str) -> None:
-        with psycopg.connect(dsn) as conn:
-            backend = conn.execute("select pg_backend_pid()").fetchone()[0]
-        stat = self._stat(backend)
+        with psycopg.connect(dsn) as conn:  # the backend's parent, read while the backend lives
+            stat = self._stat(conn.execute("select pg_backend_pid()").fetchone()[0])
         self.postmaster = stat[0] if stat else None  # None: the server is not on this machine
 
     @staticmethod
