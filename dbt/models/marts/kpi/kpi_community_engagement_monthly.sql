@@ -63,24 +63,28 @@ spine as (
 ),
 
 {# The period's participants: each linked person of the period, looked up in the registry
-   snapshot the period's residents come from (the latest on or before its last day). #}
+   snapshot the period's residents come from (the latest on or before its last day, found once
+   per period). #}
 participant_periods as (
 
+    select distinct
+        date_trunc('month', activity_date)::date as period_start,
+        person_key
+    from participation
+    where person_key is not null
+
+),
+
+period_snapshots as (
+
     select
-        linked.period_start,
-        linked.person_key,
+        periods.period_start,
         (
             select max(population.snapshot_date)
             from population
-            where population.snapshot_date <= (linked.period_start + interval '1 month - 1 day')::date
+            where population.snapshot_date <= (periods.period_start + interval '1 month - 1 day')::date
         ) as snapshot_date
-    from (
-        select distinct
-            date_trunc('month', activity_date)::date as period_start,
-            person_key
-        from participation
-        where person_key is not null
-    ) as linked
+    from (select distinct participant_periods.period_start from participant_periods) as periods
 
 ),
 
@@ -91,9 +95,11 @@ participants as (
         participant_periods.period_start,
         count(distinct participant_periods.person_key) as participants
     from participant_periods
+    inner join period_snapshots
+        on participant_periods.period_start = period_snapshots.period_start
     inner join registry
         on participant_periods.person_key = registry.person_key
-        and participant_periods.snapshot_date = registry.snapshot_date
+        and period_snapshots.snapshot_date = registry.snapshot_date
     group by registry.community_code, participant_periods.period_start
 
 ),
