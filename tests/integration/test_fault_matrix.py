@@ -304,7 +304,7 @@ def test_late_records_four_days_late_land_on_their_own_day(world: World, in_orde
     total = {r[1]: r[3] for r in incidents_21 if r[0] == "district" and r[2] == D21}
     final = {r[1]: r[3] for r in final_21 if r[0] == "district" and r[2] == D21}
     late = _reported_late(in_order["dsn"], D21)
-    assert late >= 2, "the two records moved from D21 to D25 are not in D25's partition"
+    assert late >= 2, "fewer than the two records moved from D21 to D25 reached a later partition"
     assert sum(final.values()) == sum(total.values()) + late
 
 
